@@ -1,0 +1,52 @@
+// Numeric kernels of the forward pass. Each has a plain scalar reference in
+// kernels_ref.h (the definition of correct) and a vectorized version selected at
+// run time for the CPU (Highway dynamic dispatch); tests hold the fast versions
+// to the references within a stated tolerance.
+//
+// Weight matrices are row-major [rows][cols] in their storage TensorType (GGML
+// layout: a row is ne[0] = cols elements, stored as cols/block_elems blocks).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kvforge/core/tensor_type.h"
+
+namespace kvforge::core {
+
+class ThreadPool;
+
+float dot_f32(const float* a, const float* b, size_t n);
+// y += a * x
+void axpy_f32(float a, const float* x, float* y, size_t n);
+void scale_f32(float* x, float s, size_t n);
+// In place, max-subtracted, exp, normalized to sum 1. n may be 0.
+void softmax_f32(float* x, size_t n);
+// out = x / sqrt(mean(x^2) + eps) * weight. out may alias x.
+void rmsnorm_f32(float* out, const float* x, const float* weight, size_t n, float eps);
+// Rotary embedding on `n_heads` consecutive heads of `head_dim` floats, pairs
+// (2i, 2i+1) rotated by pos * theta^(-2i/head_dim): llama2.c and GGML's "normal"
+// (non-NeoX) convention, which GGUF llama files expect.
+void rope_f32(float* x, int n_heads, int head_dim, int pos, float theta);
+// gate[i] = silu(gate[i]) * up[i]
+void silu_mul_f32(float* gate, const float* up, size_t n);
+
+// One row of `n` elements in `type`, dequantized to fp32.
+void dequantize_row(TensorType type, const void* row, float* out, size_t n);
+// Dot product of one stored row with fp32 x.
+float dot_row(TensorType type, const void* row, const float* x, size_t n);
+
+// y[r] = W[r,:] . x for r in [0, rows). W: rows x cols in `type`. pool may be null.
+void matvec(TensorType type, const void* w, size_t rows, size_t cols, const float* x, float* y,
+            ThreadPool* pool);
+
+// Y[t][r] = W[r,:] . X[t,:] for t in [0, n_tokens). X: n_tokens x cols, Y: n_tokens x rows,
+// both row-major fp32. Uses OpenBLAS sgemm (dequantizing W when it is not F32)
+// when n_tokens is large enough to pay, else matvec per token.
+void matmul(TensorType type, const void* w, size_t rows, size_t cols, const float* x,
+            size_t n_tokens, float* y, ThreadPool* pool);
+
+// Name of the SIMD target chosen at run time (e.g. "AVX2", "AVX3", "SSE4").
+const char* simd_target_name();
+
+}  // namespace kvforge::core
