@@ -21,4 +21,11 @@ Result<ModelFile> parse_gguf(const uint8_t* data, size_t size, std::shared_ptr<c
 
 Result<ModelFile> read_gguf(const std::string& path);
 
+// Reads only the header and metadata of a GGUF file and returns its vocabulary
+// (tokenizer.ggml.*). Works on vocabulary-only files that hold no tensors and
+// does not check weights or model hyperparameters. NotFound when the file has
+// no tokenizer.ggml.tokens array.
+Result<Vocab> parse_gguf_vocab(const uint8_t* data, size_t size, const std::string& path_for_errors);
+Result<Vocab> read_gguf_vocab(const std::string& path);
+
 }  // namespace kvforge::model

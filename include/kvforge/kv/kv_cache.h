@@ -1,0 +1,135 @@
+// The KV cache: per layer and kv head, a set of live token slots, each holding
+// the token's position, its key and its value (head_dim floats each, post-RoPE
+// keys). Slots are appended, removed one by one or in bulk (eviction), and
+// gathered by slot list (retrieval). Removed slots are reused by later appends,
+// so memory stays bounded by the number of live tokens.
+//
+// Dense exchange layout, used by export/import and the codec:
+//   [layer][kv_head][token][head_dim], row-major.
+//
+// Thread-safety: a KvCache is owned by one Session; concurrent reads of
+// different heads are safe, any mutation needs exclusive access.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "kvforge/core/status.h"
+
+namespace kvforge::kv {
+
+struct KvShape {
+  int n_layers = 0;
+  int n_kv_heads = 0;
+  int head_dim = 0;
+};
+
+// One (layer, kv head): its live slots in insertion order (which is also
+// position order, since tokens are appended with increasing positions).
+class KvHead {
+ public:
+  explicit KvHead(int head_dim = 0) : head_dim_(head_dim) {}
+
+  int head_dim() const { return head_dim_; }
+  // Number of live slots.
+  size_t size() const { return live_.size(); }
+  // Slots allocated (live + free), i.e. what the buffers hold room for.
+  size_t slot_capacity() const { return positions_.size(); }
+  // Live slot ids, insertion (= position) order.
+  std::span<const int32_t> live_slots() const { return live_; }
+
+  const float* key(int32_t slot) const { return keys_.data() + static_cast<size_t>(slot) * head_dim_; }
+  const float* value(int32_t slot) const { return values_.data() + static_cast<size_t>(slot) * head_dim_; }
+  int32_t position(int32_t slot) const { return positions_[static_cast<size_t>(slot)]; }
+  bool is_live(int32_t slot) const;
+
+  // Stores a token; returns its slot (a freed one when available). Positions
+  // must not decrease along appends (attention relies on it for causality).
+  int32_t append(int32_t position, const float* key, const float* value);
+  // Removes slots (any order, no duplicates); InvalidArgument if one is not live,
+  // in which case nothing is removed.
+  Status remove(std::span<const int32_t> slots);
+  // Copies the keys and values of `slots` into k_out/v_out ([slots.size()][head_dim]).
+  Status gather(std::span<const int32_t> slots, float* k_out, float* v_out) const;
+  // Number of leading live slots whose position is <= `position`.
+  size_t count_visible(int32_t position) const;
+  void clear();
+  void reserve(size_t n_slots);
+
+ private:
+  int head_dim_;
+  std::vector<float> keys_;
+  std::vector<float> values_;
+  std::vector<int32_t> positions_;
+  std::vector<int32_t> live_;
+  std::vector<int32_t> free_;
+  std::vector<uint8_t> live_flag_;
+};
+
+// A dense copy of a token range: k and v are [layer][kv_head][token][head_dim].
+template <typename T>
+struct DenseKv {
+  KvShape shape;
+  size_t n_tokens = 0;
+  std::vector<int32_t> positions;  // [token], from the first (layer, head)
+  std::vector<T> k;
+  std::vector<T> v;
+  size_t index(int layer, int head, size_t token) const {
+    return ((static_cast<size_t>(layer) * shape.n_kv_heads + head) * n_tokens + token) * shape.head_dim;
+  }
+};
+using DenseKvF32 = DenseKv<float>;
+using DenseKvF16 = DenseKv<uint16_t>;  // IEEE binary16 bits
+
+class KvCache {
+ public:
+  KvCache() = default;
+  explicit KvCache(KvShape shape);
+
+  const KvShape& shape() const { return shape_; }
+  KvHead& head(int layer, int kv_head) { return heads_[index(layer, kv_head)]; }
+  const KvHead& head(int layer, int kv_head) const { return heads_[index(layer, kv_head)]; }
+
+  // The position the next appended token gets. Eviction does not change it.
+  int32_t next_position() const { return next_position_; }
+  void set_next_position(int32_t p) { next_position_ = p; }
+
+  // Live tokens summed over all heads / per head at most.
+  size_t total_slots() const;
+  size_t max_head_size() const;
+  // Bytes of keys+values+positions held by live slots (what the cache needs),
+  // and bytes allocated (including free slots kept for reuse).
+  size_t bytes_live() const;
+  size_t bytes_allocated() const;
+  // Bytes one token costs across all layers and heads at fp32 / fp16 storage.
+  static size_t bytes_per_token(const KvShape& shape, size_t bytes_per_element);
+
+  void clear();
+  void reserve(size_t tokens_per_head);
+
+  // Copies live tokens with indices [begin, end) in each head's live order. All
+  // heads must hold at least `end` live tokens (OutOfRange otherwise).
+  Status export_range(size_t begin, size_t end, DenseKvF32* out) const;
+  Status export_range(size_t begin, size_t end, DenseKvF16* out) const;
+  // Appends every token of `in` to every head; `in.shape` must equal shape()
+  // (InvalidArgument naming both). next_position becomes max(position)+1.
+  Status import_tokens(const DenseKvF32& in);
+  Status import_tokens(const DenseKvF16& in);
+
+ private:
+  size_t index(int layer, int kv_head) const {
+    return static_cast<size_t>(layer) * shape_.n_kv_heads + kv_head;
+  }
+  template <typename T>
+  Status export_impl(size_t begin, size_t end, DenseKv<T>* out) const;
+  template <typename T>
+  Status import_impl(const DenseKv<T>& in);
+
+  KvShape shape_;
+  std::vector<KvHead> heads_;
+  int32_t next_position_ = 0;
+};
+
+}  // namespace kvforge::kv

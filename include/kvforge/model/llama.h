@@ -1,0 +1,139 @@
+// A loaded Llama-family model and the Session that runs it over a KV cache.
+//
+// LlamaModel is immutable after load and may be shared by many Sessions.
+// A Session owns one KvCache, scratch buffers and a thread pool; one thread
+// at a time may use it. On error a Session's cache is left as it was before
+// the failing call (a forward that fails validation touches nothing).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "kvforge/core/status.h"
+#include "kvforge/kv/attention.h"
+#include "kvforge/kv/kv_cache.h"
+#include "kvforge/model/model_file.h"
+#include "kvforge/model/tokenizer.h"
+
+namespace kvforge::core {
+class ThreadPool;
+}
+
+namespace kvforge::model {
+
+struct LoadOptions {
+  std::string model_path;
+  // llama2.c checkpoints carry no vocabulary: give their tokenizer.bin here.
+  // For GGUF files it overrides the embedded vocabulary when set.
+  std::string tokenizer_path;
+  // A model without a vocabulary is allowed (e.g. for benchmarks) when false.
+  bool require_tokenizer = true;
+};
+
+class LlamaModel {
+ public:
+  // Reads the model (and tokenizer), checks every tensor's presence, type and
+  // shape, and that the tokenizer's vocabulary matches the model's.
+  static Result<std::shared_ptr<const LlamaModel>> load(const LoadOptions& options);
+  // Wraps an already parsed file (synthetic models, tests).
+  static Result<std::shared_ptr<const LlamaModel>> from_file(ModelFile file, std::optional<Tokenizer> tokenizer);
+
+  const ModelConfig& config() const { return file_.config; }
+  const ModelFile& file() const { return file_; }
+  // nullptr when the model has no vocabulary.
+  const Tokenizer* tokenizer() const { return tokenizer_ ? &*tokenizer_ : nullptr; }
+  kv::KvShape kv_shape() const;
+  // Bytes of weights one decode step reads: every matrix once plus one embedding row.
+  size_t weight_bytes_per_token() const;
+  size_t weight_bytes_total() const;
+
+  struct Layer {
+    const TensorRef* attn_norm;
+    const TensorRef* wq;
+    const TensorRef* wk;
+    const TensorRef* wv;
+    const TensorRef* wo;
+    const TensorRef* ffn_norm;
+    const TensorRef* w_gate;
+    const TensorRef* w_up;
+    const TensorRef* w_down;
+  };
+  const std::vector<Layer>& layers() const { return layers_; }
+  const TensorRef& token_embd() const { return *token_embd_; }
+  const TensorRef& output_norm() const { return *output_norm_; }
+  const TensorRef& output() const { return *output_; }
+
+ private:
+  LlamaModel() = default;
+  Status bind_tensors();
+
+  ModelFile file_;
+  std::optional<Tokenizer> tokenizer_;
+  std::vector<Layer> layers_;
+  const TensorRef* token_embd_ = nullptr;
+  const TensorRef* output_norm_ = nullptr;
+  const TensorRef* output_ = nullptr;
+};
+
+struct SessionOptions {
+  int n_threads = 1;
+  // Largest number of tokens one forward batch computes at once (prefill is
+  // split into batches of this size).
+  int batch_size = 256;
+  // Positions allowed; 0 means the model's context length.
+  int max_positions = 0;
+};
+
+enum class LogitsMode {
+  kNone,  // only fill the cache
+  kLast,  // logits of the last token: [vocab]
+  kAll,   // logits of every token: [n_tokens][vocab]
+};
+
+class Session {
+ public:
+  Session(std::shared_ptr<const LlamaModel> model, SessionOptions options = {});
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Runs `tokens` at positions next_position(), next_position()+1, ... appending
+  // their keys and values to the cache. InvalidArgument for a token id outside
+  // the vocabulary; OutOfRange when positions would pass max_positions.
+  Status forward(std::span<const int32_t> tokens, LogitsMode mode, std::vector<float>* logits);
+  // forward of one token with its logits.
+  Status decode(int32_t token, std::vector<float>* logits) {
+    return forward(std::span<const int32_t>(&token, 1), LogitsMode::kLast, logits);
+  }
+
+  kv::KvCache& cache() { return cache_; }
+  const kv::KvCache& cache() const { return cache_; }
+  // Seams for eviction and retrieval; nullptr removes them. Not owned.
+  void set_observer(kv::AttentionObserver* observer) { observer_ = observer; }
+  void set_selector(kv::SlotSelector* selector) { selector_ = selector; }
+
+  void reset() { cache_.clear(); }
+  int32_t next_position() const { return cache_.next_position(); }
+  int max_positions() const { return max_positions_; }
+  const LlamaModel& model() const { return *model_; }
+  core::ThreadPool* pool() { return pool_.get(); }
+
+ private:
+  void forward_batch(const int32_t* tokens, size_t n, LogitsMode mode, float* logits);
+
+  std::shared_ptr<const LlamaModel> model_;
+  SessionOptions options_;
+  int max_positions_;
+  kv::KvCache cache_;
+  std::unique_ptr<core::ThreadPool> pool_;
+  kv::AttentionObserver* observer_ = nullptr;
+  kv::SlotSelector* selector_ = nullptr;
+  struct Scratch;
+  std::unique_ptr<Scratch> scratch_;
+};
+
+}  // namespace kvforge::model

@@ -1,0 +1,559 @@
+// Vectorized kernels, compiled once per SIMD target (Highway foreach_target)
+// and dispatched at run time; never built with -march=native.
+//
+// Matvec is memory bound at decode time, so the kernels aim to stream weight
+// rows at full bandwidth: several independent accumulators hide FMA latency,
+// rows are read front to back (hardware prefetch friendly), and quantized
+// blocks are widened in registers rather than dequantized to memory.
+#include "kvforge/core/kernels.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include "core/kernels_ref.h"
+#include "kvforge/core/half.h"
+#include "kvforge/core/status.h"
+#include "kvforge/core/thread_pool.h"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "core/kernels.cc"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+#include <hwy/contrib/math/math-inl.h>
+
+HWY_BEFORE_NAMESPACE();
+namespace kvforge::core::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Block scales are single fp16 values at odd strides; F16C converts one in a
+// single instruction where the target has it.
+HWY_INLINE float LoadHalf(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+#if HWY_ARCH_X86 && (HWY_TARGET <= HWY_AVX2)
+  return _cvtsh_ss(h);
+#else
+  return fp16_to_f32(h);
+#endif
+}
+
+float DotF32(const float* a, const float* b, size_t n) {
+  const hn::ScalableTag<float> d;
+  const size_t N = hn::Lanes(d);
+  auto s0 = hn::Zero(d), s1 = hn::Zero(d), s2 = hn::Zero(d), s3 = hn::Zero(d);
+  size_t i = 0;
+  for (; i + 4 * N <= n; i += 4 * N) {
+    s0 = hn::MulAdd(hn::LoadU(d, a + i), hn::LoadU(d, b + i), s0);
+    s1 = hn::MulAdd(hn::LoadU(d, a + i + N), hn::LoadU(d, b + i + N), s1);
+    s2 = hn::MulAdd(hn::LoadU(d, a + i + 2 * N), hn::LoadU(d, b + i + 2 * N), s2);
+    s3 = hn::MulAdd(hn::LoadU(d, a + i + 3 * N), hn::LoadU(d, b + i + 3 * N), s3);
+  }
+  for (; i + N <= n; i += N) s0 = hn::MulAdd(hn::LoadU(d, a + i), hn::LoadU(d, b + i), s0);
+  float s = hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(s0, s1), hn::Add(s2, s3))));
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+// Dot of a row of 16-bit floats (fp16 or bf16; PromoteTo picks the widening).
+template <typename T16>
+float Dot16(const uint16_t* w, const float* x, size_t n) {
+  const hn::ScalableTag<float> d;
+  const hn::Rebind<T16, decltype(d)> dh;
+  const size_t N = hn::Lanes(d);
+  const T16* p = reinterpret_cast<const T16*>(w);
+  auto s0 = hn::Zero(d), s1 = hn::Zero(d), s2 = hn::Zero(d), s3 = hn::Zero(d);
+  size_t i = 0;
+  for (; i + 4 * N <= n; i += 4 * N) {
+    s0 = hn::MulAdd(hn::PromoteTo(d, hn::LoadU(dh, p + i)), hn::LoadU(d, x + i), s0);
+    s1 = hn::MulAdd(hn::PromoteTo(d, hn::LoadU(dh, p + i + N)), hn::LoadU(d, x + i + N), s1);
+    s2 = hn::MulAdd(hn::PromoteTo(d, hn::LoadU(dh, p + i + 2 * N)), hn::LoadU(d, x + i + 2 * N), s2);
+    s3 = hn::MulAdd(hn::PromoteTo(d, hn::LoadU(dh, p + i + 3 * N)), hn::LoadU(d, x + i + 3 * N), s3);
+  }
+  for (; i + N <= n; i += N) s0 = hn::MulAdd(hn::PromoteTo(d, hn::LoadU(dh, p + i)), hn::LoadU(d, x + i), s0);
+  float s = hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(s0, s1), hn::Add(s2, s3))));
+  for (; i < n; ++i) {
+    s += (std::is_same_v<T16, hwy::bfloat16_t> ? bf16_to_f32(w[i]) : fp16_to_f32(w[i])) * x[i];
+  }
+  return s;
+}
+
+// Blocks of 32 hold 2..8 vectors; capping at 16 lanes keeps the code generic.
+using DQ = hn::CappedTag<float, 16>;
+
+// Sum over one Q8_0 block of q * x (unscaled).
+HWY_INLINE hn::Vec<DQ> Q8Block(const uint8_t* blk, const float* x) {
+  const DQ d;
+  const hn::Rebind<int8_t, DQ> d8;
+  const hn::Rebind<int32_t, DQ> di;
+  const size_t N = hn::Lanes(d);
+  const auto* qs = reinterpret_cast<const int8_t*>(blk + 2);
+  auto s = hn::Zero(d);
+  for (size_t j = 0; j < 32; j += N) {
+    s = hn::MulAdd(hn::ConvertTo(d, hn::PromoteTo(di, hn::LoadU(d8, qs + j))), hn::LoadU(d, x + j), s);
+  }
+  return s;
+}
+
+float DotQ8_0(const uint8_t* row, const float* x, size_t n) {
+  const DQ d;
+  const size_t nb = n / 32;
+  auto acc0 = hn::Zero(d), acc1 = hn::Zero(d);
+  size_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    const uint8_t* b0 = row + b * 34;
+    const uint8_t* b1 = b0 + 34;
+    acc0 = hn::MulAdd(hn::Set(d, LoadHalf(b0)), Q8Block(b0, x + b * 32), acc0);
+    acc1 = hn::MulAdd(hn::Set(d, LoadHalf(b1)), Q8Block(b1, x + b * 32 + 32), acc1);
+  }
+  if (b < nb) acc0 = hn::MulAdd(hn::Set(d, LoadHalf(row + b * 34)), Q8Block(row + b * 34, x + b * 32), acc0);
+  return hn::GetLane(hn::SumOfLanes(d, hn::Add(acc0, acc1)));
+}
+
+// Sum over one Q4_0 block of (nibble - 8) * x (unscaled).
+HWY_INLINE hn::Vec<DQ> Q4Block(const uint8_t* blk, const float* x) {
+  const DQ d;
+  const hn::Rebind<uint8_t, DQ> d8;
+  const hn::Rebind<int32_t, DQ> di;
+  const size_t N = hn::Lanes(d);
+  const uint8_t* qs = blk + 2;
+  const auto k15 = hn::Set(di, 15);
+  const auto k8 = hn::Set(di, 8);
+  auto lo_sum = hn::Zero(d), hi_sum = hn::Zero(d);
+  for (size_t j = 0; j < 16; j += N) {
+    const auto bytes = hn::PromoteTo(di, hn::LoadU(d8, qs + j));
+    const auto lo = hn::ConvertTo(d, hn::Sub(hn::And(bytes, k15), k8));
+    const auto hi = hn::ConvertTo(d, hn::Sub(hn::ShiftRight<4>(bytes), k8));
+    lo_sum = hn::MulAdd(lo, hn::LoadU(d, x + j), lo_sum);
+    hi_sum = hn::MulAdd(hi, hn::LoadU(d, x + 16 + j), hi_sum);
+  }
+  return hn::Add(lo_sum, hi_sum);
+}
+
+float DotQ4_0(const uint8_t* row, const float* x, size_t n) {
+  const DQ d;
+  const size_t nb = n / 32;
+  auto acc0 = hn::Zero(d), acc1 = hn::Zero(d);
+  size_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    const uint8_t* b0 = row + b * 18;
+    const uint8_t* b1 = b0 + 18;
+    acc0 = hn::MulAdd(hn::Set(d, LoadHalf(b0)), Q4Block(b0, x + b * 32), acc0);
+    acc1 = hn::MulAdd(hn::Set(d, LoadHalf(b1)), Q4Block(b1, x + b * 32 + 32), acc1);
+  }
+  if (b < nb) acc0 = hn::MulAdd(hn::Set(d, LoadHalf(row + b * 18)), Q4Block(row + b * 18, x + b * 32), acc0);
+  return hn::GetLane(hn::SumOfLanes(d, hn::Add(acc0, acc1)));
+}
+
+// Q4_K: sum_l (d*sc*q_l - dmin*m) x_l = d*sc*sum(q x) - dmin*m*sum(x), per sub-block of 32.
+float DotQ4_K(const uint8_t* row, const float* x, size_t n) {
+  const DQ d;
+  const hn::Rebind<uint8_t, DQ> d8;
+  const hn::Rebind<int32_t, DQ> di;
+  const size_t N = hn::Lanes(d);
+  const auto k15 = hn::Set(di, 15);
+  auto acc = hn::Zero(d);
+  for (size_t b = 0; b < n / 256; ++b) {
+    const uint8_t* blk = row + b * 144;
+    const float dall = LoadHalf(blk);
+    const float dmin = LoadHalf(blk + 2);
+    const uint8_t* scales = blk + 4;
+    const uint8_t* q = blk + 16;
+    const float* xb = x + b * 256;
+    for (int j = 0; j < 8; j += 2) {
+      uint8_t sc1, m1, sc2, m2;
+      ref::q4_k_scale_min(j, scales, &sc1, &m1);
+      ref::q4_k_scale_min(j + 1, scales, &sc2, &m2);
+      auto qx1 = hn::Zero(d), x1 = hn::Zero(d), qx2 = hn::Zero(d), x2 = hn::Zero(d);
+      for (size_t l = 0; l < 32; l += N) {
+        const auto bytes = hn::PromoteTo(di, hn::LoadU(d8, q + l));
+        const auto xa = hn::LoadU(d, xb + l);
+        const auto xh = hn::LoadU(d, xb + 32 + l);
+        qx1 = hn::MulAdd(hn::ConvertTo(d, hn::And(bytes, k15)), xa, qx1);
+        qx2 = hn::MulAdd(hn::ConvertTo(d, hn::ShiftRight<4>(bytes)), xh, qx2);
+        x1 = hn::Add(x1, xa);
+        x2 = hn::Add(x2, xh);
+      }
+      acc = hn::MulAdd(hn::Set(d, dall * sc1), qx1, acc);
+      acc = hn::NegMulAdd(hn::Set(d, dmin * m1), x1, acc);
+      acc = hn::MulAdd(hn::Set(d, dall * sc2), qx2, acc);
+      acc = hn::NegMulAdd(hn::Set(d, dmin * m2), x2, acc);
+      q += 32;
+      xb += 64;
+    }
+  }
+  return hn::GetLane(hn::SumOfLanes(d, acc));
+}
+
+HWY_INLINE float DotRowT(TensorType type, const void* row, const float* x, size_t n) {
+  switch (type) {
+    case TensorType::kF32: return DotF32(static_cast<const float*>(row), x, n);
+    case TensorType::kF16: return Dot16<hwy::float16_t>(static_cast<const uint16_t*>(row), x, n);
+    case TensorType::kBF16: return Dot16<hwy::bfloat16_t>(static_cast<const uint16_t*>(row), x, n);
+    case TensorType::kQ8_0: return DotQ8_0(static_cast<const uint8_t*>(row), x, n);
+    case TensorType::kQ4_0: return DotQ4_0(static_cast<const uint8_t*>(row), x, n);
+    case TensorType::kQ4_K: return DotQ4_K(static_cast<const uint8_t*>(row), x, n);
+  }
+  return 0.0f;
+}
+
+float DotRow(TensorType type, const void* row, const float* x, size_t n) { return DotRowT(type, row, x, n); }
+
+void DequantizeRow(TensorType type, const void* row, float* out, size_t n) {
+  const DQ d;
+  const hn::Rebind<int8_t, DQ> ds8;
+  const hn::Rebind<uint8_t, DQ> du8;
+  const hn::Rebind<int32_t, DQ> di;
+  const size_t N = hn::Lanes(d);
+  const auto* p = static_cast<const uint8_t*>(row);
+  switch (type) {
+    case TensorType::kF32:
+      std::memcpy(out, row, n * sizeof(float));
+      return;
+    case TensorType::kF16:
+      fp16_to_f32_row(static_cast<const uint16_t*>(row), out, n);
+      return;
+    case TensorType::kBF16:
+      bf16_to_f32_row(static_cast<const uint16_t*>(row), out, n);
+      return;
+    case TensorType::kQ8_0:
+      for (size_t b = 0; b < n / 32; ++b) {
+        const uint8_t* blk = p + b * 34;
+        const auto scale = hn::Set(d, LoadHalf(blk));
+        const auto* qs = reinterpret_cast<const int8_t*>(blk + 2);
+        for (size_t j = 0; j < 32; j += N) {
+          hn::StoreU(hn::Mul(scale, hn::ConvertTo(d, hn::PromoteTo(di, hn::LoadU(ds8, qs + j)))), d,
+                     out + b * 32 + j);
+        }
+      }
+      return;
+    case TensorType::kQ4_0: {
+      const auto k15 = hn::Set(di, 15);
+      const auto k8 = hn::Set(di, 8);
+      for (size_t b = 0; b < n / 32; ++b) {
+        const uint8_t* blk = p + b * 18;
+        const auto scale = hn::Set(d, LoadHalf(blk));
+        for (size_t j = 0; j < 16; j += N) {
+          const auto bytes = hn::PromoteTo(di, hn::LoadU(du8, blk + 2 + j));
+          hn::StoreU(hn::Mul(hn::ConvertTo(d, hn::Sub(hn::And(bytes, k15), k8)), scale), d, out + b * 32 + j);
+          hn::StoreU(hn::Mul(hn::ConvertTo(d, hn::Sub(hn::ShiftRight<4>(bytes), k8)), scale), d,
+                     out + b * 32 + 16 + j);
+        }
+      }
+      return;
+    }
+    case TensorType::kQ4_K: {
+      const auto k15 = hn::Set(di, 15);
+      for (size_t b = 0; b < n / 256; ++b) {
+        const uint8_t* blk = p + b * 144;
+        const float dall = LoadHalf(blk);
+        const float dmin = LoadHalf(blk + 2);
+        const uint8_t* q = blk + 16;
+        float* y = out + b * 256;
+        for (int j = 0; j < 8; j += 2) {
+          uint8_t sc1, m1, sc2, m2;
+          ref::q4_k_scale_min(j, blk + 4, &sc1, &m1);
+          ref::q4_k_scale_min(j + 1, blk + 4, &sc2, &m2);
+          const auto d1 = hn::Set(d, dall * sc1), mm1 = hn::Set(d, dmin * m1);
+          const auto d2 = hn::Set(d, dall * sc2), mm2 = hn::Set(d, dmin * m2);
+          for (size_t l = 0; l < 32; l += N) {
+            const auto bytes = hn::PromoteTo(di, hn::LoadU(du8, q + l));
+            // Multiply then subtract (not fused) to match the reference exactly.
+            hn::StoreU(hn::Sub(hn::Mul(d1, hn::ConvertTo(d, hn::And(bytes, k15))), mm1), d, y + l);
+            hn::StoreU(hn::Sub(hn::Mul(d2, hn::ConvertTo(d, hn::ShiftRight<4>(bytes))), mm2), d, y + 32 + l);
+          }
+          q += 32;
+          y += 64;
+        }
+      }
+      return;
+    }
+  }
+}
+
+// y[r] for r in [r0, r1).
+void MatvecRange(TensorType type, const uint8_t* w, size_t row_bytes, size_t cols, const float* x, float* y,
+                 size_t r0, size_t r1) {
+  for (size_t r = r0; r < r1; ++r) y[r] = DotRowT(type, w + r * row_bytes, x, cols);
+}
+
+// Few-token matmul: each row is read from memory once and reused, from cache,
+// for every token.
+void MatmulRowsRange(TensorType type, const uint8_t* w, size_t row_bytes, size_t rows, size_t cols,
+                     const float* x, size_t n_tokens, float* y, size_t r0, size_t r1) {
+  for (size_t r = r0; r < r1; ++r) {
+    const uint8_t* row = w + r * row_bytes;
+    for (size_t t = 0; t < n_tokens; ++t) y[t * rows + r] = DotRowT(type, row, x + t * cols, cols);
+  }
+}
+
+void AxpyF32(float a, const float* x, float* y, size_t n) {
+  const hn::ScalableTag<float> d;
+  const size_t N = hn::Lanes(d);
+  const auto va = hn::Set(d, a);
+  size_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(hn::MulAdd(va, hn::LoadU(d, x + i), hn::LoadU(d, y + i)), d, y + i);
+  for (; i < n; ++i) y[i] += a * x[i];
+}
+
+void ScaleF32(float* x, float s, size_t n) {
+  const hn::ScalableTag<float> d;
+  const size_t N = hn::Lanes(d);
+  const auto vs = hn::Set(d, s);
+  size_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(hn::Mul(hn::LoadU(d, x + i), vs), d, x + i);
+  for (; i < n; ++i) x[i] *= s;
+}
+
+void SoftmaxF32(float* x, size_t n) {
+  if (n == 0) return;
+  const hn::ScalableTag<float> d;
+  const size_t N = hn::Lanes(d);
+  size_t i = 0;
+  float max_val = x[0];
+  if (n >= N) {
+    auto vmax = hn::LoadU(d, x);
+    for (i = N; i + N <= n; i += N) vmax = hn::Max(vmax, hn::LoadU(d, x + i));
+    max_val = hn::GetLane(hn::MaxOfLanes(d, vmax));
+  }
+  for (; i < n; ++i) max_val = std::max(max_val, x[i]);
+  const auto vm = hn::Set(d, max_val);
+  auto vsum = hn::Zero(d);
+  for (i = 0; i + N <= n; i += N) {
+    const auto e = hn::Exp(d, hn::Sub(hn::LoadU(d, x + i), vm));
+    hn::StoreU(e, d, x + i);
+    vsum = hn::Add(vsum, e);
+  }
+  float sum = hn::GetLane(hn::SumOfLanes(d, vsum));
+  for (; i < n; ++i) {
+    x[i] = expf(x[i] - max_val);
+    sum += x[i];
+  }
+  const auto vs = hn::Set(d, sum);
+  for (i = 0; i + N <= n; i += N) hn::StoreU(hn::Div(hn::LoadU(d, x + i), vs), d, x + i);
+  for (; i < n; ++i) x[i] /= sum;
+}
+
+void RmsnormF32(float* out, const float* x, const float* weight, size_t n, float eps) {
+  const hn::ScalableTag<float> d;
+  const size_t N = hn::Lanes(d);
+  auto s0 = hn::Zero(d), s1 = hn::Zero(d);
+  size_t i = 0;
+  for (; i + 2 * N <= n; i += 2 * N) {
+    const auto a = hn::LoadU(d, x + i);
+    const auto b = hn::LoadU(d, x + i + N);
+    s0 = hn::MulAdd(a, a, s0);
+    s1 = hn::MulAdd(b, b, s1);
+  }
+  for (; i + N <= n; i += N) {
+    const auto a = hn::LoadU(d, x + i);
+    s0 = hn::MulAdd(a, a, s0);
+  }
+  float ss = hn::GetLane(hn::SumOfLanes(d, hn::Add(s0, s1)));
+  for (; i < n; ++i) ss += x[i] * x[i];
+  ss /= static_cast<float>(n);
+  ss += eps;
+  ss = 1.0f / sqrtf(ss);
+  const auto vs = hn::Set(d, ss);
+  for (i = 0; i + N <= n; i += N) {
+    hn::StoreU(hn::Mul(hn::LoadU(d, weight + i), hn::Mul(vs, hn::LoadU(d, x + i))), d, out + i);
+  }
+  for (; i < n; ++i) out[i] = weight[i] * (ss * x[i]);
+}
+
+void SiluMulF32(float* gate, const float* up, size_t n) {
+  const hn::ScalableTag<float> d;
+  const size_t N = hn::Lanes(d);
+  const auto one = hn::Set(d, 1.0f);
+  size_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto g = hn::LoadU(d, gate + i);
+    const auto sig = hn::Div(one, hn::Add(one, hn::Exp(d, hn::Neg(g))));
+    hn::StoreU(hn::Mul(hn::Mul(g, sig), hn::LoadU(d, up + i)), d, gate + i);
+  }
+  for (; i < n; ++i) {
+    float val = gate[i];
+    val *= 1.0f / (1.0f + expf(-val));
+    gate[i] = val * up[i];
+  }
+}
+
+const char* TargetName() { return hwy::TargetName(HWY_TARGET); }
+
+}  // namespace kvforge::core::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+#include <cblas.h>
+
+namespace kvforge::core {
+HWY_EXPORT(DotF32);
+HWY_EXPORT(DotRow);
+HWY_EXPORT(DequantizeRow);
+HWY_EXPORT(MatvecRange);
+HWY_EXPORT(MatmulRowsRange);
+HWY_EXPORT(AxpyF32);
+HWY_EXPORT(ScaleF32);
+HWY_EXPORT(SoftmaxF32);
+HWY_EXPORT(RmsnormF32);
+HWY_EXPORT(SiluMulF32);
+HWY_EXPORT(TargetName);
+
+namespace {
+
+size_t row_bytes_of(TensorType type, size_t cols) {
+  return cols / static_cast<size_t>(tensor_type_block_elems(type)) * static_cast<size_t>(tensor_type_block_bytes(type));
+}
+
+// Below this much work a job's wake-up and join cost more than they save.
+constexpr size_t kMinParallelBytes = 64 * 1024;
+
+// Rows per scheduling grain: keeps ranges away from sharing output cache lines.
+constexpr size_t kRowGrain = 16;
+
+// From this many tokens on, dequantize + sgemm beats re-reading rows per token
+// (measured with bench/kernels_bench.cc).
+constexpr size_t kSgemmMinTokens = 8;
+
+// OpenBLAS keeps its own threads; match them to our pool so the two never
+// oversubscribe the cores. The call is not free, so only make it on change.
+void set_blas_threads(int n) {
+  static std::atomic<int> current{-1};
+  if (current.load(std::memory_order_relaxed) != n) {
+    openblas_set_num_threads(n);
+    current.store(n, std::memory_order_relaxed);
+  }
+}
+
+void run_rows(ThreadPool* pool, size_t rows, size_t bytes, const std::function<void(size_t, size_t)>& fn) {
+  if (pool == nullptr || pool->size() == 1 || bytes < kMinParallelBytes) {
+    fn(0, rows);
+    return;
+  }
+  pool->parallel_for(rows, fn, kRowGrain);
+}
+
+}  // namespace
+
+float dot_f32(const float* a, const float* b, size_t n) { return HWY_DYNAMIC_DISPATCH(DotF32)(a, b, n); }
+void axpy_f32(float a, const float* x, float* y, size_t n) { HWY_DYNAMIC_DISPATCH(AxpyF32)(a, x, y, n); }
+void scale_f32(float* x, float s, size_t n) { HWY_DYNAMIC_DISPATCH(ScaleF32)(x, s, n); }
+void softmax_f32(float* x, size_t n) { HWY_DYNAMIC_DISPATCH(SoftmaxF32)(x, n); }
+void rmsnorm_f32(float* out, const float* x, const float* weight, size_t n, float eps) {
+  HWY_DYNAMIC_DISPATCH(RmsnormF32)(out, x, weight, n, eps);
+}
+void silu_mul_f32(float* gate, const float* up, size_t n) { HWY_DYNAMIC_DISPATCH(SiluMulF32)(gate, up, n); }
+
+// Scalar and compiled for the baseline ISA on purpose: the angles and the
+// rotation must match llama2.c bit for bit (no FMA contraction, same libm calls).
+void rope_f32(float* x, int n_heads, int head_dim, int pos, float theta) {
+  constexpr int kMaxPairs = 512;
+  const int n_pairs = head_dim / 2;
+  if (n_pairs > kMaxPairs) {
+    ref::rope_f32(x, n_heads, head_dim, pos, theta);
+    return;
+  }
+  float fcr[kMaxPairs], fci[kMaxPairs];
+  for (int p = 0; p < n_pairs; ++p) {
+    const int i = 2 * p;
+    const float freq = 1.0f / powf(theta, static_cast<float>(i) / static_cast<float>(head_dim));
+    const float val = static_cast<float>(pos) * freq;
+    fcr[p] = cosf(val);
+    fci[p] = sinf(val);
+  }
+  for (int h = 0; h < n_heads; ++h) {
+    float* v = x + static_cast<size_t>(h) * static_cast<size_t>(head_dim);
+    for (int p = 0; p < n_pairs; ++p) {
+      const float v0 = v[2 * p];
+      const float v1 = v[2 * p + 1];
+      v[2 * p] = v0 * fcr[p] - v1 * fci[p];
+      v[2 * p + 1] = v0 * fci[p] + v1 * fcr[p];
+    }
+  }
+}
+
+void dequantize_row(TensorType type, const void* row, float* out, size_t n) {
+  KVF_CHECK(n % static_cast<size_t>(tensor_type_block_elems(type)) == 0);
+  HWY_DYNAMIC_DISPATCH(DequantizeRow)(type, row, out, n);
+}
+
+float dot_row(TensorType type, const void* row, const float* x, size_t n) {
+  KVF_CHECK(n % static_cast<size_t>(tensor_type_block_elems(type)) == 0);
+  return HWY_DYNAMIC_DISPATCH(DotRow)(type, row, x, n);
+}
+
+void matvec(TensorType type, const void* w, size_t rows, size_t cols, const float* x, float* y, ThreadPool* pool) {
+  KVF_CHECK(cols % static_cast<size_t>(tensor_type_block_elems(type)) == 0);
+  const size_t rb = row_bytes_of(type, cols);
+  const auto* wb = static_cast<const uint8_t*>(w);
+  // One captured pointer keeps the std::function in its small buffer (no allocation).
+  struct Job {
+    decltype(HWY_DYNAMIC_DISPATCH(MatvecRange)) kernel;
+    TensorType type;
+    const uint8_t* w;
+    size_t rb, cols;
+    const float* x;
+    float* y;
+  } job{HWY_DYNAMIC_DISPATCH(MatvecRange), type, wb, rb, cols, x, y};
+  run_rows(pool, rows, rows * rb,
+           [&job](size_t r0, size_t r1) { job.kernel(job.type, job.w, job.rb, job.cols, job.x, job.y, r0, r1); });
+}
+
+void matmul(TensorType type, const void* w, size_t rows, size_t cols, const float* x, size_t n_tokens, float* y,
+            ThreadPool* pool) {
+  KVF_CHECK(cols % static_cast<size_t>(tensor_type_block_elems(type)) == 0);
+  if (n_tokens == 0 || rows == 0) return;
+  const size_t rb = row_bytes_of(type, cols);
+  const auto* wb = static_cast<const uint8_t*>(w);
+  if (n_tokens == 1) {
+    matvec(type, w, rows, cols, x, y, pool);
+    return;
+  }
+  if (n_tokens < kSgemmMinTokens || cols == 0) {
+    struct Job {
+      decltype(HWY_DYNAMIC_DISPATCH(MatmulRowsRange)) kernel;
+      TensorType type;
+      const uint8_t* w;
+      size_t rb, rows, cols;
+      const float* x;
+      size_t n_tokens;
+      float* y;
+    } job{HWY_DYNAMIC_DISPATCH(MatmulRowsRange), type, wb, rb, rows, cols, x, n_tokens, y};
+    run_rows(pool, rows, rows * rb * n_tokens, [&job](size_t r0, size_t r1) {
+      job.kernel(job.type, job.w, job.rb, job.rows, job.cols, job.x, job.n_tokens, job.y, r0, r1);
+    });
+    return;
+  }
+  set_blas_threads(pool ? pool->size() : 1);
+  const int M = static_cast<int>(n_tokens), K = static_cast<int>(cols);
+  if (type == TensorType::kF32) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, static_cast<int>(rows), K, 1.0f, x, K,
+                static_cast<const float*>(w), K, 0.0f, y, static_cast<int>(rows));
+    return;
+  }
+  // Dequantize a panel of rows at a time: bounded memory, and the panel is
+  // still in cache when sgemm reads it.
+  constexpr size_t kPanelBytes = 8u << 20;
+  const size_t panel_rows = std::max<size_t>(kRowGrain, kPanelBytes / (cols * sizeof(float)) / kRowGrain * kRowGrain);
+  thread_local std::vector<float> panel;
+  const size_t want = std::min(rows, panel_rows) * cols;
+  if (panel.size() < want) panel.resize(want);
+  float* buf = panel.data();
+  const auto dequant = HWY_DYNAMIC_DISPATCH(DequantizeRow);
+  for (size_t r0 = 0; r0 < rows; r0 += panel_rows) {
+    const size_t pr = std::min(panel_rows, rows - r0);
+    run_rows(pool, pr, pr * rb, [&](size_t a, size_t b) {
+      for (size_t r = a; r < b; ++r) dequant(type, wb + (r0 + r) * rb, buf + r * cols, cols);
+    });
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, static_cast<int>(pr), K, 1.0f, x, K, buf, K, 0.0f,
+                y + r0, static_cast<int>(rows));
+  }
+}
+
+const char* simd_target_name() { return HWY_DYNAMIC_DISPATCH(TargetName)(); }
+
+}  // namespace kvforge::core
+#endif  // HWY_ONCE

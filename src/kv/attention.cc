@@ -1,0 +1,71 @@
+#include "kvforge/kv/attention.h"
+
+#include <cmath>
+#include <vector>
+
+#include "kvforge/core/kernels.h"
+#include "kvforge/core/thread_pool.h"
+
+namespace kvforge::kv {
+
+namespace {
+
+struct Scratch {
+  std::vector<int32_t> selected;
+  std::vector<float> scores;
+};
+
+// One query token, all query heads of one kv head's group.
+void attend_group(const KvView& view, const AttentionBatch& b, size_t t, int kv_head, Scratch* scratch) {
+  const KvShape& shape = view.cache->shape();
+  const int hd = shape.head_dim;
+  const int group = b.n_heads / shape.n_kv_heads;
+  const KvHead& head = view.cache->head(b.layer, kv_head);
+  const int32_t qpos = b.positions[t];
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const float* q_group = b.q + (t * b.n_heads + static_cast<size_t>(kv_head) * group) * hd;
+  float* out_group = b.out + (t * b.n_heads + static_cast<size_t>(kv_head) * group) * hd;
+
+  std::span<const int32_t> slots = head.live_slots().first(head.count_visible(qpos));
+  if (view.selector != nullptr) {
+    scratch->selected.clear();
+    view.selector->select(b.layer, kv_head, qpos, head,
+                          std::span<const float>(q_group, static_cast<size_t>(group) * hd), slots,
+                          &scratch->selected);
+    slots = scratch->selected;
+  }
+  const size_t n = slots.size();
+  scratch->scores.resize(n);
+  for (int g = 0; g < group; ++g) {
+    const float* q = q_group + static_cast<size_t>(g) * hd;
+    float* out = out_group + static_cast<size_t>(g) * hd;
+    float* scores = scratch->scores.data();
+    for (size_t i = 0; i < n; ++i) scores[i] = core::dot_f32(q, head.key(slots[i]), hd) * scale;
+    core::softmax_f32(scores, n);
+    for (int d = 0; d < hd; ++d) out[d] = 0.0f;
+    for (size_t i = 0; i < n; ++i) core::axpy_f32(scores[i], head.value(slots[i]), out, hd);
+    if (view.observer != nullptr) {
+      view.observer->on_attention(b.layer, kv_head * group + g, kv_head, qpos, slots,
+                                  std::span<const float>(scores, n));
+    }
+  }
+}
+
+}  // namespace
+
+void attend(const KvView& view, const AttentionBatch& batch, core::ThreadPool* pool) {
+  const int n_kv = view.cache->shape().n_kv_heads;
+  const size_t jobs = batch.n_tokens * static_cast<size_t>(n_kv);
+  auto run = [&](size_t begin, size_t end) {
+    thread_local Scratch scratch;
+    for (size_t j = begin; j < end; ++j) attend_group(view, batch, j / n_kv, static_cast<int>(j % n_kv), &scratch);
+  };
+  // Observers see calls in query order, one at a time, so they need no locking.
+  if (pool == nullptr || view.observer != nullptr || jobs == 1) {
+    run(0, jobs);
+  } else {
+    pool->parallel_for(jobs, run);
+  }
+}
+
+}  // namespace kvforge::kv

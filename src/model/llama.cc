@@ -1,0 +1,273 @@
+#include "kvforge/model/llama.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "kvforge/core/kernels.h"
+#include "kvforge/core/thread_pool.h"
+#include "kvforge/model/gguf_reader.h"
+#include "kvforge/model/llama2c_reader.h"
+
+namespace kvforge::model {
+
+namespace {
+
+std::string shape_string(const std::vector<int64_t>& dims) {
+  std::string s = "[";
+  for (size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
+  return s + "]";
+}
+
+// Looks up a tensor and checks its GGML-order shape.
+Result<const TensorRef*> require(const ModelFile& f, const std::string& name, std::vector<int64_t> dims) {
+  const TensorRef* t = f.find(name);
+  if (t == nullptr) return Status::InvalidArgument(f.path + ": missing tensor " + name);
+  if (t->dims != dims) {
+    return Status::InvalidArgument(f.path + ": tensor " + name + " has shape " + shape_string(t->dims) +
+                                   ", expected " + shape_string(dims));
+  }
+  auto row = core::tensor_row_bytes(t->type, t->cols());
+  if (!row.ok()) return row.status().with_context(f.path + ": tensor " + name);
+  if (*row * static_cast<size_t>(t->rows()) != t->nbytes) {
+    return Status::Corruption(f.path + ": tensor " + name + " holds " + std::to_string(t->nbytes) +
+                              " bytes, its shape and type need " + std::to_string(*row * t->rows()));
+  }
+  return t;
+}
+
+Status require_f32(const ModelFile& f, const TensorRef* t) {
+  if (t->type != core::TensorType::kF32) {
+    return Status::NotSupported(f.path + ": norm tensor " + t->name + " is " +
+                                std::string(core::tensor_type_name(t->type)) + "; norms must be F32");
+  }
+  return Status::OK();
+}
+
+size_t matrix_bytes(const TensorRef* t) { return t->nbytes; }
+
+}  // namespace
+
+Status LlamaModel::bind_tensors() {
+  const ModelConfig& c = file_.config;
+  KVF_RETURN_IF_ERROR(validate_config(c));
+  const int64_t dim = c.dim, hd = c.head_dim, q_dim = int64_t{c.n_heads} * hd, kv_dim = int64_t{c.n_kv_heads} * hd;
+  KVF_ASSIGN_OR_RETURN(token_embd_, require(file_, "token_embd.weight", {dim, c.vocab_size}));
+  KVF_ASSIGN_OR_RETURN(output_norm_, require(file_, "output_norm.weight", {dim}));
+  KVF_RETURN_IF_ERROR(require_f32(file_, output_norm_));
+  if (file_.find("output.weight") != nullptr) {
+    KVF_ASSIGN_OR_RETURN(output_, require(file_, "output.weight", {dim, c.vocab_size}));
+  } else {
+    output_ = token_embd_;
+  }
+  layers_.clear();
+  for (int l = 0; l < c.n_layers; ++l) {
+    const std::string p = "blk." + std::to_string(l) + ".";
+    Layer L{};
+    KVF_ASSIGN_OR_RETURN(L.attn_norm, require(file_, p + "attn_norm.weight", {dim}));
+    KVF_ASSIGN_OR_RETURN(L.ffn_norm, require(file_, p + "ffn_norm.weight", {dim}));
+    KVF_RETURN_IF_ERROR(require_f32(file_, L.attn_norm));
+    KVF_RETURN_IF_ERROR(require_f32(file_, L.ffn_norm));
+    KVF_ASSIGN_OR_RETURN(L.wq, require(file_, p + "attn_q.weight", {dim, q_dim}));
+    KVF_ASSIGN_OR_RETURN(L.wk, require(file_, p + "attn_k.weight", {dim, kv_dim}));
+    KVF_ASSIGN_OR_RETURN(L.wv, require(file_, p + "attn_v.weight", {dim, kv_dim}));
+    KVF_ASSIGN_OR_RETURN(L.wo, require(file_, p + "attn_output.weight", {q_dim, dim}));
+    KVF_ASSIGN_OR_RETURN(L.w_gate, require(file_, p + "ffn_gate.weight", {dim, c.hidden_dim}));
+    KVF_ASSIGN_OR_RETURN(L.w_up, require(file_, p + "ffn_up.weight", {dim, c.hidden_dim}));
+    KVF_ASSIGN_OR_RETURN(L.w_down, require(file_, p + "ffn_down.weight", {c.hidden_dim, dim}));
+    layers_.push_back(L);
+  }
+  return Status::OK();
+}
+
+Result<std::shared_ptr<const LlamaModel>> LlamaModel::from_file(ModelFile file, std::optional<Tokenizer> tokenizer) {
+  std::shared_ptr<LlamaModel> m(new LlamaModel());
+  m->file_ = std::move(file);
+  if (tokenizer && tokenizer->vocab_size() != m->file_.config.vocab_size) {
+    return Status::InvalidArgument("tokenizer/model vocabulary mismatch: the tokenizer has " +
+                                   std::to_string(tokenizer->vocab_size()) + " tokens but the model's vocabulary is " +
+                                   std::to_string(m->file_.config.vocab_size));
+  }
+  m->tokenizer_ = std::move(tokenizer);
+  KVF_RETURN_IF_ERROR(m->bind_tensors());
+  return std::shared_ptr<const LlamaModel>(std::move(m));
+}
+
+Result<std::shared_ptr<const LlamaModel>> LlamaModel::load(const LoadOptions& options) {
+  KVF_ASSIGN_OR_RETURN(ModelFile file, read_model_file(options.model_path));
+  std::optional<Vocab> vocab;
+  if (!options.tokenizer_path.empty()) {
+    KVF_ASSIGN_OR_RETURN(vocab, read_llama2c_tokenizer(options.tokenizer_path, file.config.vocab_size));
+  } else if (file.vocab) {
+    vocab = *file.vocab;
+  } else if (options.require_tokenizer) {
+    return Status::InvalidArgument(options.model_path + " (" + file.format +
+                                   ") carries no vocabulary: pass its tokenizer.bin with --tokenizer");
+  }
+  std::optional<Tokenizer> tokenizer;
+  if (vocab) {
+    KVF_ASSIGN_OR_RETURN(Tokenizer tok, Tokenizer::create(std::move(*vocab)));
+    tokenizer = std::move(tok);
+  }
+  return from_file(std::move(file), std::move(tokenizer));
+}
+
+kv::KvShape LlamaModel::kv_shape() const {
+  return kv::KvShape{config().n_layers, config().n_kv_heads, config().head_dim};
+}
+
+size_t LlamaModel::weight_bytes_per_token() const {
+  size_t n = 0;
+  for (const Layer& L : layers_) {
+    n += matrix_bytes(L.wq) + matrix_bytes(L.wk) + matrix_bytes(L.wv) + matrix_bytes(L.wo) +
+         matrix_bytes(L.w_gate) + matrix_bytes(L.w_up) + matrix_bytes(L.w_down) + L.attn_norm->nbytes +
+         L.ffn_norm->nbytes;
+  }
+  n += output_->nbytes + output_norm_->nbytes;
+  n += token_embd_->nbytes / static_cast<size_t>(config().vocab_size);  // one embedding row
+  return n;
+}
+
+size_t LlamaModel::weight_bytes_total() const {
+  size_t n = 0;
+  for (const TensorRef& t : file_.tensors) n += t.nbytes;
+  return n;
+}
+
+// ---------------------------------------------------------------------------
+
+struct Session::Scratch {
+  size_t capacity = 0;
+  std::vector<float> x, xb, xb2, q, k, v, att, hb, hb2;
+  std::vector<int32_t> positions;
+
+  void ensure(const ModelConfig& c, size_t n) {
+    if (n <= capacity) return;
+    capacity = n;
+    const size_t q_dim = size_t(c.n_heads) * c.head_dim, kv_dim = size_t(c.n_kv_heads) * c.head_dim;
+    x.resize(n * c.dim);
+    xb.resize(n * std::max<size_t>(c.dim, q_dim));
+    xb2.resize(n * c.dim);
+    q.resize(n * q_dim);
+    k.resize(n * kv_dim);
+    v.resize(n * kv_dim);
+    att.resize(n * q_dim);
+    hb.resize(n * c.hidden_dim);
+    hb2.resize(n * c.hidden_dim);
+    positions.resize(n);
+  }
+};
+
+Session::Session(std::shared_ptr<const LlamaModel> model, SessionOptions options)
+    : model_(std::move(model)),
+      options_(options),
+      max_positions_(options.max_positions > 0 ? options.max_positions : model_->config().context_length),
+      cache_(model_->kv_shape()),
+      pool_(std::make_unique<core::ThreadPool>(std::max(1, options.n_threads))),
+      scratch_(std::make_unique<Scratch>()) {
+  if (options_.batch_size < 1) options_.batch_size = 1;
+}
+
+Session::~Session() = default;
+
+Status Session::forward(std::span<const int32_t> tokens, LogitsMode mode, std::vector<float>* logits) {
+  const ModelConfig& c = model_->config();
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i] < 0 || tokens[i] >= c.vocab_size) {
+      return Status::InvalidArgument("token id " + std::to_string(tokens[i]) + " at index " + std::to_string(i) +
+                                     " is outside the vocabulary [0, " + std::to_string(c.vocab_size) + ")");
+    }
+  }
+  const int64_t last = int64_t{next_position()} + static_cast<int64_t>(tokens.size());
+  if (last > max_positions_) {
+    return Status::OutOfRange("positions up to " + std::to_string(last) + " exceed the limit of " +
+                              std::to_string(max_positions_) + " (the model's context length or --window)");
+  }
+  if (mode != LogitsMode::kNone && logits == nullptr) return Status::InvalidArgument("logits requested without a buffer");
+  if (tokens.empty()) {
+    if (logits) logits->clear();
+    return Status::OK();
+  }
+  const size_t vocab = static_cast<size_t>(c.vocab_size);
+  if (mode == LogitsMode::kAll) logits->resize(tokens.size() * vocab);
+  if (mode == LogitsMode::kLast) logits->resize(vocab);
+  const size_t batch = static_cast<size_t>(options_.batch_size);
+  for (size_t start = 0; start < tokens.size(); start += batch) {
+    const size_t n = std::min(batch, tokens.size() - start);
+    const bool is_last_batch = start + n == tokens.size();
+    LogitsMode m = mode;
+    float* out = nullptr;
+    if (mode == LogitsMode::kAll) out = logits->data() + start * vocab;
+    if (mode == LogitsMode::kLast) {
+      m = is_last_batch ? LogitsMode::kLast : LogitsMode::kNone;
+      out = logits->data();
+    }
+    forward_batch(tokens.data() + start, n, m, out);
+  }
+  return Status::OK();
+}
+
+void Session::forward_batch(const int32_t* tokens, size_t n, LogitsMode mode, float* logits) {
+  const LlamaModel& M = *model_;
+  const ModelConfig& c = M.config();
+  Scratch& s = *scratch_;
+  s.ensure(c, n);
+  core::ThreadPool* pool = pool_.get();
+  const size_t dim = c.dim, hd = c.head_dim, hidden = c.hidden_dim;
+  const size_t q_dim = size_t(c.n_heads) * hd, kv_dim = size_t(c.n_kv_heads) * hd;
+
+  const TensorRef& emb = M.token_embd();
+  const size_t emb_row = emb.nbytes / static_cast<size_t>(c.vocab_size);
+  for (size_t t = 0; t < n; ++t) {
+    s.positions[t] = next_position() + static_cast<int32_t>(t);
+    core::dequantize_row(emb.type, emb.data + static_cast<size_t>(tokens[t]) * emb_row, s.x.data() + t * dim, dim);
+  }
+  auto norm = [&](const TensorRef* w, float* out) {
+    const float* weight = reinterpret_cast<const float*>(w->data);
+    for (size_t t = 0; t < n; ++t) core::rmsnorm_f32(out + t * dim, s.x.data() + t * dim, weight, dim, c.rms_eps);
+  };
+  auto matmul = [&](const TensorRef* w, const float* in, float* out) {
+    core::matmul(w->type, w->data, static_cast<size_t>(w->rows()), static_cast<size_t>(w->cols()), in, n, out, pool);
+  };
+  const kv::KvView view{&cache_, selector_, observer_};
+
+  for (int l = 0; l < c.n_layers; ++l) {
+    const LlamaModel::Layer& L = M.layers()[l];
+    norm(L.attn_norm, s.xb.data());
+    matmul(L.wq, s.xb.data(), s.q.data());
+    matmul(L.wk, s.xb.data(), s.k.data());
+    matmul(L.wv, s.xb.data(), s.v.data());
+    for (size_t t = 0; t < n; ++t) {
+      core::rope_f32(s.q.data() + t * q_dim, c.n_heads, c.head_dim, s.positions[t], c.rope_theta);
+      core::rope_f32(s.k.data() + t * kv_dim, c.n_kv_heads, c.head_dim, s.positions[t], c.rope_theta);
+      for (int h = 0; h < c.n_kv_heads; ++h) {
+        cache_.head(l, h).append(s.positions[t], s.k.data() + t * kv_dim + h * hd, s.v.data() + t * kv_dim + h * hd);
+      }
+    }
+    kv::AttentionBatch ab{l, c.n_heads, n, s.positions.data(), s.q.data(), s.att.data()};
+    kv::attend(view, ab, pool);
+    matmul(L.wo, s.att.data(), s.xb2.data());
+    for (size_t i = 0; i < n * dim; ++i) s.x[i] += s.xb2[i];
+
+    norm(L.ffn_norm, s.xb.data());
+    matmul(L.w_gate, s.xb.data(), s.hb.data());
+    matmul(L.w_up, s.xb.data(), s.hb2.data());
+    for (size_t t = 0; t < n; ++t) core::silu_mul_f32(s.hb.data() + t * hidden, s.hb2.data() + t * hidden, hidden);
+    matmul(L.w_down, s.hb.data(), s.xb2.data());
+    for (size_t i = 0; i < n * dim; ++i) s.x[i] += s.xb2[i];
+  }
+  cache_.set_next_position(next_position() + static_cast<int32_t>(n));
+
+  if (mode == LogitsMode::kNone) return;
+  const float* fnorm = reinterpret_cast<const float*>(M.output_norm().data);
+  const TensorRef& out = M.output();
+  if (mode == LogitsMode::kLast) {
+    core::rmsnorm_f32(s.xb.data(), s.x.data() + (n - 1) * dim, fnorm, dim, c.rms_eps);
+    core::matvec(out.type, out.data, static_cast<size_t>(out.rows()), dim, s.xb.data(), logits, pool);
+    return;
+  }
+  for (size_t t = 0; t < n; ++t) core::rmsnorm_f32(s.xb.data() + t * dim, s.x.data() + t * dim, fnorm, dim, c.rms_eps);
+  core::matmul(out.type, out.data, static_cast<size_t>(out.rows()), dim, s.xb.data(), n, logits, pool);
+}
+
+}  // namespace kvforge::model

@@ -1,0 +1,392 @@
+#include "kvforge/core/kernels.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/kernels_ref.h"
+#include "kvforge/core/half.h"
+#include "kvforge/core/thread_pool.h"
+
+namespace kvforge::core {
+namespace {
+
+std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-scale, scale);
+  std::vector<float> v(n);
+  for (auto& f : v) f = dist(rng);
+  return v;
+}
+
+size_t row_bytes(TensorType type, size_t cols) {
+  return cols / static_cast<size_t>(tensor_type_block_elems(type)) * static_cast<size_t>(tensor_type_block_bytes(type));
+}
+
+// A rows x cols matrix in `type`, from random values (Q4_K: random blocks with
+// sane fp16 super-scales, since there is no reference quantizer for it).
+std::vector<uint8_t> make_matrix(TensorType type, size_t rows, size_t cols, uint32_t seed) {
+  const size_t rb = row_bytes(type, cols);
+  std::vector<uint8_t> out(rows * rb);
+  const std::vector<float> v = random_floats(rows * cols, seed);
+  std::mt19937 rng(seed ^ 0x9E3779B9u);
+  for (size_t r = 0; r < rows; ++r) {
+    const float* src = v.data() + r * cols;
+    uint8_t* dst = out.data() + r * rb;
+    switch (type) {
+      case TensorType::kF32: std::memcpy(dst, src, cols * 4); break;
+      case TensorType::kF16:
+        for (size_t i = 0; i < cols; ++i) {
+          const uint16_t h = f32_to_fp16(src[i]);
+          std::memcpy(dst + 2 * i, &h, 2);
+        }
+        break;
+      case TensorType::kBF16:
+        for (size_t i = 0; i < cols; ++i) {
+          const uint16_t h = f32_to_bf16(src[i]);
+          std::memcpy(dst + 2 * i, &h, 2);
+        }
+        break;
+      case TensorType::kQ8_0: ref::quantize_row_q8_0(src, dst, cols); break;
+      case TensorType::kQ4_0: ref::quantize_row_q4_0(src, dst, cols); break;
+      case TensorType::kQ4_K:
+        for (size_t b = 0; b < cols / 256; ++b) {
+          uint8_t* blk = dst + b * 144;
+          for (size_t i = 0; i < 144; ++i) blk[i] = static_cast<uint8_t>(rng());
+          const uint16_t d = f32_to_fp16(0.001f + 0.01f * static_cast<float>(rng() % 100) / 100.0f);
+          const uint16_t dmin = f32_to_fp16(0.002f * static_cast<float>(rng() % 100) / 100.0f);
+          std::memcpy(blk, &d, 2);
+          std::memcpy(blk + 2, &dmin, 2);
+        }
+        break;
+    }
+  }
+  return out;
+}
+
+// Tolerance for a dot product: relative to the sum of |products|, which bounds
+// the rounding error of any summation order.
+double dot_tol(TensorType type, const void* row, const float* x, size_t n) {
+  std::vector<float> w(n);
+  ref::dequantize_row(type, row, w.data(), n);
+  double mag = 0;
+  for (size_t i = 0; i < n; ++i) mag += std::fabs(static_cast<double>(w[i]) * x[i]);
+  return 2e-6 * mag + 1e-6;
+}
+
+const TensorType kAllTypes[] = {TensorType::kF32,  TensorType::kF16,  TensorType::kBF16,
+                                TensorType::kQ8_0, TensorType::kQ4_0, TensorType::kQ4_K};
+
+std::vector<size_t> col_sizes(TensorType type) {
+  const size_t block = static_cast<size_t>(tensor_type_block_elems(type));
+  if (block == 1) return {1, 2, 3, 7, 15, 16, 17, 31, 33, 63, 64, 65, 100, 255, 256, 257, 1000, 4099};
+  if (block == 32) return {32, 64, 96, 160, 256, 288, 2048, 4128};
+  return {256, 512, 768, 2048};
+}
+
+TEST(Kernels, SimdTargetName) {
+  const std::string name = simd_target_name();
+  EXPECT_FALSE(name.empty());
+  std::printf("SIMD target: %s\n", name.c_str());
+}
+
+TEST(Kernels, DotF32MatchesRef) {
+  for (size_t n : {0, 1, 2, 3, 5, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 255, 256, 1000, 4097}) {
+    const auto a = random_floats(n, 1 + static_cast<uint32_t>(n));
+    const auto b = random_floats(n, 1000 + static_cast<uint32_t>(n));
+    EXPECT_NEAR(dot_f32(a.data(), b.data(), n), ref::dot_f32(a.data(), b.data(), n),
+                dot_tol(TensorType::kF32, a.data(), b.data(), n))
+        << n;
+  }
+}
+
+TEST(Kernels, DequantizeMatchesRef) {
+  for (TensorType type : kAllTypes) {
+    for (size_t n : col_sizes(type)) {
+      const auto w = make_matrix(type, 1, n, 7 + static_cast<uint32_t>(n));
+      std::vector<float> fast(n), slow(n);
+      dequantize_row(type, w.data(), fast.data(), n);
+      ref::dequantize_row(type, w.data(), slow.data(), n);
+      for (size_t i = 0; i < n; ++i) {
+        // Exact except Q4_K, where a fused multiply-subtract may round once less.
+        ASSERT_NEAR(fast[i], slow[i], 1e-6f * (1.0f + std::fabs(slow[i]))) << tensor_type_name(type) << " n=" << n << " i=" << i;
+      }
+    }
+  }
+}
+
+TEST(Kernels, DotRowMatchesRef) {
+  for (TensorType type : kAllTypes) {
+    for (size_t n : col_sizes(type)) {
+      const auto w = make_matrix(type, 1, n, 11 + static_cast<uint32_t>(n));
+      const auto x = random_floats(n, 99 + static_cast<uint32_t>(n));
+      EXPECT_NEAR(dot_row(type, w.data(), x.data(), n), ref::dot_row(type, w.data(), x.data(), n),
+                  dot_tol(type, w.data(), x.data(), n))
+          << tensor_type_name(type) << " n=" << n;
+    }
+  }
+}
+
+TEST(Kernels, DotRowUnalignedRow) {
+  // Rows inside a file need not be aligned beyond 2 bytes.
+  for (TensorType type : kAllTypes) {
+    const size_t n = static_cast<size_t>(tensor_type_block_elems(type)) * 8;
+    const auto w = make_matrix(type, 1, n, 5);
+    std::vector<uint8_t> shifted(w.size() + 2);
+    std::memcpy(shifted.data() + 2, w.data(), w.size());
+    const auto x = random_floats(n, 6);
+    EXPECT_NEAR(dot_row(type, shifted.data() + 2, x.data(), n), ref::dot_row(type, w.data(), x.data(), n),
+                dot_tol(type, w.data(), x.data(), n));
+  }
+}
+
+void check_matvec(TensorType type, size_t rows, size_t cols, ThreadPool* pool) {
+  const auto w = make_matrix(type, rows, cols, static_cast<uint32_t>(rows * 31 + cols));
+  const auto x = random_floats(cols, static_cast<uint32_t>(cols));
+  std::vector<float> fast(rows, -1.0f), slow(rows);
+  matvec(type, w.data(), rows, cols, x.data(), fast.data(), pool);
+  ref::matvec(type, w.data(), rows, cols, x.data(), slow.data());
+  const size_t rb = row_bytes(type, cols);
+  for (size_t r = 0; r < rows; ++r) {
+    ASSERT_NEAR(fast[r], slow[r], dot_tol(type, w.data() + r * rb, x.data(), cols))
+        << tensor_type_name(type) << " rows=" << rows << " cols=" << cols << " r=" << r;
+  }
+}
+
+TEST(Kernels, MatvecMatchesRef) {
+  ThreadPool pool2(2), pool3(3);
+  for (TensorType type : kAllTypes) {
+    const size_t block = static_cast<size_t>(tensor_type_block_elems(type));
+    for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), &pool2, &pool3}) {
+      check_matvec(type, 1, block * 4, pool);
+      check_matvec(type, 37, block * 3, pool);
+      check_matvec(type, 301, block == 256 ? 1024 : 2048, pool);  // large enough to go parallel
+    }
+  }
+  check_matvec(TensorType::kF32, 19, 33, &pool2);
+  check_matvec(TensorType::kF16, 19, 45, &pool2);
+}
+
+void check_matmul(TensorType type, size_t rows, size_t cols, size_t n_tokens, ThreadPool* pool) {
+  const auto w = make_matrix(type, rows, cols, static_cast<uint32_t>(rows + cols + n_tokens));
+  const auto x = random_floats(cols * n_tokens, static_cast<uint32_t>(n_tokens * 7 + 3));
+  std::vector<float> fast(rows * n_tokens, -1.0f), slow(rows * n_tokens);
+  matmul(type, w.data(), rows, cols, x.data(), n_tokens, fast.data(), pool);
+  ref::matmul(type, w.data(), rows, cols, x.data(), n_tokens, slow.data());
+  const size_t rb = row_bytes(type, cols);
+  for (size_t t = 0; t < n_tokens; ++t) {
+    for (size_t r = 0; r < rows; ++r) {
+      ASSERT_NEAR(fast[t * rows + r], slow[t * rows + r], dot_tol(type, w.data() + r * rb, x.data() + t * cols, cols))
+          << tensor_type_name(type) << " tokens=" << n_tokens << " t=" << t << " r=" << r;
+    }
+  }
+}
+
+TEST(Kernels, MatmulMatchesRef) {
+  ThreadPool pool(2);
+  for (TensorType type : kAllTypes) {
+    const size_t cols = type == TensorType::kQ4_K ? 512 : 256;
+    for (size_t n_tokens : {1, 2, 5, 8, 17, 33}) {  // matvec path and sgemm path
+      check_matmul(type, 67, cols, n_tokens, &pool);
+      check_matmul(type, 40, cols, n_tokens, nullptr);
+    }
+  }
+  check_matmul(TensorType::kF32, 13, 33, 20, &pool);  // odd K through sgemm
+}
+
+TEST(Kernels, MatmulZeroTokensIsNoop) {
+  std::vector<float> w(64, 1.0f), y(2, 5.0f);
+  matmul(TensorType::kF32, w.data(), 2, 32, nullptr, 0, y.data(), nullptr);
+  EXPECT_EQ(y[0], 5.0f);
+}
+
+TEST(Kernels, AxpyScale) {
+  for (size_t n : {0, 1, 7, 16, 17, 100, 1025}) {
+    auto x = random_floats(n, 3), y = random_floats(n, 4);
+    auto y2 = y;
+    axpy_f32(0.75f, x.data(), y.data(), n);
+    ref::axpy_f32(0.75f, x.data(), y2.data(), n);
+    for (size_t i = 0; i < n; ++i) ASSERT_NEAR(y[i], y2[i], 1e-6f);
+    auto z = x;
+    scale_f32(x.data(), -1.5f, n);
+    ref::scale_f32(z.data(), -1.5f, n);
+    for (size_t i = 0; i < n; ++i) ASSERT_EQ(x[i], z[i]);
+  }
+}
+
+TEST(Kernels, SoftmaxMatchesRef) {
+  softmax_f32(nullptr, 0);
+  for (size_t n : {1, 2, 5, 16, 17, 100, 1000, 4097}) {
+    auto x = random_floats(n, static_cast<uint32_t>(n), 20.0f);
+    auto r = x;
+    softmax_f32(x.data(), n);
+    ref::softmax_f32(r.data(), n);
+    double sum = 0;
+    for (size_t i = 0; i < n; ++i) {
+      ASSERT_NEAR(x[i], r[i], 1e-6f + 1e-5f * r[i]) << n << " " << i;
+      sum += x[i];
+    }
+    EXPECT_NEAR(sum, 1.0, 1e-4);
+  }
+  std::vector<float> big = {1000.0f, 1000.0f, -1000.0f};  // max-subtraction keeps it finite
+  softmax_f32(big.data(), big.size());
+  EXPECT_FLOAT_EQ(big[0], 0.5f);
+  EXPECT_EQ(big[2], 0.0f);
+}
+
+TEST(Kernels, RmsnormMatchesRefAndAliases) {
+  for (size_t n : {1, 3, 16, 17, 64, 288, 2049}) {
+    const auto x = random_floats(n, 5), w = random_floats(n, 6);
+    std::vector<float> out(n), r(n);
+    rmsnorm_f32(out.data(), x.data(), w.data(), n, 1e-5f);
+    ref::rmsnorm_f32(r.data(), x.data(), w.data(), n, 1e-5f);
+    for (size_t i = 0; i < n; ++i) ASSERT_NEAR(out[i], r[i], 1e-5f * (1.0f + std::fabs(r[i])));
+    auto inplace = x;
+    rmsnorm_f32(inplace.data(), inplace.data(), w.data(), n, 1e-5f);
+    for (size_t i = 0; i < n; ++i) ASSERT_EQ(inplace[i], out[i]);
+  }
+}
+
+TEST(Kernels, RopeMatchesRefExactly) {
+  for (int head_dim : {2, 8, 64, 128}) {
+    for (int pos : {0, 1, 17, 1000, 4095}) {
+      for (float theta : {10000.0f, 500000.0f}) {
+        const int n_heads = 3;
+        auto x = random_floats(static_cast<size_t>(n_heads * head_dim), static_cast<uint32_t>(pos + head_dim));
+        auto r = x;
+        rope_f32(x.data(), n_heads, head_dim, pos, theta);
+        ref::rope_f32(r.data(), n_heads, head_dim, pos, theta);
+        for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(x[i], r[i]) << head_dim << " " << pos << " " << i;
+      }
+    }
+  }
+  // pos 0 is the identity; pos 1 rotates pair 0 by exactly 1 radian.
+  std::vector<float> v = {1.0f, 0.0f, 0.5f, 0.25f};
+  rope_f32(v.data(), 1, 4, 0, 10000.0f);
+  EXPECT_EQ(v[0], 1.0f);
+  EXPECT_EQ(v[3], 0.25f);
+  rope_f32(v.data(), 1, 4, 1, 10000.0f);
+  EXPECT_FLOAT_EQ(v[0], std::cos(1.0f));
+  EXPECT_FLOAT_EQ(v[1], std::sin(1.0f));
+}
+
+TEST(Kernels, SiluMulMatchesRef) {
+  for (size_t n : {0, 1, 15, 16, 17, 100, 5632}) {
+    auto g = random_floats(n, 8, 10.0f), u = random_floats(n, 9);
+    auto r = g;
+    silu_mul_f32(g.data(), u.data(), n);
+    ref::silu_mul_f32(r.data(), u.data(), n);
+    for (size_t i = 0; i < n; ++i) ASSERT_NEAR(g[i], r[i], 1e-6f + 1e-5f * std::fabs(r[i]));
+  }
+}
+
+// ---- Quantization formats on hand-built blocks ----
+
+TEST(Quant, Q8_0KnownBlock) {
+  uint8_t blk[34];
+  const uint16_t d = 0x3800;  // 0.5
+  std::memcpy(blk, &d, 2);
+  for (int j = 0; j < 32; ++j) blk[2 + j] = static_cast<uint8_t>(static_cast<int8_t>(j * 8 - 128));
+  float out[32], ref_out[32];
+  dequantize_row(TensorType::kQ8_0, blk, out, 32);
+  ref::dequantize_row(TensorType::kQ8_0, blk, ref_out, 32);
+  for (int j = 0; j < 32; ++j) {
+    EXPECT_EQ(out[j], 0.5f * static_cast<float>(j * 8 - 128));
+    EXPECT_EQ(ref_out[j], out[j]);
+  }
+}
+
+TEST(Quant, Q4_0KnownBlock) {
+  uint8_t blk[18];
+  const uint16_t d = 0x4000;  // 2.0
+  std::memcpy(blk, &d, 2);
+  for (int j = 0; j < 16; ++j) blk[2 + j] = static_cast<uint8_t>(j | ((15 - j) << 4));
+  float out[32], ref_out[32];
+  dequantize_row(TensorType::kQ4_0, blk, out, 32);
+  ref::dequantize_row(TensorType::kQ4_0, blk, ref_out, 32);
+  for (int j = 0; j < 16; ++j) {
+    EXPECT_EQ(out[j], 2.0f * static_cast<float>(j - 8));
+    EXPECT_EQ(out[j + 16], 2.0f * static_cast<float>(7 - j));
+  }
+  for (int j = 0; j < 32; ++j) EXPECT_EQ(ref_out[j], out[j]);
+}
+
+// Packs 8 (scale, min) 6-bit pairs the way GGML's Q4_K quantizer does; written
+// independently of the unpacking code under test.
+void pack_q4_k_scales(const int* sc, const int* mn, uint8_t* out) {
+  std::memset(out, 0, 12);
+  for (int j = 0; j < 8; ++j) {
+    if (j < 4) {
+      out[j] = static_cast<uint8_t>(sc[j]);
+      out[j + 4] = static_cast<uint8_t>(mn[j]);
+    } else {
+      out[j + 4] = static_cast<uint8_t>((sc[j] & 0xF) | ((mn[j] & 0xF) << 4));
+      out[j - 4] |= static_cast<uint8_t>((sc[j] >> 4) << 6);
+      out[j] |= static_cast<uint8_t>((mn[j] >> 4) << 6);
+    }
+  }
+}
+
+TEST(Quant, Q4_KKnownBlock) {
+  const int sc[8] = {1, 8, 15, 22, 63, 36, 43, 50};
+  const int mn[8] = {63, 58, 53, 48, 17, 38, 0, 28};
+  uint8_t blk[144];
+  const uint16_t d = 0x3C00, dmin = 0x3800;  // 1.0, 0.5
+  std::memcpy(blk, &d, 2);
+  std::memcpy(blk + 2, &dmin, 2);
+  pack_q4_k_scales(sc, mn, blk + 4);
+  for (int i = 0; i < 128; ++i) blk[16 + i] = static_cast<uint8_t>((i * 7 + 3) & 0xFF);
+  for (int j = 0; j < 8; ++j) {
+    uint8_t s, m;
+    ref::q4_k_scale_min(j, blk + 4, &s, &m);
+    EXPECT_EQ(s, sc[j]) << j;
+    EXPECT_EQ(m, mn[j]) << j;
+  }
+  float out[256], ref_out[256];
+  dequantize_row(TensorType::kQ4_K, blk, out, 256);
+  ref::dequantize_row(TensorType::kQ4_K, blk, ref_out, 256);
+  for (int e = 0; e < 256; ++e) {
+    const int chunk = e / 64, within = e % 64, l = within % 32;
+    const int sub = 2 * chunk + (within >= 32 ? 1 : 0);
+    const uint8_t byte = blk[16 + chunk * 32 + l];
+    const int q = within < 32 ? (byte & 0xF) : (byte >> 4);
+    const float expect = 1.0f * static_cast<float>(sc[sub] * q) - 0.5f * static_cast<float>(mn[sub]);
+    EXPECT_EQ(ref_out[e], expect) << e;
+    EXPECT_EQ(out[e], expect) << e;
+  }
+}
+
+TEST(Quant, RoundTripErrorBounded) {
+  const size_t n = 1024;
+  const auto x = random_floats(n, 77, 3.0f);
+  std::vector<uint8_t> q8(n / 32 * 34), q4(n / 32 * 18);
+  ref::quantize_row_q8_0(x.data(), q8.data(), n);
+  ref::quantize_row_q4_0(x.data(), q4.data(), n);
+  std::vector<float> y8(n), y4(n);
+  dequantize_row(TensorType::kQ8_0, q8.data(), y8.data(), n);
+  dequantize_row(TensorType::kQ4_0, q4.data(), y4.data(), n);
+  for (size_t b = 0; b < n / 32; ++b) {
+    uint16_t h8, h4;
+    std::memcpy(&h8, q8.data() + b * 34, 2);
+    std::memcpy(&h4, q4.data() + b * 18, 2);
+    const float d8 = std::fabs(fp16_to_f32(h8)), d4 = std::fabs(fp16_to_f32(h4));
+    for (size_t j = 0; j < 32; ++j) {
+      const size_t i = b * 32 + j;
+      ASSERT_LE(std::fabs(y8[i] - x[i]), 0.5f * d8 * 1.01f + 1e-3f * std::fabs(x[i])) << i;
+      ASSERT_LE(std::fabs(y4[i] - x[i]), d4 * 1.01f + 1e-3f * std::fabs(x[i])) << i;
+    }
+  }
+  // All-zero blocks quantize to d = 0 and dequantize to zeros.
+  std::vector<float> zeros(32, 0.0f), back(32, 1.0f);
+  uint8_t blk[34];
+  ref::quantize_row_q8_0(zeros.data(), blk, 32);
+  dequantize_row(TensorType::kQ8_0, blk, back.data(), 32);
+  for (float v : back) EXPECT_EQ(v, 0.0f);
+}
+
+}  // namespace
+}  // namespace kvforge::core

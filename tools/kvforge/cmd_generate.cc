@@ -1,0 +1,92 @@
+// kvforge generate: llama2.c's run.c generation loop. -n counts positions,
+// prompt included; generation stops early when the model emits BOS.
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+#include "common.h"
+#include "kvforge/model/sampler.h"
+
+namespace kvforge::cli {
+
+namespace {
+// run.c's safe_printf: skip lone control bytes a piece may decode to.
+void print_piece(const std::string& piece) {
+  if (piece.empty()) return;
+  if (piece.size() == 1) {
+    const unsigned char c = static_cast<unsigned char>(piece[0]);
+    if (!(std::isprint(c) || std::isspace(c))) return;
+  }
+  std::fwrite(piece.data(), 1, piece.size(), stdout);
+  std::fflush(stdout);
+}
+}  // namespace
+
+Runner register_generate(CLI::App& app) {
+  struct Args {
+    ModelFlags model;
+    std::string prompt;
+    int steps = 256;
+    float temp = 1.0f;
+    float topp = 0.9f;
+    uint64_t seed = 0;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("generate", "Generate text from a prompt");
+  add_model_flags(cmd, &a->model);
+  cmd->add_option("--prompt,-i", a->prompt, "Prompt text");
+  cmd->add_option("-n,--steps", a->steps, "Positions to run, prompt included (0 = the model's context)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--temp", a->temp, "Temperature (0 = greedy)");
+  cmd->add_option("--topp", a->topp, "Top-p (nucleus) in [0,1]; 0 or 1 disables it");
+  cmd->add_option("--seed,-s", a->seed, "Random seed (0 = from the clock)");
+  return [a]() {
+    auto loaded = load_model(a->model);
+    if (!loaded.ok()) return fail(loaded.status());
+    auto model = *loaded;
+    const int ctx = model->config().context_length;
+    int steps = a->steps;
+    if (steps <= 0 || steps > ctx) steps = ctx;
+    model::SamplerOptions so{a->temp, a->topp, a->seed};
+    if (so.seed == 0) so.seed = static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
+    auto sampler = model::Sampler::create(so);
+    if (!sampler.ok()) return fail(sampler.status());
+    const model::Tokenizer& tok = *model->tokenizer();
+    std::vector<int32_t> prompt = tok.encode(a->prompt, /*add_bos=*/true);
+    if (prompt.empty()) return fail(Status::InvalidArgument("the prompt encodes to no tokens"));
+
+    model::Session session(model, {.n_threads = a->model.threads});
+    std::vector<float> logits;
+    // The prompt is fed as one batch except its last token, which the loop
+    // below decodes like run.c does every position.
+    const size_t n_prefill = std::min<size_t>(prompt.size() - 1, static_cast<size_t>(steps));
+    if (n_prefill > 0) {
+      Status s = session.forward(std::span<const int32_t>(prompt.data(), n_prefill), model::LogitsMode::kNone, nullptr);
+      if (!s.ok()) return fail(s);
+      for (size_t i = 0; i < n_prefill; ++i) print_piece(tok.decode_piece(prompt[i], prompt[i + 1]));
+    }
+    int32_t token = prompt[n_prefill];
+    const auto t0 = std::chrono::steady_clock::now();
+    int generated = 0;
+    for (int pos = static_cast<int>(n_prefill); pos < steps; ++pos) {
+      Status s = session.decode(token, &logits);
+      if (!s.ok()) return fail(s);
+      int32_t next;
+      if (static_cast<size_t>(pos) + 1 < prompt.size()) {
+        next = prompt[static_cast<size_t>(pos) + 1];
+      } else {
+        next = sampler->sample(logits);
+        ++generated;
+      }
+      if (next == tok.bos()) break;
+      print_piece(tok.decode_piece(token, next));
+      token = next;
+    }
+    std::printf("\n");
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (generated > 1) std::fprintf(stderr, "achieved tok/s: %.1f\n", generated / secs);
+    return 0;
+  };
+}
+
+}  // namespace kvforge::cli

@@ -1,0 +1,62 @@
+// kvforge info: what a model file holds and what its KV cache costs.
+#include <iostream>
+#include <map>
+
+#include "common.h"
+#include "kvforge/kv/kv_cache.h"
+
+namespace kvforge::cli {
+
+Runner register_info(CLI::App& app) {
+  auto* cmd = app.add_subcommand("info", "Show a model's configuration, tensor types and KV bytes per token");
+  auto flags = std::make_shared<ModelFlags>();
+  auto json = std::make_shared<std::string>();
+  add_model_flags(cmd, flags.get());
+  add_json_flag(cmd, json.get());
+  return [flags, json]() {
+    auto loaded = load_model(*flags, /*require_tokenizer=*/false);
+    if (!loaded.ok()) return fail(loaded.status());
+    const model::LlamaModel& m = **loaded;
+    const model::ModelConfig& c = m.config();
+    std::map<std::string, int> type_counts;
+    int64_t params = 0;
+    for (const auto& t : m.file().tensors) {
+      type_counts[std::string(core::tensor_type_name(t.type))]++;
+      params += t.elements();
+    }
+    std::string types;
+    for (const auto& [name, count] : type_counts) types += (types.empty() ? "" : ", ") + name + " x" + std::to_string(count);
+    const auto shape = m.kv_shape();
+    eval::Table table({"field", "value"});
+    auto row = [&](const std::string& k, nlohmann::json v) { table.add({{"field", k}, {"value", v}}); };
+    row("file", m.file().path);
+    row("format", m.file().format);
+    row("architecture", c.architecture);
+    row("name", c.name);
+    row("dim", c.dim);
+    row("hidden_dim", c.hidden_dim);
+    row("n_layers", c.n_layers);
+    row("n_heads", c.n_heads);
+    row("n_kv_heads", c.n_kv_heads);
+    row("head_dim", c.head_dim);
+    row("vocab_size", c.vocab_size);
+    row("context_length", c.context_length);
+    row("rms_eps", c.rms_eps);
+    row("rope_theta", c.rope_theta);
+    row("tied_output", c.tied_output ? "yes" : "no");
+    row("tensors", static_cast<int64_t>(m.file().tensors.size()));
+    row("tensor_types", types);
+    row("parameters", params);
+    row("weight_bytes", static_cast<int64_t>(m.weight_bytes_total()));
+    row("kv_bytes_per_token_f32", static_cast<int64_t>(kv::KvCache::bytes_per_token(shape, 4)));
+    row("kv_bytes_per_token_f16", static_cast<int64_t>(kv::KvCache::bytes_per_token(shape, 2)));
+    row("kv_bytes_full_context_f16",
+        static_cast<int64_t>(kv::KvCache::bytes_per_token(shape, 2) * static_cast<size_t>(c.context_length)));
+    row("tokenizer", m.tokenizer() ? m.tokenizer()->vocab().model + " (" + std::to_string(m.tokenizer()->vocab_size()) +
+                                         " tokens)"
+                                   : "none (pass --tokenizer)");
+    return emit(table, *json);
+  };
+}
+
+}  // namespace kvforge::cli

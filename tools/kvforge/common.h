@@ -1,0 +1,40 @@
+// Pieces every kvforge subcommand shares: model flags, loading, errors, JSON output.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "kvforge/core/status.h"
+#include "kvforge/eval/table.h"
+#include "kvforge/model/llama.h"
+
+namespace kvforge::cli {
+
+struct ModelFlags {
+  std::string model;
+  std::string tokenizer;
+  int threads = 2;
+};
+
+// Adds --model (required unless `optional`), --tokenizer and --threads.
+void add_model_flags(CLI::App* app, ModelFlags* flags, bool optional = false);
+void add_json_flag(CLI::App* app, std::string* path);
+
+Result<std::shared_ptr<const model::LlamaModel>> load_model(const ModelFlags& flags, bool require_tokenizer = true);
+
+// Prints "kvforge: <status>" to stderr; returns the process exit code (1).
+int fail(const Status& status);
+
+// Prints the table and writes --json when given. Returns the exit code.
+int emit(const eval::Table& table, const std::string& json_path);
+
+// Subcommand registration: each returns the function that runs it.
+using Runner = std::function<int()>;
+Runner register_info(CLI::App& app);
+Runner register_generate(CLI::App& app);
+Runner register_eval(CLI::App& app);
+Runner register_bench(CLI::App& app);
+
+}  // namespace kvforge::cli
