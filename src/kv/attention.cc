@@ -10,6 +10,22 @@ namespace kvforge::kv {
 
 namespace {
 
+// Small heads (tiny models) spend more on the dispatch of a vector kernel than
+// on the arithmetic, so they take plain loops the compiler unrolls.
+constexpr int kSmallHead = 16;
+
+inline float dot(const float* a, const float* b, int n) {
+  if (n > kSmallHead) return core::dot_f32(a, b, static_cast<size_t>(n));
+  float s = 0;
+  for (int i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+inline void axpy(float w, const float* x, float* y, int n) {
+  if (n > kSmallHead) return core::axpy_f32(w, x, y, static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) y[i] += w * x[i];
+}
+
 struct Scratch {
   std::vector<int32_t> selected;
   std::vector<float> scores;
@@ -40,10 +56,10 @@ void attend_group(const KvView& view, const AttentionBatch& b, size_t t, int kv_
     const float* q = q_group + static_cast<size_t>(g) * hd;
     float* out = out_group + static_cast<size_t>(g) * hd;
     float* scores = scratch->scores.data();
-    for (size_t i = 0; i < n; ++i) scores[i] = core::dot_f32(q, head.key(slots[i]), hd) * scale;
+    for (size_t i = 0; i < n; ++i) scores[i] = dot(q, head.key(slots[i]), hd) * scale;
     core::softmax_f32(scores, n);
     for (int d = 0; d < hd; ++d) out[d] = 0.0f;
-    for (size_t i = 0; i < n; ++i) core::axpy_f32(scores[i], head.value(slots[i]), out, hd);
+    for (size_t i = 0; i < n; ++i) axpy(scores[i], head.value(slots[i]), out, hd);
     if (view.observer != nullptr) {
       view.observer->on_attention(b.layer, kv_head * group + g, kv_head, qpos, slots,
                                   std::span<const float>(scores, n));

@@ -6,6 +6,7 @@
 #include <limits>
 #include <map>
 #include <new>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -516,10 +517,13 @@ Result<ModelFile> parse_gguf(const uint8_t* data, size_t size, std::shared_ptr<c
   uint64_t alignment = 32;
   auto al_it = md.scalars.find("general.alignment");
   if (al_it != md.scalars.end()) {
-    const auto* u = std::get_if<uint64_t>(&al_it->second);
-    if (u == nullptr || *u == 0 || (*u & (*u - 1)) != 0 || *u > (uint64_t{1} << 30)) {
-      return p.corrupt("general.alignment must be a power of two unsigned integer, got " +
-                       (u ? std::to_string(*u) : std::string("a non-unsigned value")));
+    // The spec says uint32; accept any integer type a writer may have used.
+    std::optional<uint64_t> u;
+    if (const auto* x = std::get_if<uint64_t>(&al_it->second)) u = *x;
+    if (const auto* x = std::get_if<int64_t>(&al_it->second); x && *x > 0) u = static_cast<uint64_t>(*x);
+    if (!u || *u == 0 || (*u & (*u - 1)) != 0 || *u > (uint64_t{1} << 30)) {
+      return p.corrupt("general.alignment must be a power of two up to 2^30, got " +
+                       (u ? std::to_string(*u) : std::string("a non-positive or non-integer value")));
     }
     alignment = *u;
   }

@@ -190,7 +190,7 @@ TEST(Kernels, MatmulMatchesRef) {
   ThreadPool pool(2);
   for (TensorType type : kAllTypes) {
     const size_t cols = type == TensorType::kQ4_K ? 512 : 256;
-    for (size_t n_tokens : {1, 2, 5, 8, 17, 33}) {  // matvec path and sgemm path
+    for (size_t n_tokens : {1, 2, 5, 11, 12, 17, 33}) {  // matvec path and sgemm path
       check_matmul(type, 67, cols, n_tokens, &pool);
       check_matmul(type, 40, cols, n_tokens, nullptr);
     }
@@ -282,6 +282,22 @@ TEST(Kernels, SiluMulMatchesRef) {
     ref::silu_mul_f32(r.data(), u.data(), n);
     for (size_t i = 0; i < n; ++i) ASSERT_NEAR(g[i], r[i], 1e-6f + 1e-5f * std::fabs(r[i]));
   }
+}
+
+TEST(Kernels, SiluAndSoftmaxExtremes) {
+  std::vector<float> g = {-200.0f, -100.0f, -89.0f, 100.0f, 30.0f, -30.0f, 0.0f, 1.0f,
+                          2.0f,    3.0f,    4.0f,   5.0f,   6.0f,  7.0f,   8.0f, 9.0f, -1000.0f};
+  std::vector<float> up(g.size(), 2.0f);
+  auto r = g;
+  silu_mul_f32(g.data(), up.data(), g.size());
+  ref::silu_mul_f32(r.data(), up.data(), r.size());
+  for (size_t i = 0; i < g.size(); ++i) EXPECT_NEAR(g[i], r[i], 1e-6f + 1e-5f * std::fabs(r[i])) << i;
+  std::vector<float> s(33, -INFINITY);  // masked scores
+  s[3] = 1.0f;
+  s[32] = 1.0f;
+  s[7] = -1e30f;
+  softmax_f32(s.data(), s.size());
+  for (size_t i = 0; i < s.size(); ++i) EXPECT_EQ(s[i], (i == 3 || i == 32) ? 0.5f : 0.0f) << i;
 }
 
 // ---- Quantization formats on hand-built blocks ----
