@@ -209,6 +209,7 @@ void DequantizeRow(TensorType type, const void* row, float* out, size_t n) {
   const hn::Rebind<int32_t, DQ> di;
   const size_t N = hn::Lanes(d);
   const auto* p = static_cast<const uint8_t*>(row);
+  if (n == 0) return;  // callers may pass null pointers for empty rows
   switch (type) {
     case TensorType::kF32:
       std::memcpy(out, row, n * sizeof(float));

@@ -88,6 +88,7 @@ void q4_k_scale_min(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
 
 void dequantize_row(TensorType type, const void* row, float* out, size_t n) {
   const auto* p = static_cast<const uint8_t*>(row);
+  if (n == 0) return;  // callers may pass null pointers for empty rows
   switch (type) {
     case TensorType::kF32:
       std::memcpy(out, row, n * sizeof(float));

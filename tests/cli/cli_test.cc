@@ -1,0 +1,143 @@
+// The kvforge binary as a user runs it: exact outputs, JSON files, error texts.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "shared_paths.h"
+
+namespace {
+
+using kvforge::testing::golden_dir;
+using kvforge::testing::model_dir;
+
+struct CliRun {
+  int code;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+CliRun run(const std::string& args) {
+  const auto dir = std::filesystem::temp_directory_path() / ("kvf_cli_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string err_path = (dir / "stderr").string();
+  const std::string cmd = std::string(KVF_CLI_PATH) + " " + args + " 2>" + err_path;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  const int status = ::pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out, kvforge::testing::slurp(err_path)};
+}
+
+std::string llama2c() { return "--model " + model_dir() + "stories260K.bin --tokenizer " + model_dir() + "tok512.bin"; }
+
+TEST(Cli, GenerateGreedyMatchesRunCThroughEveryLosslessFile) {
+  const std::string want = kvforge::testing::slurp(golden_dir() + "greedy_once_upon_a_time_n200.txt");
+  for (const std::string& model : {llama2c(), "--model " + model_dir() + "stories260K-f32.gguf",
+                                   "--model " + model_dir() + "stories260K-f16.gguf",
+                                   "--model " + model_dir() + "stories260K-ggml-org.gguf"}) {
+    CliRun r = run("generate " + model + " --prompt 'Once upon a time' -n 200 --temp 0");
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(r.out, want) << model;
+  }
+}
+
+TEST(Cli, GenerateIsRepeatableForASeed) {
+  CliRun a = run("generate " + llama2c() + " --prompt 'Tom had' -n 60 --temp 0.8 --topp 0.9 --seed 7");
+  CliRun b = run("generate " + llama2c() + " --prompt 'Tom had' -n 60 --temp 0.8 --topp 0.9 --seed 7");
+  ASSERT_EQ(a.code, 0) << a.err;
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_EQ(a.out.rfind("Tom had", 0), 0u) << a.out;
+}
+
+TEST(Cli, EvalPplWritesJsonAndMatchesReference) {
+  const std::string json = (std::filesystem::temp_directory_path() / "kvf_ppl.json").string();
+  CliRun r = run("eval ppl " + llama2c() + " --text " + golden_dir() + "reference_texts.txt --json " + json);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("| ppl"), std::string::npos);
+  std::ifstream in(json);
+  auto j = nlohmann::json::parse(in);
+  ASSERT_EQ(j["rows"].size(), 1u);
+  const auto& row = j["rows"][0];
+  EXPECT_NEAR(row["ppl"].get<double>(), 5.868081, 5.868081e-3);
+  EXPECT_EQ(row["tokens"].get<int>(), 109);
+  EXPECT_EQ(row["documents"].get<int>(), 3);
+  EXPECT_TRUE(row.contains("mean_nll"));
+  EXPECT_EQ(r.err.find('\r'), std::string::npos);  // no progress bar when stderr is not a terminal
+}
+
+TEST(Cli, EvalCompareScoresAQuantizedModelAgainstF32) {
+  const std::string json = (std::filesystem::temp_directory_path() / "kvf_cmp.json").string();
+  CliRun r = run("eval compare --model " + model_dir() + "stories260K-q8_0.gguf --ref-model " + model_dir() +
+              "stories260K-f32.gguf --text " + golden_dir() + "reference_texts.txt --json " + json);
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::ifstream in(json);
+  const auto row = nlohmann::json::parse(in)["rows"][0];
+  EXPECT_GT(row["kl"].get<double>(), 0.0);
+  EXPECT_LT(row["kl"].get<double>(), 0.05);
+  EXPECT_GT(row["top1_agreement"].get<double>(), 0.9);
+  EXPECT_LT(std::abs(row["delta_ppl_pct"].get<double>()), 5.0);
+}
+
+TEST(Cli, InfoReportsConfigAndKvBytes) {
+  CliRun r = run("info --model " + model_dir() + "stories260K-q8_0.gguf");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("Q8_0"), std::string::npos);
+  // 5 layers x 4 kv heads x head_dim 8 x (K+V) x 2 bytes
+  EXPECT_NE(r.out.find("| kv_bytes_per_token_f16    | 640"), std::string::npos) << r.out;
+}
+
+TEST(Cli, BenchRunsOnASmallSyntheticModelAndWritesRows) {
+  const std::string json = (std::filesystem::temp_directory_path() / "kvf_bench.json").string();
+  CliRun r = run("bench --synthetic dim=256,hidden=512,layers=2,heads=4,kv_heads=2,vocab=1000,ctx=512,type=q8_0 "
+              "--threads-list 1,2 --prompt-tokens 16 --decode-tokens 4 -r 1 --bandwidth-mb 32 --json " + json);
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::ifstream in(json);
+  const auto rows = nlohmann::json::parse(in)["rows"];
+  ASSERT_EQ(rows.size(), 2u);
+  for (const auto& row : rows) {
+    EXPECT_GT(row["decode_tok_s"].get<double>(), 0);
+    EXPECT_GT(row["prefill_tok_s"].get<double>(), 0);
+    EXPECT_GT(row["copy_gbps"].get<double>(), 0);
+    EXPECT_EQ(row["weights"], "Q8_0");
+  }
+}
+
+TEST(Cli, ErrorsNameTheProblem) {
+  const auto dir = std::filesystem::temp_directory_path();
+  // A truncated checkpoint.
+  const std::string bin = kvforge::testing::slurp(model_dir() + "stories260K.bin");
+  const std::string cut = (dir / "kvf_truncated.bin").string();
+  std::ofstream(cut, std::ios::binary).write(bin.data(), 100000);
+  CliRun r = run("generate --model " + cut + " --tokenizer " + model_dir() + "tok512.bin --prompt hi -n 5");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("kvforge: "), std::string::npos);
+  EXPECT_NE(r.err.find("kvf_truncated.bin"), std::string::npos) << r.err;
+
+  r = run("info --model " + (dir / "kvf_no_such_file.gguf").string());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("kvf_no_such_file.gguf"), std::string::npos) << r.err;
+
+  r = run("generate --model " + model_dir() + "stories260K.bin --prompt hi");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("--tokenizer"), std::string::npos) << r.err;
+
+  r = run("eval ppl " + llama2c() + " --text " + golden_dir() + "reference_texts.txt --window 4096");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("--window"), std::string::npos) << r.err;
+
+  r = run("generate " + llama2c() + " --prompt hi --topp 3");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("top-p"), std::string::npos) << r.err;
+
+  r = run("bench --synthetic dim=64,bogus=3");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("bogus"), std::string::npos) << r.err;
+}
+
+}  // namespace
