@@ -1,6 +1,7 @@
 #include "kvforge/core/kernels.h"
 
 #include <gtest/gtest.h>
+#include <hwy/targets.h>
 
 #include <cmath>
 #include <cstring>
@@ -300,6 +301,46 @@ TEST(Kernels, SiluAndSoftmaxExtremes) {
   s[7] = -1e30f;
   softmax_f32(s.data(), s.size());
   for (size_t i = 0; i < s.size(); ++i) EXPECT_EQ(s[i], (i == 3 || i == 32) ? 0.5f : 0.0f) << i;
+}
+
+// Machines without AVX-512 take other code paths; run the row kernels under
+// every target this CPU can execute.
+TEST(Kernels, EveryCompiledTargetMatchesRef) {
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    SCOPED_TRACE(simd_target_name());
+    for (TensorType type : kAllTypes) {
+      const size_t n = type == TensorType::kQ4_K ? 512 : 96;
+      const auto w = make_matrix(type, 3, n, 21);
+      const auto x = random_floats(n, 22);
+      std::vector<float> fast(3), slow(3), dq(n), dq_ref(n);
+      matvec(type, w.data(), 3, n, x.data(), fast.data(), nullptr);
+      ref::matvec(type, w.data(), 3, n, x.data(), slow.data());
+      for (size_t r = 0; r < 3; ++r) {
+        EXPECT_NEAR(fast[r], slow[r], dot_tol(type, w.data() + r * row_bytes(type, n), x.data(), n))
+            << tensor_type_name(type);
+      }
+      dequantize_row(type, w.data(), dq.data(), n);
+      ref::dequantize_row(type, w.data(), dq_ref.data(), n);
+      for (size_t i = 0; i < n; ++i) ASSERT_NEAR(dq[i], dq_ref[i], 1e-6f * (1.0f + std::fabs(dq_ref[i])));
+    }
+    std::vector<float> h(37), back(37);
+    std::vector<uint16_t> bits(37);
+    for (size_t i = 0; i < h.size(); ++i) h[i] = static_cast<float>(i) * 0.37f - 5.0f;
+    h[3] = INFINITY;
+    h[4] = 1e-7f;  // fp16 subnormal
+    f32_to_fp16_row(h.data(), bits.data(), h.size());
+    fp16_to_f32_row(bits.data(), back.data(), h.size());
+    for (size_t i = 0; i < h.size(); ++i) {
+      ASSERT_EQ(bits[i], f32_to_fp16(h[i])) << i;
+      ASSERT_EQ(back[i], fp16_to_f32(bits[i])) << i;
+    }
+    auto sm = random_floats(50, 3, 5.0f), sm_ref = sm;
+    softmax_f32(sm.data(), sm.size());
+    ref::softmax_f32(sm_ref.data(), sm_ref.size());
+    for (size_t i = 0; i < sm.size(); ++i) ASSERT_NEAR(sm[i], sm_ref[i], 1e-6f + 1e-5f * sm_ref[i]);
+  }
+  hwy::SetSupportedTargetsForTest(0);  // back to the real CPU
 }
 
 // ---- Quantization formats on hand-built blocks ----
