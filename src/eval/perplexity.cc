@@ -1,29 +1,87 @@
 #include "kvforge/eval/perplexity.h"
 
+#include <algorithm>
+#include <atomic>
+#include <mutex>
 #include <string>
+#include <thread>
 
 namespace kvforge::eval {
 
-Status run_full_cache(model::Session& session, std::span<const int32_t> tokens, std::vector<float>* logits) {
-  if (tokens.size() < 2) return Status::InvalidArgument("a document needs at least two tokens to score");
-  KVF_RETURN_IF_ERROR(session.forward(tokens.first(tokens.size() - 1), model::LogitsMode::kAll, logits));
-  return Status::OK();
+namespace {
+
+// Hands documents to `workers` threads, each with its own sessions, and stops
+// at the first error. `work(worker, doc)` runs on worker threads.
+Status parallel_documents(size_t n_docs, int workers, const std::function<Status(int, size_t)>& work,
+                          const ProgressFn& progress) {
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex mu;
+  Status first_error;
+  size_t done = 0;
+  auto loop = [&](int w) {
+    for (size_t d; !failed && (d = next++) < n_docs;) {
+      Status s = work(w, d);
+      std::lock_guard<std::mutex> lock(mu);
+      if (!s.ok()) {
+        if (!failed.exchange(true)) first_error = s.with_context("document " + std::to_string(d));
+        return;
+      }
+      ++done;
+      if (progress) progress(done, n_docs);
+    }
+  };
+  const int n = std::max(1, std::min<int>(workers, static_cast<int>(n_docs)));
+  std::vector<std::thread> threads;
+  for (int w = 1; w < n; ++w) threads.emplace_back(loop, w);
+  loop(0);
+  for (auto& t : threads) t.join();
+  return first_error;
 }
 
-Result<PerplexityResult> perplexity(model::Session& session, const std::vector<std::vector<int32_t>>& documents,
-                                    const ProgressFn& progress) {
-  const size_t vocab = static_cast<size_t>(session.model().config().vocab_size);
+model::SessionOptions session_options(const RunOptions& o) {
+  model::SessionOptions s;
+  s.n_threads = std::max(1, o.threads_per_worker);
+  s.max_positions = o.max_positions;
+  return s;
+}
+
+}  // namespace
+
+Status run_full_cache(model::Session& session, std::span<const int32_t> tokens, std::vector<float>* logits) {
+  if (tokens.size() < 2) return Status::InvalidArgument("a document needs at least two tokens to score");
+  return session.forward(tokens.first(tokens.size() - 1), model::LogitsMode::kAll, logits);
+}
+
+Result<PerplexityResult> perplexity(std::shared_ptr<const model::LlamaModel> model,
+                                    const std::vector<std::vector<int32_t>>& documents, const RunOptions& options,
+                                    const DocumentRunner& runner) {
+  const size_t vocab = static_cast<size_t>(model->config().vocab_size);
+  const int workers = std::max(1, options.workers);
+  std::vector<std::unique_ptr<model::Session>> sessions;
+  for (int w = 0; w < workers; ++w) sessions.push_back(std::make_unique<model::Session>(model, session_options(options)));
+  // One accumulator per document, merged in order, so sums do not depend on scheduling.
+  std::vector<NllAccumulator> per_doc(documents.size());
+  std::vector<std::vector<float>> logits(workers);
+  Status s = parallel_documents(
+      documents.size(), workers,
+      [&](int w, size_t d) {
+        const auto& doc = documents[d];
+        model::Session& session = *sessions[w];
+        session.reset();
+        KVF_RETURN_IF_ERROR(runner(session, doc, &logits[w]));
+        if (logits[w].size() != (doc.size() - 1) * vocab) {
+          return Status::Internal("a document runner returned the wrong number of logits");
+        }
+        for (size_t p = options.score_from; p + 1 < doc.size(); ++p) {
+          per_doc[d].add(std::span<const float>(logits[w].data() + p * vocab, vocab), doc[p + 1]);
+        }
+        return Status::OK();
+      },
+      options.progress);
+  KVF_RETURN_IF_ERROR(s);
   NllAccumulator acc;
-  std::vector<float> logits;
-  for (size_t d = 0; d < documents.size(); ++d) {
-    const auto& doc = documents[d];
-    session.reset();
-    KVF_RETURN_IF_ERROR(run_full_cache(session, doc, &logits).with_context("document " + std::to_string(d)));
-    for (size_t p = 0; p + 1 < doc.size(); ++p) {
-      acc.add(std::span<const float>(logits.data() + p * vocab, vocab), doc[p + 1]);
-    }
-    if (progress) progress(d + 1, documents.size());
-  }
+  for (const auto& a : per_doc) acc.merge(a);
   PerplexityResult r;
   r.ppl = acc.ppl();
   r.mean_nll = acc.mean_nll();
@@ -32,33 +90,44 @@ Result<PerplexityResult> perplexity(model::Session& session, const std::vector<s
   return r;
 }
 
-Result<FidelityResult> compare_runs(model::Session& ref_session, const DocumentRunner& reference,
-                                    model::Session& test_session, const DocumentRunner& test,
-                                    const std::vector<std::vector<int32_t>>& documents, size_t score_from,
-                                    const ProgressFn& progress) {
-  const size_t vocab = static_cast<size_t>(ref_session.model().config().vocab_size);
-  if (static_cast<size_t>(test_session.model().config().vocab_size) != vocab) {
-    return Status::InvalidArgument("the compared models have different vocabularies");
+Result<FidelityResult> compare_runs(std::shared_ptr<const model::LlamaModel> ref_model, const DocumentRunner& reference,
+                                    std::shared_ptr<const model::LlamaModel> test_model, const DocumentRunner& test,
+                                    const std::vector<std::vector<int32_t>>& documents, const RunOptions& options) {
+  const size_t vocab = static_cast<size_t>(ref_model->config().vocab_size);
+  if (static_cast<size_t>(test_model->config().vocab_size) != vocab) {
+    return Status::InvalidArgument("the compared models have different vocabularies (" + std::to_string(vocab) +
+                                   " vs " + std::to_string(test_model->config().vocab_size) + ")");
   }
+  const int workers = std::max(1, options.workers);
+  std::vector<std::unique_ptr<model::Session>> ref_sessions, test_sessions;
+  for (int w = 0; w < workers; ++w) {
+    ref_sessions.push_back(std::make_unique<model::Session>(ref_model, session_options(options)));
+    test_sessions.push_back(std::make_unique<model::Session>(test_model, session_options(options)));
+  }
+  std::vector<FidelityAccumulator> per_doc(documents.size());
+  std::vector<std::vector<float>> ref_logits(workers), test_logits(workers);
+  Status s = parallel_documents(
+      documents.size(), workers,
+      [&](int w, size_t d) {
+        const auto& doc = documents[d];
+        ref_sessions[w]->reset();
+        KVF_RETURN_IF_ERROR(reference(*ref_sessions[w], doc, &ref_logits[w]).with_context("reference run"));
+        test_sessions[w]->reset();
+        KVF_RETURN_IF_ERROR(test(*test_sessions[w], doc, &test_logits[w]).with_context("test run"));
+        const size_t rows = doc.size() - 1;
+        if (ref_logits[w].size() != rows * vocab || test_logits[w].size() != rows * vocab) {
+          return Status::Internal("a document runner returned the wrong number of logits");
+        }
+        for (size_t p = options.score_from; p < rows; ++p) {
+          per_doc[d].add(std::span<const float>(ref_logits[w].data() + p * vocab, vocab),
+                         std::span<const float>(test_logits[w].data() + p * vocab, vocab), doc[p + 1]);
+        }
+        return Status::OK();
+      },
+      options.progress);
+  KVF_RETURN_IF_ERROR(s);
   FidelityAccumulator acc;
-  std::vector<float> ref_logits, test_logits;
-  for (size_t d = 0; d < documents.size(); ++d) {
-    const auto& doc = documents[d];
-    const std::string where = "document " + std::to_string(d);
-    ref_session.reset();
-    KVF_RETURN_IF_ERROR(reference(ref_session, doc, &ref_logits).with_context(where + " (reference run)"));
-    test_session.reset();
-    KVF_RETURN_IF_ERROR(test(test_session, doc, &test_logits).with_context(where + " (test run)"));
-    const size_t rows = doc.size() - 1;
-    if (ref_logits.size() != rows * vocab || test_logits.size() != rows * vocab) {
-      return Status::Internal(where + ": a runner returned the wrong number of logits");
-    }
-    for (size_t p = score_from; p < rows; ++p) {
-      acc.add(std::span<const float>(ref_logits.data() + p * vocab, vocab),
-              std::span<const float>(test_logits.data() + p * vocab, vocab), doc[p + 1]);
-    }
-    if (progress) progress(d + 1, documents.size());
-  }
+  for (const auto& a : per_doc) acc.merge(a);
   return acc.result();
 }
 

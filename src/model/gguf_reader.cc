@@ -466,12 +466,15 @@ Result<Vocab> decode_vocab(const uint8_t* data, size_t size, const Metadata& md,
                                                   {"tokenizer.ggml.unknown_token_id", &v.unk_id}};
   for (const auto& [key, dst] : ids) {
     KVF_ASSIGN_OR_RETURN(std::optional<int64_t> id, get_int(md, key, path));
-    if (!id) continue;
-    if (*id < 0 || static_cast<uint64_t>(*id) >= n) {
-      return Status::Corruption(path + ": metadata key '" + key + "' = " + std::to_string(*id) +
-                                " is not a token id (vocabulary has " + std::to_string(n) + " tokens)");
+    // Absent keys keep SentencePiece's defaults, which must still name a token
+    // so that callers can index the vocabulary with any of these ids.
+    const int64_t value = id ? *id : *dst;
+    if (value < 0 || static_cast<uint64_t>(value) >= n) {
+      return Status::Corruption(path + ": metadata key '" + key + "' = " + std::to_string(value) +
+                                (id ? "" : " (default)") + " is not a token id (vocabulary has " + std::to_string(n) +
+                                " tokens)");
     }
-    *dst = static_cast<int32_t>(*id);
+    *dst = static_cast<int32_t>(value);
   }
   KVF_ASSIGN_OR_RETURN(std::optional<bool> add_bos, get_bool(md, "tokenizer.ggml.add_bos_token", path));
   if (add_bos) v.add_bos = *add_bos;

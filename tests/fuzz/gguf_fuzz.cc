@@ -3,6 +3,7 @@
 // inside the input (ASan checks the touches below).
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 
 #include "kvforge/model/gguf_reader.h"
@@ -24,7 +25,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto v = parse_gguf_vocab(data, size, "fuzz.gguf");
   if (v.ok()) {
     KVF_CHECK(v->tokens.size() == v->scores.size() && v->tokens.size() == v->types.size());
-    KVF_CHECK(v->bos_id >= 0 && static_cast<size_t>(v->bos_id) < v->tokens.size());
+    for (int32_t id : {v->bos_id, v->eos_id, v->unk_id}) KVF_CHECK(id >= 0 && static_cast<size_t>(id) < v->tokens.size());
   }
   return 0;
 }

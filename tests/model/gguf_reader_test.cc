@@ -250,7 +250,7 @@ std::vector<uint8_t> tensor_bytes(const ModelFile& m, const std::string& name) {
   return std::vector<uint8_t>(t->data, t->data + t->nbytes);
 }
 
-TEST(GgufReaderTest, OwnF32) {
+TEST(gguf_reader, OwnF32) {
   auto m = read_model_file(kModels + "stories260K-f32.gguf");
   ASSERT_TRUE(m.ok()) << m.status().to_string();
   expect_stories_config(*m, {"f32", true, 512});
@@ -267,7 +267,7 @@ TEST(GgufReaderTest, OwnF32) {
   EXPECT_EQ(std::get<std::string>(m->metadata.at("general.architecture")), "llama");
 }
 
-TEST(GgufReaderTest, OwnF16) {
+TEST(gguf_reader, OwnF16) {
   auto m = read_gguf(kModels + "stories260K-f16.gguf");
   ASSERT_TRUE(m.ok()) << m.status().to_string();
   expect_stories_config(*m, {"f16", true, 512});
@@ -276,7 +276,7 @@ TEST(GgufReaderTest, OwnF16) {
   EXPECT_EQ(m->find("blk.0.attn_q.weight")->type, TensorType::kF16);
 }
 
-TEST(GgufReaderTest, OwnQ8_0) {
+TEST(gguf_reader, OwnQ8_0) {
   auto m = read_gguf(kModels + "stories260K-q8_0.gguf");
   ASSERT_TRUE(m.ok()) << m.status().to_string();
   expect_stories_config(*m, {"q8_0", true, 512});
@@ -287,7 +287,7 @@ TEST(GgufReaderTest, OwnQ8_0) {
   }
 }
 
-TEST(GgufReaderTest, UpstreamGgmlOrg) {
+TEST(gguf_reader, UpstreamGgmlOrg) {
   auto m = read_model_file(kModels + "stories260K-ggml-org.gguf");
   ASSERT_TRUE(m.ok()) << m.status().to_string();
   expect_stories_config(*m, {"ggml-org", false, 2048});
@@ -298,7 +298,7 @@ TEST(GgufReaderTest, UpstreamGgmlOrg) {
   EXPECT_EQ(m->find("token_embd.weight")->data - static_cast<const uint8_t*>(m->storage.get()), 14176);
 }
 
-TEST(GgufReaderTest, LlamaCppQ8_0) {
+TEST(gguf_reader, LlamaCppQ8_0) {
   auto m = read_gguf(kModels + "stories260K-llamacpp-q8_0.gguf");
   ASSERT_TRUE(m.ok()) << m.status().to_string();
   expect_stories_config(*m, {"llamacpp-q8_0", false, 128});
@@ -308,7 +308,7 @@ TEST(GgufReaderTest, LlamaCppQ8_0) {
   EXPECT_EQ(std::get<uint64_t>(m->metadata.at("general.file_type")), 18u);
 }
 
-TEST(GgufReaderTest, SameVocabularyEverywhere) {
+TEST(gguf_reader, SameVocabularyEverywhere) {
   auto a = read_gguf(kModels + "stories260K-f32.gguf");
   auto b = read_gguf(kModels + "stories260K-ggml-org.gguf");
   ASSERT_TRUE(a.ok() && b.ok());
@@ -320,7 +320,7 @@ TEST(GgufReaderTest, SameVocabularyEverywhere) {
   EXPECT_EQ(v->tokens, a->vocab->tokens);
 }
 
-TEST(GgufReaderTest, SharedTensorsIdenticalAcrossConversions) {
+TEST(gguf_reader, SharedTensorsIdenticalAcrossConversions) {
   auto own = read_gguf(kModels + "stories260K-f32.gguf");
   auto up = read_gguf(kModels + "stories260K-ggml-org.gguf");
   ASSERT_TRUE(own.ok() && up.ok());
@@ -329,7 +329,7 @@ TEST(GgufReaderTest, SharedTensorsIdenticalAcrossConversions) {
   }
 }
 
-TEST(GgufReaderTest, VocabOnlySpmFile) {
+TEST(gguf_reader, VocabOnlySpmFile) {
   auto v = read_gguf_vocab(kSpmVocab);
   ASSERT_TRUE(v.ok()) << v.status().to_string();
   EXPECT_EQ(v->model, "llama");
@@ -348,7 +348,7 @@ TEST(GgufReaderTest, VocabOnlySpmFile) {
   EXPECT_FALSE(m.ok());
 }
 
-TEST(GgufReaderTest, MissingFileIsNotFound) {
+TEST(gguf_reader, MissingFileIsNotFound) {
   auto m = read_model_file("/nonexistent/dir/model.gguf");
   ASSERT_FALSE(m.ok());
   EXPECT_TRUE(m.status().is_not_found());
@@ -360,7 +360,7 @@ TEST(GgufReaderTest, MissingFileIsNotFound) {
 // ---------------------------------------------------------------------------
 // Hand-made files.
 
-TEST(GgufReaderTest, TinyModelParses) {
+TEST(gguf_reader, TinyModelParses) {
   GgufBuilder b = tiny_model(2);
   b.u32("general.alignment", 64);
   b.alignment = 64;
@@ -581,7 +581,7 @@ std::vector<BrokenCase> broken_cases() {
   return cases;
 }
 
-TEST(GgufReaderTest, CorruptionTable) {
+TEST(gguf_reader, CorruptionTable) {
   TempDir dir;
   ASSERT_FALSE(dir.path().empty());
   for (const BrokenCase& c : broken_cases()) {
@@ -596,7 +596,7 @@ TEST(GgufReaderTest, CorruptionTable) {
   }
 }
 
-TEST(GgufReaderTest, TruncatedAtEveryOffset) {
+TEST(gguf_reader, TruncatedAtEveryOffset) {
   const std::vector<uint8_t> full = tiny_model().build();
   ASSERT_TRUE(parse_bytes(full).ok());
   // Every cut inside the header, metadata and tensor infos, and a sample through the data.
@@ -629,7 +629,7 @@ TEST(GgufReaderTest, TruncatedAtEveryOffset) {
   }
 }
 
-TEST(GgufReaderTest, EmptyFile) {
+TEST(gguf_reader, EmptyFile) {
   TempDir dir;
   const std::string path = dir.write("empty.gguf", {});
   auto m = read_model_file(path);
@@ -641,7 +641,7 @@ TEST(GgufReaderTest, EmptyFile) {
   EXPECT_NE(v.status().message().find("empty"), std::string::npos);
 }
 
-TEST(GgufReaderTest, VocabOnlyHandMade) {
+TEST(gguf_reader, VocabOnlyHandMade) {
   GgufBuilder b;
   b.str("tokenizer.ggml.model", "llama");
   b.str_array("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>"});
@@ -653,6 +653,14 @@ TEST(GgufReaderTest, VocabOnlyHandMade) {
   EXPECT_EQ(v->scores, std::vector<float>(3, 0.0f));
   EXPECT_EQ(v->types, std::vector<int32_t>(3, Vocab::kNormal));
   EXPECT_FALSE(v->add_space_prefix);
+  GgufBuilder one;  // default eos id 2 does not exist in a one-token vocabulary
+  one.str_array("tokenizer.ggml.tokens", {"<unk>"});
+  one.u32("tokenizer.ggml.bos_token_id", 0);
+  const auto ob = one.build();
+  auto ov = parse_gguf_vocab(ob.data(), ob.size(), "one.gguf");
+  ASSERT_FALSE(ov.ok());
+  EXPECT_NE(ov.status().message().find("tokenizer.ggml.eos_token_id' = 2 (default)"), std::string::npos)
+      << ov.status().message();
   GgufBuilder none;
   none.str("general.architecture", "llama");
   const auto nb = none.build();

@@ -104,7 +104,7 @@ std::vector<uint8_t> to_v1(const ModelFile& m) {
   return out;
 }
 
-TEST(Llama2cReaderTest, LegacyStories260K) {
+TEST(llama2c_reader, LegacyStories260K) {
   auto m = read_model_file(kBin);
   ASSERT_TRUE(m.ok()) << m.status().to_string();
   EXPECT_EQ(m->format, "llama2.c legacy");
@@ -137,7 +137,7 @@ TEST(Llama2cReaderTest, LegacyStories260K) {
   EXPECT_EQ(params, 260032u);  // README: embedding counted once
 }
 
-TEST(Llama2cReaderTest, MatchesGgufByteForByte) {
+TEST(llama2c_reader, MatchesGgufByteForByte) {
   auto bin = read_llama2c(kBin);
   ASSERT_TRUE(bin.ok()) << bin.status().to_string();
   for (const char* g : {"stories260K-f32.gguf", "stories260K-ggml-org.gguf"}) {
@@ -157,7 +157,7 @@ TEST(Llama2cReaderTest, MatchesGgufByteForByte) {
   }
 }
 
-TEST(Llama2cReaderTest, V1CheckpointFromLegacy) {
+TEST(llama2c_reader, V1CheckpointFromLegacy) {
   auto legacy = read_llama2c(kBin);
   ASSERT_TRUE(legacy.ok()) << legacy.status().to_string();
   TempDir dir;
@@ -178,7 +178,7 @@ TEST(Llama2cReaderTest, V1CheckpointFromLegacy) {
   EXPECT_EQ(v1->find("token_embd.weight")->data - static_cast<const uint8_t*>(v1->storage.get()), 256 + 11 * 64 * 4);
 }
 
-TEST(Llama2cReaderTest, SeparateClassifier) {
+TEST(llama2c_reader, SeparateClassifier) {
   Hdr h;
   h.vocab = -5;
   const auto legacy = legacy_file(h);
@@ -255,7 +255,7 @@ std::vector<Broken> broken() {
   return v;
 }
 
-TEST(Llama2cReaderTest, CorruptionTable) {
+TEST(llama2c_reader, CorruptionTable) {
   TempDir dir;
   ASSERT_FALSE(dir.path().empty());
   for (const Broken& b : broken()) {
@@ -270,7 +270,7 @@ TEST(Llama2cReaderTest, CorruptionTable) {
   }
 }
 
-TEST(Llama2cReaderTest, TruncatedRealFileAtManyOffsets) {
+TEST(llama2c_reader, TruncatedRealFileAtManyOffsets) {
   std::ifstream in(kBin, std::ios::binary);
   std::vector<uint8_t> real((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   ASSERT_EQ(real.size(), 1056540u);
@@ -283,7 +283,7 @@ TEST(Llama2cReaderTest, TruncatedRealFileAtManyOffsets) {
   EXPECT_TRUE(whole.ok()) << whole.status().to_string();
 }
 
-TEST(Llama2cReaderTest, MissingAndEmpty) {
+TEST(llama2c_reader, MissingAndEmpty) {
   auto m = read_llama2c("/nonexistent/stories.bin");
   EXPECT_TRUE(m.status().is_not_found());
   EXPECT_NE(m.status().message().find("/nonexistent/stories.bin"), std::string::npos);
@@ -302,7 +302,7 @@ namespace {
 
 // The fuzz seeds named tiny_* are valid files; keep them so, or the fuzzers
 // would start from inputs that never reach the deeper checks.
-TEST(FuzzSeedsTest, ValidSeedsParse) {
+TEST(fuzz_seeds, ValidSeedsParse) {
   const std::string dir = std::string(KVF_SOURCE_DIR) + "/tests/fuzz/corpus/";
   int n = 0;
   for (const char* f : {"gguf/tiny_f32.gguf", "gguf/tiny_f16_untied_v2.gguf", "gguf/tiny_q8_0_align64.gguf",

@@ -118,8 +118,9 @@ TEST(GoldenPerplexity, ReferenceTextsMatchRunC) {
   auto docs = eval::load_documents(golden_dir() + "reference_texts.txt", *m->tokenizer(), {.window = 512});
   ASSERT_TRUE(docs.ok());
   EXPECT_EQ(*docs, kvforge::testing::golden_ids());
-  Session s(m, {.n_threads = 2});
-  auto r = eval::perplexity(s, *docs);
+  eval::RunOptions ro;
+  ro.workers = 2;
+  auto r = eval::perplexity(m, *docs, ro);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->tokens, 109);
   EXPECT_NEAR(r->ppl, 5.868081, 5.868081 * 1e-3);
@@ -131,8 +132,9 @@ TEST(GoldenPerplexity, ModelSamplesMatchRunC) {
   auto docs = eval::load_documents(kvforge::testing::shared("data/stories260K-samples.txt"), *m->tokenizer(),
                                    {.window = 512});
   ASSERT_TRUE(docs.ok());
-  Session s(m, {.n_threads = 2});
-  auto r = eval::perplexity(s, *docs);
+  eval::RunOptions ro;
+  ro.workers = 2;
+  auto r = eval::perplexity(m, *docs, ro);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->documents, 300u);
   EXPECT_EQ(r->tokens, 101447);

@@ -34,6 +34,15 @@ Result<std::vector<std::vector<int32_t>>> documents_for(const model::LlamaModel&
   return eval::load_documents(f.text, *m.tokenizer(), o);
 }
 
+// Documents run in parallel, one single-threaded session per --threads.
+eval::RunOptions run_options(int threads, core::Progress& progress) {
+  eval::RunOptions o;
+  o.workers = threads;
+  o.threads_per_worker = 1;
+  o.progress = [&progress](size_t done, size_t) { progress.update(done); };
+  return o;
+}
+
 }  // namespace
 
 Runner register_eval(CLI::App& app) {
@@ -73,9 +82,9 @@ Runner register_eval(CLI::App& app) {
       if (!loaded.ok()) return fail(loaded.status());
       auto docs = documents_for(**loaded, p->text);
       if (!docs.ok()) return fail(docs.status());
-      model::Session session(*loaded, {.n_threads = p->model.threads});
       core::Progress progress("ppl", docs->size());
-      auto r = eval::perplexity(session, *docs, [&](size_t d, size_t) { progress.update(d); });
+      eval::RunOptions ro = run_options(p->model.threads, progress);
+      auto r = eval::perplexity(*loaded, *docs, ro);
       progress.finish();
       if (!r.ok()) return fail(r.status());
       eval::Table table({"ppl", "mean_nll", "tokens", "documents"});
@@ -91,11 +100,9 @@ Runner register_eval(CLI::App& app) {
       if (!ref_model.ok()) return fail(ref_model.status().with_context("reference model"));
       auto docs = documents_for(**ref_model, c->text);
       if (!docs.ok()) return fail(docs.status());
-      model::Session ref_session(*ref_model, {.n_threads = c->model.threads});
-      model::Session test_session(*test_model, {.n_threads = c->model.threads});
       core::Progress progress("compare", docs->size());
-      auto r = eval::compare_runs(ref_session, eval::run_full_cache, test_session, eval::run_full_cache, *docs, 0,
-                                  [&](size_t d, size_t) { progress.update(d); });
+      auto r = eval::compare_runs(*ref_model, eval::run_full_cache, *test_model, eval::run_full_cache, *docs,
+                                  run_options(c->model.threads, progress));
       progress.finish();
       if (!r.ok()) return fail(r.status());
       eval::Table table({"model", "ref_ppl", "ppl", "delta_ppl_pct", "kl", "top1_agreement", "tokens"});
