@@ -73,7 +73,12 @@ Result<size_t> tensor_row_bytes(TensorType type, int64_t n_cols) {
     return Status::InvalidArgument("row of " + std::to_string(n_cols) + " elements is not a positive multiple of the " +
                                    std::string(tensor_type_name(type)) + " block size " + std::to_string(block));
   }
-  return static_cast<size_t>(n_cols / block * tensor_type_block_bytes(type));
+  // Sizes come from files: refuse rows whose byte count would overflow.
+  const int64_t blocks = n_cols / block;
+  if (blocks > (int64_t{1} << 40) / tensor_type_block_bytes(type)) {
+    return Status::InvalidArgument("row of " + std::to_string(n_cols) + " elements is absurdly long");
+  }
+  return static_cast<size_t>(blocks * tensor_type_block_bytes(type));
 }
 
 }  // namespace kvforge::core
