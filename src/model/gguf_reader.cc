@@ -12,12 +12,9 @@
 #include <string_view>
 #include <vector>
 
-namespace kvforge::model {
+#include "model/mapped_file.h"
 
-namespace detail {
-Status map_file_readonly(const std::string& path, std::shared_ptr<const void>* storage, const uint8_t** data,
-                         size_t* size);
-}  // namespace detail
+namespace kvforge::model {
 
 namespace {
 

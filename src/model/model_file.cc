@@ -14,15 +14,9 @@
 #include "kvforge/model/gguf_reader.h"
 #include "kvforge/model/llama2c_reader.h"
 
-namespace kvforge::model {
+#include "model/mapped_file.h"
 
-namespace detail {
-// Shared by the readers (declared again in gguf_reader.cc / llama2c_reader.cc):
-// maps `path` read-only. `storage` keeps the bytes alive; an empty regular file
-// yields size 0 and a null `data`.
-Status map_file_readonly(const std::string& path, std::shared_ptr<const void>* storage, const uint8_t** data,
-                         size_t* size);
-}  // namespace detail
+namespace kvforge::model {
 
 namespace {
 

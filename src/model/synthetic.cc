@@ -6,7 +6,7 @@
 #include <sstream>
 #include <vector>
 
-#include "kvforge/core/half.h"
+#include "kvforge/core/kernels.h"
 #include "kvforge/core/thread_pool.h"
 
 namespace kvforge::model {
@@ -39,44 +39,6 @@ inline float uniform_at(uint64_t seed, uint64_t i) {
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
   z ^= z >> 31;
   return static_cast<float>(z >> 40) / 16777216.0f * 2.0f - 1.0f;  // [-1, 1)
-}
-
-// Writes one row of `cols` values in `type`.
-void encode_row(core::TensorType type, const float* x, size_t cols, uint8_t* out) {
-  switch (type) {
-    case core::TensorType::kF32: std::memcpy(out, x, cols * 4); break;
-    case core::TensorType::kF16: core::f32_to_fp16_row(x, reinterpret_cast<uint16_t*>(out), cols); break;
-    case core::TensorType::kBF16: core::f32_to_bf16_row(x, reinterpret_cast<uint16_t*>(out), cols); break;
-    case core::TensorType::kQ8_0:
-      for (size_t b = 0; b < cols / 32; ++b) {
-        float amax = 0;
-        for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[b * 32 + j]));
-        const float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
-        const uint16_t dh = core::f32_to_fp16(d);
-        uint8_t* blk = out + b * 34;
-        std::memcpy(blk, &dh, 2);
-        for (int j = 0; j < 32; ++j) blk[2 + j] = static_cast<uint8_t>(static_cast<int8_t>(std::lround(x[b * 32 + j] * id)));
-      }
-      break;
-    case core::TensorType::kQ4_0:
-      for (size_t b = 0; b < cols / 32; ++b) {
-        float amax = 0, max = 0;
-        for (int j = 0; j < 32; ++j) {
-          if (std::fabs(x[b * 32 + j]) > amax) { amax = std::fabs(x[b * 32 + j]); max = x[b * 32 + j]; }
-        }
-        const float d = max / -8.0f, id = d ? 1.0f / d : 0.0f;
-        const uint16_t dh = core::f32_to_fp16(d);
-        uint8_t* blk = out + b * 18;
-        std::memcpy(blk, &dh, 2);
-        for (int j = 0; j < 16; ++j) {
-          const int lo = std::min(15, static_cast<int>(x[b * 32 + j] * id + 8.5f));
-          const int hi = std::min(15, static_cast<int>(x[b * 32 + 16 + j] * id + 8.5f));
-          blk[2 + j] = static_cast<uint8_t>(lo | (hi << 4));
-        }
-      }
-      break;
-    case core::TensorType::kQ4_K: break;  // not offered by parse_type
-  }
 }
 
 }  // namespace
@@ -180,7 +142,8 @@ Result<std::shared_ptr<const LlamaModel>> make_synthetic_model(const SyntheticSp
         for (int64_t j = 0; j < p.cols; ++j) {
           tmp[j] = p.scale == 0 ? 1.0f : p.scale * uniform_at(seed, r * static_cast<uint64_t>(p.cols) + j);
         }
-        encode_row(p.type, tmp.data(), static_cast<size_t>(p.cols), base + r * row);
+        // Shapes were checked above, so the row always fills whole blocks.
+        (void)core::quantize_row(p.type, tmp.data(), base + r * row, static_cast<size_t>(p.cols));
       }
     });
     TensorRef t;

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "temp_dir.h"
+
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -162,28 +164,7 @@ GgufBuilder tiny_model(int layers = 1) {
   return b;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/kvf_gguf_test_XXXXXX";
-    const char* d = ::mkdtemp(tmpl);
-    if (d) path_ = d;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) fs::remove_all(path_, ec);
-  }
-  std::string write(const std::string& name, const std::vector<uint8_t>& bytes) const {
-    const std::string p = path_ + "/" + name;
-    std::ofstream out(p, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    return p;
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using kvforge::testing::TempDir;
 
 Result<ModelFile> parse_bytes(const std::vector<uint8_t>& b, const std::string& name = "mem.gguf") {
   return parse_gguf(b.data(), b.size(), nullptr, name);

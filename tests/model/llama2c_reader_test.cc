@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "temp_dir.h"
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -20,28 +22,7 @@ namespace fs = std::filesystem;
 const std::string kModels = std::string(KVF_SHARED_DIR) + "/models/stories260K/";
 const std::string kBin = kModels + "stories260K.bin";
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/kvf_l2c_test_XXXXXX";
-    const char* d = ::mkdtemp(tmpl);
-    if (d) path_ = d;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) fs::remove_all(path_, ec);
-  }
-  std::string write(const std::string& name, const std::vector<uint8_t>& bytes) const {
-    const std::string p = path_ + "/" + name;
-    std::ofstream out(p, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    return p;
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using kvforge::testing::TempDir;
 
 template <typename T>
 void put(std::vector<uint8_t>* out, T v) {
