@@ -141,3 +141,22 @@ TEST(Cli, ErrorsNameTheProblem) {
 }
 
 }  // namespace
+
+namespace {
+
+// The fidelity eval text of every later table: real TinyStories validation
+// stories, reference perplexity from run.c's method (context 512).
+TEST(Cli, EvalPplOnTinyStoriesMatchesReference) {
+  const std::string json = (std::filesystem::temp_directory_path() / "kvf_tiny_ppl.json").string();
+  CliRun r = run("eval ppl " + llama2c() + " --threads 2 --text " +
+                 kvforge::testing::shared("data/tinystories-valid-first1000.txt") + " --json " + json);
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::ifstream in(json);
+  const auto row = nlohmann::json::parse(in)["rows"][0];
+  EXPECT_EQ(row["documents"].get<int>(), 1000);
+  EXPECT_EQ(row["tokens"].get<int>(), 362967);
+  EXPECT_NEAR(row["mean_nll"].get<double>(), 1.496230, 1.496230e-3);
+  EXPECT_NEAR(row["ppl"].get<double>(), 4.464826, 4.464826e-3);
+}
+
+}  // namespace
