@@ -70,14 +70,27 @@ void attend_group(const KvView& view, const AttentionBatch& b, size_t t, int kv_
 }  // namespace
 
 void attend(const KvView& view, const AttentionBatch& batch, core::ThreadPool* pool) {
-  const int n_kv = view.cache->shape().n_kv_heads;
-  const size_t jobs = batch.n_tokens * static_cast<size_t>(n_kv);
+  const size_t n_kv = static_cast<size_t>(view.cache->shape().n_kv_heads);
+  if (view.observer != nullptr) {
+    auto run_heads = [&](size_t begin, size_t end) {
+      thread_local Scratch scratch;
+      for (size_t h = begin; h < end; ++h) {
+        for (size_t t = 0; t < batch.n_tokens; ++t) attend_group(view, batch, t, static_cast<int>(h), &scratch);
+      }
+    };
+    if (pool == nullptr) {
+      run_heads(0, n_kv);
+    } else {
+      pool->parallel_for(n_kv, run_heads);
+    }
+    return;
+  }
+  const size_t jobs = batch.n_tokens * n_kv;
   auto run = [&](size_t begin, size_t end) {
     thread_local Scratch scratch;
     for (size_t j = begin; j < end; ++j) attend_group(view, batch, j / n_kv, static_cast<int>(j % n_kv), &scratch);
   };
-  // Observers see calls in query order, one at a time, so they need no locking.
-  if (pool == nullptr || view.observer != nullptr || jobs == 1) {
+  if (pool == nullptr || jobs == 1) {
     run(0, jobs);
   } else {
     pool->parallel_for(jobs, run);

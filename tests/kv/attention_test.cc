@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <mutex>
 #include <random>
 #include <vector>
 
@@ -66,8 +67,10 @@ class Recorder : public AttentionObserver {
     std::vector<float> probs;
   };
   std::vector<Call> calls;
+  std::mutex mu;  // different kv heads may report from different threads
   void on_attention(int layer, int q_head, int kv_head, int32_t p, std::span<const int32_t> slots,
                     std::span<const float> probs) override {
+    std::lock_guard<std::mutex> lock(mu);
     calls.push_back({layer, q_head, kv_head, p, {slots.begin(), slots.end()}, {probs.begin(), probs.end()}});
   }
 };
@@ -99,9 +102,16 @@ TEST(Attention, ObserverSeesEveryQueryHeadInOrderWithNormalizedRows) {
   AttentionBatch b{0, f.n_heads, size_t(f.n_tok), f.pos.data(), f.q.data(), out.data()};
   attend(KvView{&f.cache, nullptr, &rec}, b, &pool);
   ASSERT_EQ(rec.calls.size(), size_t(f.n_tok) * f.n_heads);
+  std::vector<int32_t> last_pos(f.n_kv, -1);
+  std::vector<int> last_head(f.n_kv, -1);
   for (size_t i = 0; i < rec.calls.size(); ++i) {
     const auto& c = rec.calls[i];
-    EXPECT_EQ(c.pos, static_cast<int32_t>(i / f.n_heads));  // query order
+    // Per kv head: query order, and the group's heads in order within a token.
+    const bool next_head = c.pos == last_pos[c.kv_head] && c.q_head == last_head[c.kv_head] + 1;
+    const bool next_token = c.pos == last_pos[c.kv_head] + 1 && c.q_head == c.kv_head * 2;
+    EXPECT_TRUE(next_head || next_token) << "call " << i;
+    last_pos[c.kv_head] = c.pos;
+    last_head[c.kv_head] = c.q_head;
     EXPECT_EQ(c.kv_head, c.q_head / 2);
     EXPECT_EQ(c.slots.size(), size_t(c.pos) + 1);  // causal
     double sum = 0;

@@ -20,9 +20,11 @@ namespace kvforge::kv {
 class AttentionObserver {
  public:
   virtual ~AttentionObserver() = default;
-  // One call per (query token, query head), in order of query position, then
-  // layer... never concurrently. probs[i] is the weight slot slots[i] received;
-  // probs sums to 1. query_position is the position of the querying token.
+  // One call per (query token, query head). For one kv head, calls are serial:
+  // query tokens in order, and within a token the group's query heads in order
+  // (q_head = kv_head * group + g). Calls for different kv heads may run
+  // concurrently on different threads. probs[i] is the weight slot slots[i]
+  // received; probs sums to 1. query_position is the querying token's position.
   virtual void on_attention(int layer, int q_head, int kv_head, int32_t query_position,
                             std::span<const int32_t> slots, std::span<const float> probs) = 0;
 };
@@ -57,7 +59,8 @@ struct AttentionBatch {
 
 // Softmax(q.k / sqrt(head_dim)) v over the visible slots, for every query token
 // and head of one layer. The batch's keys and values must already be in the
-// cache. Parallel over (token, head) through pool unless an observer is set.
+// cache. Parallel over (token, kv head) through pool; with an observer, over kv
+// heads only, so each kv head's calls stay in query order.
 void attend(const KvView& view, const AttentionBatch& batch, core::ThreadPool* pool);
 
 }  // namespace kvforge::kv
