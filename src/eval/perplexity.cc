@@ -1,5 +1,7 @@
 #include "kvforge/eval/perplexity.h"
 
+#include "eval/parallel_documents.h"
+
 #include <algorithm>
 #include <atomic>
 #include <mutex>
@@ -9,35 +11,6 @@
 namespace kvforge::eval {
 
 namespace {
-
-// Hands documents to `workers` threads, each with its own sessions, and stops
-// at the first error. `work(worker, doc)` runs on worker threads.
-Status parallel_documents(size_t n_docs, int workers, const std::function<Status(int, size_t)>& work,
-                          const ProgressFn& progress) {
-  std::atomic<size_t> next{0};
-  std::atomic<bool> failed{false};
-  std::mutex mu;
-  Status first_error;
-  size_t done = 0;
-  auto loop = [&](int w) {
-    for (size_t d; !failed && (d = next++) < n_docs;) {
-      Status s = work(w, d);
-      std::lock_guard<std::mutex> lock(mu);
-      if (!s.ok()) {
-        if (!failed.exchange(true)) first_error = s.with_context("document " + std::to_string(d));
-        return;
-      }
-      ++done;
-      if (progress) progress(done, n_docs);
-    }
-  };
-  const int n = std::max(1, std::min<int>(workers, static_cast<int>(n_docs)));
-  std::vector<std::thread> threads;
-  for (int w = 1; w < n; ++w) threads.emplace_back(loop, w);
-  loop(0);
-  for (auto& t : threads) t.join();
-  return first_error;
-}
 
 model::SessionOptions session_options(const RunOptions& o) {
   model::SessionOptions s;
@@ -63,7 +36,7 @@ Result<PerplexityResult> perplexity(std::shared_ptr<const model::LlamaModel> mod
   // One accumulator per document, merged in order, so sums do not depend on scheduling.
   std::vector<NllAccumulator> per_doc(documents.size());
   std::vector<std::vector<float>> logits(workers);
-  Status s = parallel_documents(
+  Status s = detail::parallel_documents(
       documents.size(), workers,
       [&](int w, size_t d) {
         const auto& doc = documents[d];
@@ -106,7 +79,7 @@ Result<FidelityResult> compare_runs(std::shared_ptr<const model::LlamaModel> ref
   }
   std::vector<FidelityAccumulator> per_doc(documents.size());
   std::vector<std::vector<float>> ref_logits(workers), test_logits(workers);
-  Status s = parallel_documents(
+  Status s = detail::parallel_documents(
       documents.size(), workers,
       [&](int w, size_t d) {
         const auto& doc = documents[d];

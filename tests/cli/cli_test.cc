@@ -7,34 +7,17 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "cli_runner.h"
 #include "shared_paths.h"
 
 namespace {
 
+using kvforge::testing::CliRun;
 using kvforge::testing::golden_dir;
+using kvforge::testing::run;
 using kvforge::testing::model_dir;
 
-struct CliRun {
-  int code;
-  std::string out;  // stdout
-  std::string err;  // stderr
-};
-
-CliRun run(const std::string& args) {
-  const auto dir = std::filesystem::temp_directory_path() / ("kvf_cli_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  const std::string err_path = (dir / "stderr").string();
-  const std::string cmd = std::string(KVF_CLI_PATH) + " " + args + " 2>" + err_path;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int status = ::pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out, kvforge::testing::slurp(err_path)};
-}
-
-std::string llama2c() { return "--model " + model_dir() + "stories260K.bin --tokenizer " + model_dir() + "tok512.bin"; }
+std::string llama2c() { return kvforge::testing::llama2c_flags(); }
 
 TEST(Cli, GenerateGreedyMatchesRunCThroughEveryLosslessFile) {
   const std::string want = kvforge::testing::slurp(golden_dir() + "greedy_once_upon_a_time_n200.txt");

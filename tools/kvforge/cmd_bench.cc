@@ -10,7 +10,6 @@
 #include "common.h"
 #include "kvforge/core/bandwidth.h"
 #include "kvforge/core/kernels.h"
-#include "kvforge/model/synthetic.h"
 
 namespace kvforge::cli {
 
@@ -136,25 +135,23 @@ Runner register_bench(CLI::App& app) {
   cmd->add_option("--bandwidth-mb", a->bandwidth_mb, "Buffer size for the memory-bandwidth measurement (MiB)")
       ->check(CLI::Range(16, 1 << 16));
   add_json_flag(cmd, &a->json);
-  return [a]() {
+  Runner evict_runner = register_bench_evict(cmd);
+  return [a, evict_runner]() {
+    if (const int code = evict_runner(); code >= 0) return code;
     auto threads = parse_threads(a->threads);
     if (!threads.ok()) return fail(threads.status());
     eval::Table table({"model", "weights", "threads", "prefill_tok_s", "decode_tok_s", "decode_ms",
                        "weight_mb_per_token", "copy_gbps", "bound_ms", "decode_vs_bound"});
     if (!a->model.model.empty()) {
-      auto m = load_model(a->model, /*require_tokenizer=*/false);
+      auto m = load_or_synthesize(a->model, "");
       if (!m.ok()) return fail(m.status());
-      Status s = bench_model(a->model.model, *m, *a, *threads, &table);
+      Status s = bench_model(m->first, m->second, *a, *threads, &table);
       if (!s.ok()) return fail(s);
     }
     if (!a->synthetic.empty() || a->model.model.empty()) {
-      auto spec = model::parse_synthetic_spec(a->synthetic);
-      if (!spec.ok()) return fail(spec.status());
-      std::cerr << "building synthetic model (" << (a->synthetic.empty() ? "1b" : a->synthetic) << ")...\n";
-      auto m = model::make_synthetic_model(*spec, 2);
+      auto m = load_or_synthesize(ModelFlags{"", "", 2}, a->synthetic);
       if (!m.ok()) return fail(m.status());
-      Status s = bench_model("synthetic:" + (a->synthetic.empty() ? std::string("1b") : a->synthetic), *m, *a,
-                             *threads, &table);
+      Status s = bench_model(m->first, m->second, *a, *threads, &table);
       if (!s.ok()) return fail(s);
     }
     return emit(table, a->json);

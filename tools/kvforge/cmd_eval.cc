@@ -76,7 +76,10 @@ Runner register_eval(CLI::App& app) {
   add_text_flags(cmp, &c->text);
   add_json_flag(cmp, &c->json);
 
-  return [eval_cmd, ppl, cmp, p, c]() {
+  Runner evict_runner = register_eval_evict(eval_cmd);
+
+  return [eval_cmd, ppl, cmp, p, c, evict_runner]() {
+    if (const int code = evict_runner(); code >= 0) return code;
     if (ppl->parsed()) {
       auto loaded = load_model(p->model);
       if (!loaded.ok()) return fail(loaded.status());

@@ -5,6 +5,8 @@
 #include <iostream>
 
 #include "common.h"
+#include "kvforge/evict/controller.h"
+#include "kvforge/evict/registry.h"
 #include "kvforge/model/sampler.h"
 
 namespace kvforge::cli {
@@ -30,6 +32,9 @@ Runner register_generate(CLI::App& app) {
     float temp = 1.0f;
     float topp = 0.9f;
     uint64_t seed = 0;
+    std::string policy;
+    std::string budget;
+    int evict_stride = 1;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("generate", "Generate text from a prompt");
@@ -40,6 +45,10 @@ Runner register_generate(CLI::App& app) {
   cmd->add_option("--temp", a->temp, "Temperature (0 = greedy)");
   cmd->add_option("--topp", a->topp, "Top-p (nucleus) in [0,1]; 0 or 1 disables it");
   cmd->add_option("--seed,-s", a->seed, "Random seed (0 = from the clock)");
+  cmd->add_option("--policy", a->policy, "KV eviction policy, e.g. roco, h2o, streaming, snapkv:window=32");
+  cmd->add_option("--budget", a->budget,
+                  "KV budget per kv head with --policy: a fraction of -n (0.2, 20%) or a slot count (128)");
+  cmd->add_option("--evict-stride", a->evict_stride, "Evict every N decode steps")->check(CLI::Range(1, 1 << 20));
   return [a]() {
     auto loaded = load_model(a->model);
     if (!loaded.ok()) return fail(loaded.status());
@@ -57,11 +66,28 @@ Runner register_generate(CLI::App& app) {
 
     model::Session session(model, {.n_threads = a->model.threads});
     std::vector<float> logits;
+    std::unique_ptr<evict::EvictionController> evictor;
+    if (!a->policy.empty() || !a->budget.empty()) {
+      if (a->policy.empty() || a->budget.empty()) {
+        return fail(Status::InvalidArgument("--policy and --budget go together"));
+      }
+      auto policy = evict::make_policy(a->policy);
+      if (!policy.ok()) return fail(policy.status());
+      auto budget = evict::Budget::parse(a->budget);
+      if (!budget.ok()) return fail(budget.status().with_context("--budget"));
+      auto controller = evict::EvictionController::create(&session, std::move(*policy), {.decode_stride = a->evict_stride});
+      if (!controller.ok()) return fail(controller.status());
+      evictor = std::move(*controller);
+      Status s = evictor->set_budget(*budget, static_cast<size_t>(steps));
+      if (!s.ok()) return fail(s);
+    }
     // The prompt is fed as one batch except its last token, which the loop
     // below decodes like run.c does every position.
     const size_t n_prefill = std::min<size_t>(prompt.size() - 1, static_cast<size_t>(steps));
     if (n_prefill > 0) {
-      Status s = session.forward(std::span<const int32_t>(prompt.data(), n_prefill), model::LogitsMode::kNone, nullptr);
+      const std::span<const int32_t> head(prompt.data(), n_prefill);
+      Status s = evictor ? evictor->prefill(head, model::LogitsMode::kNone, nullptr)
+                         : session.forward(head, model::LogitsMode::kNone, nullptr);
       if (!s.ok()) return fail(s);
       for (size_t i = 0; i < n_prefill; ++i) print_piece(tok.decode_piece(prompt[i], prompt[i + 1]));
     }
@@ -69,7 +95,7 @@ Runner register_generate(CLI::App& app) {
     const auto t0 = std::chrono::steady_clock::now();
     int generated = 0;
     for (int pos = static_cast<int>(n_prefill); pos < steps; ++pos) {
-      Status s = session.decode(token, &logits);
+      Status s = evictor ? evictor->decode(token, &logits) : session.decode(token, &logits);
       if (!s.ok()) return fail(s);
       int32_t next;
       if (static_cast<size_t>(pos) + 1 < prompt.size()) {
@@ -85,6 +111,11 @@ Runner register_generate(CLI::App& app) {
     std::printf("\n");
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (generated > 1) std::fprintf(stderr, "achieved tok/s: %.1f\n", generated / secs);
+    if (evictor) {
+      std::fprintf(stderr, "kv: %zu slots live (max %zu per kv head, budget %zu), %zu evicted, %.1f KiB\n",
+                   session.cache().total_slots(), session.cache().max_head_size(), evictor->budget_slots(),
+                   evictor->evicted_total(), session.cache().bytes_live() / 1024.0);
+    }
     return 0;
   };
 }

@@ -1,6 +1,9 @@
 #include "common.h"
 
+#include <algorithm>
 #include <iostream>
+
+#include "kvforge/model/synthetic.h"
 
 namespace kvforge::cli {
 
@@ -21,6 +24,19 @@ Result<std::shared_ptr<const model::LlamaModel>> load_model(const ModelFlags& fl
   o.tokenizer_path = flags.tokenizer;
   o.require_tokenizer = require_tokenizer;
   return model::LlamaModel::load(o);
+}
+
+Result<std::pair<std::string, std::shared_ptr<const model::LlamaModel>>> load_or_synthesize(
+    const ModelFlags& flags, const std::string& synthetic) {
+  if (!flags.model.empty()) {
+    KVF_ASSIGN_OR_RETURN(auto m, load_model(flags, /*require_tokenizer=*/false));
+    return std::make_pair(flags.model, m);
+  }
+  const std::string spec_text = synthetic.empty() ? "1b" : synthetic;
+  KVF_ASSIGN_OR_RETURN(model::SyntheticSpec spec, model::parse_synthetic_spec(spec_text));
+  std::cerr << "building synthetic model (" << spec_text << ")...\n";
+  KVF_ASSIGN_OR_RETURN(auto m, model::make_synthetic_model(spec, std::max(1, flags.threads)));
+  return std::make_pair("synthetic:" + spec_text, m);
 }
 
 int fail(const Status& status) {

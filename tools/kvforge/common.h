@@ -24,6 +24,11 @@ void add_json_flag(CLI::App* app, std::string* path);
 
 Result<std::shared_ptr<const model::LlamaModel>> load_model(const ModelFlags& flags, bool require_tokenizer = true);
 
+// For benches: the --model given, else a synthetic model built from `synthetic`
+// (a preset or key=value list; empty means "1b"). Returns (label, model).
+Result<std::pair<std::string, std::shared_ptr<const model::LlamaModel>>> load_or_synthesize(
+    const ModelFlags& flags, const std::string& synthetic);
+
 // Prints "kvforge: <status>" to stderr; returns the process exit code (1).
 int fail(const Status& status);
 
@@ -36,5 +41,9 @@ Runner register_info(CLI::App& app);
 Runner register_generate(CLI::App& app);
 Runner register_eval(CLI::App& app);
 Runner register_bench(CLI::App& app);
+// `eval` subcommands in their own files; each runner returns -1 when its
+// subcommand was not the one given.
+Runner register_eval_evict(CLI::App* eval_cmd);
+Runner register_bench_evict(CLI::App* bench_cmd);
 
 }  // namespace kvforge::cli

@@ -33,22 +33,35 @@ class EvictionController {
   ~EvictionController();
 
   // Resolves the budget for a sequence of `reference_tokens` and checks it
-  // against what the policy protects (InvalidArgument naming both numbers).
+  // against what the policy protects in either phase (InvalidArgument naming
+  // both numbers). Until a budget is set nothing is evicted; with `full`
+  // nothing is ever evicted (the budget is only recorded).
   Status set_budget(const Budget& budget, size_t reference_tokens);
   size_t budget_slots() const { return budget_slots_; }
+  bool has_budget() const { return budget_set_; }
+  // The prefill chunk in use: options.prefill_chunk, else the policy's stride,
+  // else max(1, budget / 8). The first chunk of a prefill is enlarged to fill
+  // the cache up to the budget (no eviction can happen before that).
+  size_t prefill_chunk() const;
 
   // Prefill with eviction: tokens go through in chunks; after each chunk every
-  // kv head is brought down to the budget. Logits as Session::forward.
+  // kv head is brought down to the budget. Logits as Session::forward (kAll:
+  // one row per token, the chunks' rows concatenated). If a forward fails
+  // midway, the chunks before it stay in the cache.
   Status prefill(std::span<const int32_t> tokens, model::LogitsMode mode, std::vector<float>* logits);
   // One decode step; afterwards heads over budget are evicted (per the stride).
   Status decode(int32_t token, std::vector<float>* logits);
   // Brings every kv head down to the budget now.
   Status evict_to_budget(Phase phase);
 
-  // Time spent in policy code (observer + victim selection), for overhead benches.
-  double policy_seconds() const { return policy_seconds_; }
+  // Time spent in policy code (observer + victim selection + on_evicted),
+  // steady_clock, for overhead benches. Cumulative (reset() keeps it).
+  double policy_seconds() const;
   size_t evicted_total() const { return evicted_total_; }
   Policy& policy() { return *policy_; }
+  model::Session& session() { return *session_; }
+  // A new sequence: clears the session's cache and the policy's statistics.
+  // The budget stays; policy_seconds() and evicted_total() keep accumulating.
   void reset();
 
  private:
@@ -63,6 +76,8 @@ class EvictionController {
   double policy_seconds_ = 0;
   size_t evicted_total_ = 0;
   std::unique_ptr<kv::AttentionObserver> timing_observer_;
+  std::vector<int32_t> victims_;
+  std::vector<float> chunk_logits_;
 };
 
 }  // namespace kvforge::evict

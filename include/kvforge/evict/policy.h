@@ -59,9 +59,14 @@ class Policy : public kv::AttentionObserver {
   virtual size_t min_keep(Phase phase, size_t keep) const = 0;
 
   virtual std::string name() const = 0;
-  // True when the policy needs no attention rows (full, random, streaming):
+  // False when the policy needs no attention rows (full, random, streaming):
   // the controller then leaves the observer unset so attention stays parallel.
   virtual bool needs_attention() const { return true; }
+  // Tokens evicted per prefill chunk (EasyKV's `stride`): the controller's
+  // default prefill chunk. 0 when the policy has no preference.
+  virtual int stride() const { return 0; }
+  // True for `full`: never evicts, the controller treats any budget as unbounded.
+  virtual bool unbounded() const { return false; }
 };
 
 }  // namespace kvforge::evict

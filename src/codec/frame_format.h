@@ -1,0 +1,113 @@
+// Frame format constants shared by every encoder and decoder. The prose spec is
+// docs/FORMAT.md; change both together (and bump kFormatVersion + its change log).
+// All integers are little-endian, written byte by byte through memcpy; no struct
+// goes to disk raw.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+namespace kvforge::codec::format {
+
+// 0x89 keeps the magic out of text files (as PNG's does); "KVC" names it.
+inline constexpr uint8_t kMagic[4] = {0x89, 'K', 'V', 'C'};
+inline constexpr uint16_t kFormatVersion = 1;
+
+// Fixed header field offsets (bytes from the frame start).
+inline constexpr size_t kOffMagic = 0;         // 4 bytes
+inline constexpr size_t kOffVersion = 4;       // u16
+inline constexpr size_t kOffCodecId = 6;       // u8
+inline constexpr size_t kOffLevel = 7;         // u8
+inline constexpr size_t kOffFlags = 8;         // u32
+inline constexpr size_t kOffParam = 12;        // u32 codec parameter (kivi2: residual)
+inline constexpr size_t kOffLayers = 16;       // u32
+inline constexpr size_t kOffKvHeads = 20;      // u32
+inline constexpr size_t kOffHeadDim = 24;      // u32
+inline constexpr size_t kOffTokens = 28;       // u32
+inline constexpr size_t kOffFingerprint = 32;  // u64
+inline constexpr size_t kOffProfileId = 40;    // u64
+inline constexpr size_t kOffFrameBytes = 48;   // u64
+inline constexpr size_t kOffReserved = 56;     // u64, must be zero
+inline constexpr size_t kFixedHeaderBytes = 64;
+// Section index entry: u64 offset, u64 size, u64 xxh64(section bytes, seed 0).
+inline constexpr size_t kIndexEntryBytes = 24;
+inline constexpr size_t kChecksumBytes = 8;
+static_assert(kOffReserved + 8 == kFixedHeaderBytes);
+
+inline constexpr size_t header_bytes(size_t n_layers) {
+  return kFixedHeaderBytes + kIndexEntryBytes * n_layers + kChecksumBytes;
+}
+
+// Flags.
+inline constexpr uint32_t kFlagProfile = 1u << 0;  // symbol tables come from a profile
+inline constexpr uint32_t kKnownFlags = kFlagProfile;
+
+// Codec ids (pinned: never renumber).
+enum CodecId : uint8_t {
+  kFp16 = 1,
+  kQ8 = 2,
+  kQ4 = 3,
+  kKivi2 = 4,
+  kZstd = 5,
+  kCacheGenRef = 6,
+  kCacheGen = 7,
+};
+
+// Limits, checked before allocating (decoder and encoder).
+inline constexpr uint32_t kMaxLayers = 1024;
+inline constexpr uint32_t kMaxKvHeads = 1024;
+inline constexpr uint32_t kMaxHeadDim = 1024;
+inline constexpr uint32_t kMaxTokens = 1u << 24;
+inline constexpr uint64_t kMaxElementsPerSide = 1ull << 31;  // K (or V) floats in a chunk
+
+// Block pins (ggml-style).
+inline constexpr int kQ8Max = 127;          // q8: int8 in [-127, 127], one fp16 scale per row
+inline constexpr int kQ4Max = 7;            // q4: nibble in [-7, 7] + 8, one fp16 scale per group
+inline constexpr int kQ4Group = 32;         // q4: channels per scale group (head_dim rows split)
+inline constexpr int kKiviGroup = 32;       // kivi2: tokens per key group / channels per value group
+inline constexpr int kKiviMaxResidual = 32;
+
+// Entropy coder (cachegen, cachegen-ref): interleaved rANS.
+inline constexpr int kRansProbBits = 11;              // frequencies sum to 2^11
+inline constexpr uint32_t kRansLow = 1u << 16;        // state lower bound; 16-bit renormalisation
+inline constexpr int kRansStates = 4;                 // interleaved states per stream
+inline constexpr int kMaxAlphabet = 256;
+inline constexpr int kCacheGenTokenBlock = 256;       // tokens per (channel run) block
+inline constexpr int kDeltaGroup = 10;                // token-delta anchor spacing
+
+// Little-endian helpers.
+inline void put_u8(std::string* s, uint8_t v) { s->push_back(static_cast<char>(v)); }
+inline void put_u16(std::string* s, uint16_t v) {
+  char b[2] = {static_cast<char>(v & 0xff), static_cast<char>(v >> 8)};
+  s->append(b, 2);
+}
+inline void put_u32(std::string* s, uint32_t v) {
+  char b[4];
+  for (int i = 0; i < 4; ++i) b[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+  s->append(b, 4);
+}
+inline void put_u64(std::string* s, uint64_t v) {
+  char b[8];
+  for (int i = 0; i < 8; ++i) b[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+  s->append(b, 8);
+}
+inline uint16_t get_u16(const void* p) {
+  const auto* b = static_cast<const uint8_t*>(p);
+  return static_cast<uint16_t>(b[0] | (b[1] << 8));
+}
+inline uint32_t get_u32(const void* p) {
+  const auto* b = static_cast<const uint8_t*>(p);
+  return static_cast<uint32_t>(b[0]) | (static_cast<uint32_t>(b[1]) << 8) |
+         (static_cast<uint32_t>(b[2]) << 16) | (static_cast<uint32_t>(b[3]) << 24);
+}
+inline uint64_t get_u64(const void* p) {
+  const auto* b = static_cast<const uint8_t*>(p);
+  return static_cast<uint64_t>(get_u32(b)) | (static_cast<uint64_t>(get_u32(b + 4)) << 32);
+}
+inline void set_u64(std::string* s, size_t off, uint64_t v) {
+  for (int i = 0; i < 8; ++i) (*s)[off + i] = static_cast<char>((v >> (8 * i)) & 0xff);
+}
+
+}  // namespace kvforge::codec::format
