@@ -1,22 +1,27 @@
 // cachegen (kvforge's CacheGen) and cachegen-ref (LMCache's CacheGen as shipped).
 //
 // Both quantize each (layer, K/V) plane to integer symbols and entropy-code them
-// with interleaved rANS, using one distribution per (layer, K/V, channel[, context]),
+// with interleaved rANS (8 states), one distribution per (layer, K/V, channel[, context]),
 // channel = kv_head * head_dim + d.
 //   cachegen-ref: step per (layer, token) = absmax over all kv heads' channels / Q,
 //     Q = bins/2 - 1 with 32 bins (LMCache's schedule for < 10 layers), tables
 //     shipped raw (u16 per symbol), no context, no delta.
-//   cachegen: step per (layer, K/V, channel) = absmax over the chunk's tokens / Q with a
-//     layer-wise bins schedule per level; symbol distributions conditioned on the
-//     previous token's symbol in the same channel (context classes), or, when the
-//     level uses token delta, anchors every 10 tokens and deltas against them;
-//     tables shipped compactly or taken from a model Profile.
+//   cachegen: per (layer, K/V, channel) an fp16 offset (K: the channel's midrange; V: 0)
+//     and an fp16 step = max |x - offset| / Q, with a layer-wise bins schedule per
+//     level. Each channel codes either q or q minus the previous token's q (chosen per
+//     channel by the encoder, or taken from the profile), with the distribution
+//     conditioned on a class of the previous symbol in the same channel (K only);
+//     or, with delta=on, anchors every 10 tokens and deltas against them.
+//     Tables are shipped compactly or taken from a model Profile.
 // Symbol order within a plane (docs/FORMAT.md): for kv_head h, for token block of
-// 256, for channel group of 4 (lanes), for token t in the block, for lane i:
+// 256, for channel group of 8 (lanes), for token t in the block, for lane i:
 // symbol (h, t, d0 + i) is coded with rANS state i.
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <xxhash.h>
 
 #include "codec/codec_impl.h"
@@ -31,24 +36,47 @@ using core::fp16_to_f32;
 
 namespace {
 
+constexpr int kLanes = f::kRansStates;
+constexpr uint32_t kSlots = rans::kProbScale;
+
 struct LevelSpec {
   uint8_t id;
   int k_hi, k_lo;  // K bins: first ceil(L/3) layers, then the rest
   int v_hi, v_lo;  // V bins: first max(1, round(L/16)) layers, then the rest
-  bool delta;      // token delta against anchors (else previous-token contexts)
-  int nctx;        // context classes when !delta
+  bool delta;      // token delta against anchors (else per-channel prediction + contexts)
+  int nctx;        // K context classes when !delta (V: 1)
 };
 
 // Level table (docs/FORMAT.md, "cachegen levels").
-constexpr LevelSpec kLevels[] = {
+LevelSpec kLevels[] = {
     {1, 128, 96, 96, 64, false, 3},
-    {2, 48, 32, 32, 24, false, 3},
-    {3, 32, 24, 24, 16, false, 3},
-    {4, 24, 16, 16, 12, false, 3},
+    {2, 64, 48, 48, 32, false, 3},
+    {3, 48, 32, 32, 24, false, 3},
+    {4, 32, 24, 24, 16, false, 3},
     {5, 16, 12, 12, 8, false, 3},
 };
 
+void exp_override() {  // EXPERIMENT: KVF_CG_LEVELS="id:khi,klo,vhi,vlo,nctx;..."
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const char* e = std::getenv("KVF_CG_LEVELS");
+    if (!e) return;
+    std::string s(e);
+    size_t at = 0;
+    while (at < s.size()) {
+      size_t end = s.find(';', at);
+      if (end == std::string::npos) end = s.size();
+      int id, a, b, c, d, n;
+      if (std::sscanf(s.substr(at, end - at).c_str(), "%d:%d,%d,%d,%d,%d", &id, &a, &b, &c, &d, &n) == 6)
+        for (auto& l : kLevels)
+          if (l.id == id) l = {static_cast<uint8_t>(id), a, b, c, d, false, n};
+      at = end + 1;
+    }
+  });
+}
+
 const LevelSpec* find_level(int id) {
+  exp_override();
   for (const auto& l : kLevels)
     if (l.id == id) return &l;
   return nullptr;
@@ -56,13 +84,14 @@ const LevelSpec* find_level(int id) {
 
 // How one (layer, K/V) plane is coded.
 struct Plane {
-  int Q = 15;          // symbols q in [-Q, Q]
+  int Q = 15;          // quantized values q in [-Q, Q]
   int A = 31;          // alphabet size
+  int soff = 15;       // symbol = residual + soff
   int nctx = 1;        // tables per channel
   bool delta = false;  // anchors + deltas (ctx 0 = anchor, ctx 1 = delta)
   bool per_token = false;
   bool raw_tables = false;
-  int sym_of(int q) const { return q + (delta ? 2 * Q : Q); }
+  bool offset = false;  // per-channel fp16 offsets
 };
 
 int k_hi_layers(int L) { return (L + 2) / 3; }
@@ -73,37 +102,56 @@ Plane cachegen_plane(const LevelSpec& s, int L, int layer, int kv) {
   const int bins = kv == 0 ? (layer < k_hi_layers(L) ? s.k_hi : s.k_lo) : (layer < v_hi_layers(L) ? s.v_hi : s.v_lo);
   p.Q = bins / 2 - 1;
   p.delta = s.delta;
-  p.A = s.delta ? 4 * p.Q + 1 : 2 * p.Q + 1;
-  p.nctx = s.delta ? 2 : s.nctx;
+  p.A = 4 * p.Q + 1;
+  p.soff = 2 * p.Q;
+  p.nctx = s.delta ? 2 : (kv == 0 ? s.nctx : 1);
+  p.offset = kv == 0;
   return p;
 }
 
-Plane ref_plane(int L) {
-  Plane p;
+Plane ref_plane_layer(int L, int layer, int kv) {
   // LMCache: 32 bins for K and V on models under 10 layers; else K 32 for the first
-  // third of layers then 16, V 32 for the first 2 layers then 16 (7B schedule).
-  (void)L;
-  p.Q = 32 / 2 - 1;
+  // ~third of layers then 16, V 32 for the first 2 layers then 16 (7B schedule).
+  Plane p;
+  int bins = 32;
+  if (L >= 10) bins = kv == 0 ? (layer < (L * 10 + 31) / 32 ? 32 : 16) : (layer < 2 ? 32 : 16);
+  p.Q = bins / 2 - 1;
   p.A = 2 * p.Q + 1;
+  p.soff = p.Q;
   p.per_token = true;
   p.raw_tables = true;
   return p;
 }
 
-Plane ref_plane_layer(int L, int layer, int kv) {
-  Plane p = ref_plane(L);
-  int bins = 32;
-  if (L >= 10) bins = kv == 0 ? (layer < (L * 10 + 31) / 32 ? 32 : 16) : (layer < 2 ? 32 : 16);
-  p.Q = bins / 2 - 1;
-  p.A = 2 * p.Q + 1;
-  return p;
+// Context of the next symbol from the previous symbol of the channel (non-delta
+// planes): direct channels by the previous q's position in [-Q, Q], predicted
+// channels by the previous residual's magnitude. lut[256] so any byte indexes it.
+void ctx_lut(const Plane& p, bool pred, std::array<uint8_t, 256>* lut) {
+  lut->fill(0);
+  if (p.delta || p.nctx <= 1) return;
+  for (int s = 0; s < 256; ++s) {
+    const int r = s - p.soff;
+    int c;
+    if (!pred) {
+      const int q = std::clamp(r, -p.Q, p.Q);
+      c = static_cast<int>((static_cast<int64_t>(q + p.Q) * p.nctx) / (2 * p.Q + 1));
+    } else {
+      const int a = std::abs(r);
+      c = 0;
+      for (int k = 1; k < p.nctx; ++k) {
+        const int bound = std::max(k, p.Q >> (2 * (p.nctx - 1 - k) + 2));
+        if (a > bound) c = k;
+      }
+    }
+    (*lut)[s] = static_cast<uint8_t>(std::min(c, p.nctx - 1));
+  }
 }
 
-// Context of a symbol given the previous token's symbol index (no-delta mode).
-void ctx_lut(const Plane& p, std::vector<uint8_t>* lut) {
-  lut->assign(p.A, 0);
-  if (p.delta || p.nctx <= 1) return;
-  for (int s = 0; s < p.A; ++s) (*lut)[s] = static_cast<uint8_t>((static_cast<int64_t>(s) * p.nctx) / p.A);
+// Symbol range a channel can produce: direct [soff-Q, soff+Q], predicted [soff-2Q, soff+2Q].
+void sym_range(const Plane& p, bool pred, int* lo, int* hi) {
+  const int w = (pred || p.delta) ? 2 * p.Q : p.Q;
+  *lo = std::max(0, p.soff - w);
+  *hi = std::min(p.A - 1, p.soff + w);
 }
 
 struct Geometry {
@@ -118,7 +166,7 @@ void for_groups(const Geometry& g, Fn&& fn) {
   for (int h = 0; h < g.H; ++h) {
     for (size_t t0 = 0; t0 < g.T; t0 += f::kCacheGenTokenBlock) {
       const size_t t1 = std::min(g.T, t0 + f::kCacheGenTokenBlock);
-      for (int d0 = 0; d0 < g.D; d0 += 4) fn(h, d0, std::min(4, g.D - d0), t0, t1);
+      for (int d0 = 0; d0 < g.D; d0 += kLanes) fn(h, d0, std::min(kLanes, g.D - d0), t0, t1);
     }
   }
 }
@@ -158,7 +206,6 @@ class In {
     }
     return false;
   }
-  const uint8_t* pos() const { return p_; }
   bool done() const { return p_ == e_; }
 
  private:
@@ -168,9 +215,9 @@ class In {
 
 // ---------------------------------------------------------------- encoder side
 
-// Quantizes one plane: steps (fp16 bits) and symbols q[(h*T+t)*D+d].
+// Quantizes one plane: steps and offsets (fp16 bits) and values q[(h*T+t)*D+d].
 void quantize_plane(const Plane& p, const Geometry& g, const float* x, std::vector<uint16_t>* steps,
-                    std::vector<int16_t>* q) {
+                    std::vector<uint16_t>* offs, std::vector<int16_t>* q) {
   const size_t n = static_cast<size_t>(g.H) * g.T * g.D;
   q->resize(n);
   if (p.per_token) {
@@ -194,12 +241,30 @@ void quantize_plane(const Plane& p, const Geometry& g, const float* x, std::vect
   }
   const int nch = g.nch();
   steps->assign(nch, 0);
+  offs->assign(p.offset ? nch : 0, 0);
+  std::vector<float> off(nch, 0.0f), inv(nch);
+  if (p.offset) {
+    std::vector<float> lo(nch, INFINITY), hi(nch, -INFINITY);
+    for (int h = 0; h < g.H; ++h)
+      for (size_t t = 0; t < g.T; ++t)
+        for (int d = 0; d < g.D; ++d) {
+          const float v = x[(h * g.T + t) * g.D + d];
+          lo[h * g.D + d] = std::min(lo[h * g.D + d], v);
+          hi[h * g.D + d] = std::max(hi[h * g.D + d], v);
+        }
+    for (int c = 0; c < nch; ++c) {
+      const float mid = g.T ? 0.5f * lo[c] + 0.5f * hi[c] : 0.0f;
+      (*offs)[c] = core::f32_to_fp16(mid);
+      off[c] = fp16_to_f32((*offs)[c]);
+    }
+  }
   std::vector<float> amax(nch, 0.0f);
   for (int h = 0; h < g.H; ++h)
     for (size_t t = 0; t < g.T; ++t)
-      for (int d = 0; d < g.D; ++d)
-        amax[h * g.D + d] = std::max(amax[h * g.D + d], std::fabs(x[(h * g.T + t) * g.D + d]));
-  std::vector<float> inv(nch);
+      for (int d = 0; d < g.D; ++d) {
+        const int c = h * g.D + d;
+        amax[c] = std::max(amax[c], std::fabs(x[(h * g.T + t) * g.D + d] - off[c]));
+      }
   for (int c = 0; c < nch; ++c) {
     (*steps)[c] = fp16_ceil(amax[c] / static_cast<float>(p.Q));
     const float s = fp16_to_f32((*steps)[c]);
@@ -208,15 +273,20 @@ void quantize_plane(const Plane& p, const Geometry& g, const float* x, std::vect
   for (int h = 0; h < g.H; ++h)
     for (size_t t = 0; t < g.T; ++t)
       for (int d = 0; d < g.D; ++d) {
+        const int c = h * g.D + d;
         const size_t i = (h * g.T + t) * g.D + d;
-        (*q)[i] = static_cast<int16_t>(std::clamp<long>(std::lrint(x[i] * inv[h * g.D + d]), -p.Q, p.Q));
+        (*q)[i] = static_cast<int16_t>(std::clamp<long>(std::lrint((x[i] - off[c]) * inv[c]), -p.Q, p.Q));
       }
 }
 
-// Calls fn(channel, ctx, sym) for every symbol of the plane, in stream order.
+// Calls fn(channel, ctx, sym, lane) for every symbol of the plane, in stream order.
+// pred[c]: channel c codes q - previous q.
 template <typename Fn>
-void for_symbols(const Plane& p, const Geometry& g, const std::vector<int16_t>& q, const std::vector<uint8_t>& lut,
-                 Fn&& fn) {
+void for_symbols(const Plane& p, const Geometry& g, const std::vector<int16_t>& q, const uint8_t* pred, Fn&& fn) {
+  std::array<uint8_t, 256> lut[2];
+  ctx_lut(p, false, &lut[0]);
+  ctx_lut(p, true, &lut[1]);
+  std::vector<int> prev_sym(g.nch(), p.soff);
   for_groups(g, [&](int h, int d0, int nl, size_t t0, size_t t1) {
     for (size_t t = t0; t < t1; ++t) {
       for (int i = 0; i < nl; ++i) {
@@ -226,15 +296,18 @@ void for_symbols(const Plane& p, const Geometry& g, const std::vector<int16_t>& 
         if (p.delta) {
           const size_t ta = t - t % f::kDeltaGroup;
           if (t == ta) {
-            sym = p.sym_of(q[idx]);
+            sym = q[idx] + p.soff;
             ctx = 0;
           } else {
-            sym = p.sym_of(q[idx] - q[(h * g.T + ta) * g.D + d]);
+            sym = q[idx] - q[(h * g.T + ta) * g.D + d] + p.soff;
             ctx = 1;
           }
         } else {
-          sym = p.sym_of(q[idx]);
-          ctx = t == 0 ? lut[p.sym_of(0)] : lut[p.sym_of(q[idx - g.D])];
+          const bool pr = pred != nullptr && pred[c];
+          const int r = (pr && t > 0) ? q[idx] - q[idx - g.D] : q[idx];
+          sym = r + p.soff;
+          ctx = lut[pr][prev_sym[c]];
+          prev_sym[c] = sym;
         }
         fn(c, ctx, sym, i);
       }
@@ -242,18 +315,40 @@ void for_symbols(const Plane& p, const Geometry& g, const std::vector<int16_t>& 
   });
 }
 
+// Chooses per channel whether to code q - previous q (zero-order entropy of both).
+void choose_pred(const Plane& p, const Geometry& g, const std::vector<int16_t>& q, std::vector<uint8_t>* pred) {
+  pred->assign(g.nch(), 0);
+  if (p.delta || p.per_token || g.T < 2) return;
+  std::vector<uint32_t> h0(p.A), h1(p.A);
+  auto bits = [&](const std::vector<uint32_t>& h) {
+    double n = 0, s = 0;
+    for (uint32_t v : h) n += v;
+    for (uint32_t v : h)
+      if (v) s -= v * std::log2(v / n);
+    return s;
+  };
+  for (int h = 0; h < g.H; ++h)
+    for (int d = 0; d < g.D; ++d) {
+      std::fill(h0.begin(), h0.end(), 0);
+      std::fill(h1.begin(), h1.end(), 0);
+      for (size_t t = 0; t < g.T; ++t) {
+        const size_t i = (h * g.T + t) * g.D + d;
+        ++h0[q[i] + p.soff];
+        ++h1[(t ? q[i] - q[i - g.D] : q[i]) + p.soff];
+      }
+      (*pred)[h * g.D + d] = bits(h1) < bits(h0) ? 1 : 0;
+    }
+}
+
 // Appends the rANS stream of a plane. freq: [channel][ctx][A].
-void encode_stream(const Plane& p, const Geometry& g, const std::vector<int16_t>& q, const std::vector<uint16_t>& freq,
-                   std::string* out) {
-  std::vector<uint8_t> lut;
-  ctx_lut(p, &lut);
-  std::vector<uint32_t> code;  // (table row << 8 | sym), lane in high bits
+void encode_stream(const Plane& p, const Geometry& g, const std::vector<int16_t>& q, const uint8_t* pred,
+                   const std::vector<uint16_t>& freq, std::string* out) {
+  std::vector<uint32_t> code;  // row << 11 | lane << 8 | sym
   code.reserve(q.size());
-  for_symbols(p, g, q, lut, [&](int c, int ctx, int sym, int lane) {
-    code.push_back((static_cast<uint32_t>(c * p.nctx + ctx) << 10) | (static_cast<uint32_t>(lane) << 8) |
+  for_symbols(p, g, q, pred, [&](int c, int ctx, int sym, int lane) {
+    code.push_back((static_cast<uint32_t>(c * p.nctx + ctx) << 11) | (static_cast<uint32_t>(lane) << 8) |
                    static_cast<uint32_t>(sym));
   });
-  // Cumulative starts per row.
   const size_t rows = static_cast<size_t>(g.nch()) * p.nctx;
   std::vector<uint16_t> start(rows * p.A);
   for (size_t r = 0; r < rows; ++r) {
@@ -264,9 +359,10 @@ void encode_stream(const Plane& p, const Geometry& g, const std::vector<int16_t>
     }
   }
   rans::Encoder enc;
-  uint32_t st[4] = {rans::kLow, rans::kLow, rans::kLow, rans::kLow};
+  uint32_t st[kLanes];
+  for (auto& s : st) s = rans::kLow;
   for (size_t i = code.size(); i-- > 0;) {
-    const uint32_t row = code[i] >> 10, lane = (code[i] >> 8) & 3, sym = code[i] & 0xff;
+    const uint32_t row = code[i] >> 11, lane = (code[i] >> 8) & 7, sym = code[i] & 0xff;
     const size_t at = static_cast<size_t>(row) * p.A + sym;
     KVF_CHECK(freq[at] > 0);
     enc.put(st[lane], freq[at], start[at]);
@@ -279,73 +375,119 @@ void encode_stream(const Plane& p, const Geometry& g, const std::vector<int16_t>
 
 // ---------------------------------------------------------------- decoder side
 
+// Builds the 2^11-entry decode table of one row in place (sym | freq << 8 | (slot - start) << 20).
+// Rows without symbols decode to symbol 255, which never lies in a plane's range.
+void build_dec_row(const uint16_t* fr, int A, uint32_t* e) {
+  uint32_t c = 0;
+  for (int s = 0; s < A; ++s) {
+    const uint32_t fs = fr[s];
+    const uint32_t base = static_cast<uint32_t>(s) | (fs << 8);
+    uint32_t* o = e + c;
+    for (uint32_t j = 0; j < fs; ++j) o[j] = base | (j << 20);
+    c += fs;
+  }
+  if (c == 0) {
+    for (uint32_t j = 0; j < kSlots; ++j) e[j] = 0xffu | (kSlots << 8) | (j << 20);
+  }
+}
+
+struct PlaneDec {
+  const uint32_t* tabs;   // channel c, context x: tabs + c * stride + x * 2^11
+  size_t stride;
+  const float* cstep;     // per channel (or null)
+  const float* coff;      // per channel (or null: 0)
+  const float* tstep;     // per token (per-token planes)
+  const uint8_t* pred;    // per channel (or null)
+  const uint32_t* lutoff[2];  // per symbol: ctx * 2^11, direct / predicted
+};
+
+// Decodes one lane group. Returns false on an invalid symbol or a short stream.
 template <int NL, bool kDelta, bool kPerToken>
-bool decode_group(const Plane& p, const Geometry& g, int h, int d0, size_t t0, size_t t1, const uint32_t* tabs,
-                  const uint8_t* lut, const float* cstep, const float* tstep, uint32_t st[4], const uint8_t*& wp,
-                  const uint8_t* wend, int16_t* prev, float* x) {
-  constexpr uint32_t kMask = rans::kProbScale - 1;
+bool decode_group(const Plane& p, const Geometry& g, const PlaneDec& pd, int h, int d0, size_t t0, size_t t1,
+                  uint32_t st[kLanes], const uint8_t*& wp, const uint8_t* wend, int32_t* prevq, int32_t* prevs,
+                  float* x) {
+  constexpr uint32_t kMask = kSlots - 1;
   const int D = g.D;
   const int c0 = h * D + d0;
   const uint32_t* row[NL];
-  float step[NL];
-  int pv[NL];
+  const uint32_t* lo[NL];
+  float step[NL], off[NL];
+  int32_t pq[NL], ps[NL], pm[NL];
   for (int i = 0; i < NL; ++i) {
-    row[i] = tabs + static_cast<size_t>(c0 + i) * p.nctx * rans::kProbScale;
-    step[i] = kPerToken ? 0.0f : cstep[c0 + i];
-    pv[i] = prev[c0 + i];
+    row[i] = pd.tabs + static_cast<size_t>(c0 + i) * pd.stride;
+    const bool pr = pd.pred != nullptr && pd.pred[c0 + i];
+    lo[i] = pd.lutoff[pr ? 1 : 0];
+    pm[i] = pr ? -1 : 0;
+    step[i] = kPerToken ? 0.0f : pd.cstep[c0 + i];
+    off[i] = (kPerToken || pd.coff == nullptr) ? 0.0f : pd.coff[c0 + i];
+    pq[i] = prevq[c0 + i];
+    ps[i] = prevs[c0 + i];
   }
-  const int off = kDelta ? 2 * p.Q : p.Q;
-  const bool checked = static_cast<size_t>(wend - wp) < 2 * (t1 - t0) * NL;
+  const int soff = p.soff;
+  const uint32_t span = static_cast<uint32_t>(2 * p.Q);
+  const bool fast = static_cast<size_t>(wend - wp) >= 2 * (t1 - t0) * NL;
   float* out = x + (static_cast<size_t>(h) * g.T + t0) * D + d0;
-  uint32_t s[4] = {st[0], st[1], st[2], st[3]};
+  uint32_t s[NL];
+  for (int i = 0; i < NL; ++i) s[i] = st[i];
+  uint32_t bad = 0;
   for (size_t t = t0; t < t1; ++t, out += D) {
-    const float ts = kPerToken ? tstep[t] : 0.0f;
+    const float ts = kPerToken ? pd.tstep[t] : 0.0f;
     const bool anchor = kDelta && (t % f::kDeltaGroup) == 0;
     for (int i = 0; i < NL; ++i) {
-      const uint32_t* tab = kDelta ? row[i] + (anchor ? 0 : rans::kProbScale)
-                                   : row[i] + static_cast<size_t>(lut[pv[i] + off]) * rans::kProbScale;
+      const uint32_t* tab = kDelta ? row[i] + (anchor ? 0 : kSlots) : row[i] + lo[i][ps[i]];
       const uint32_t e = tab[s[i] & kMask];
-      const int sym = static_cast<int>(e & 0xff);
-      if (sym >= p.A) return false;
+      const int32_t sym = static_cast<int32_t>(e & 0xff);
       s[i] = ((e >> 8) & 0xfff) * (s[i] >> rans::kProbBits) + (e >> 20);
-      if (s[i] < rans::kLow) {
-        if (checked && wp + 2 > wend) return false;
+      if (fast) {
+        const uint32_t need = s[i] < rans::kLow;
+        const uint32_t w = f::get_u16(wp);
+        s[i] = need ? (s[i] << 16) | w : s[i];
+        wp += 2 * need;
+      } else if (s[i] < rans::kLow) {
+        if (wp + 2 > wend) return false;
         s[i] = (s[i] << 16) | f::get_u16(wp);
         wp += 2;
       }
-      int qv = sym - off;
+      int32_t qv = sym - soff;
       if (kDelta) {
-        if (anchor) {
-          if (qv < -p.Q || qv > p.Q) return false;
-          pv[i] = qv;
-        } else {
-          qv += pv[i];
-          if (qv < -p.Q || qv > p.Q) return false;
-        }
+        qv += anchor ? 0 : pq[i];
+        pq[i] = anchor ? qv : pq[i];
       } else {
-        pv[i] = qv;
+        qv += pq[i] & pm[i];
+        pq[i] = qv;
+        ps[i] = sym;
       }
-      out[i] = static_cast<float>(qv) * (kPerToken ? ts : step[i]);
+      bad |= static_cast<uint32_t>(qv + p.Q) > span;
+      out[i] = kPerToken ? static_cast<float>(qv) * ts : static_cast<float>(qv) * step[i] + off[i];
     }
   }
-  for (int i = 0; i < NL; ++i) prev[c0 + i] = static_cast<int16_t>(pv[i]);
-  for (int i = 0; i < 4; ++i) st[i] = s[i];
-  return true;
+  for (int i = 0; i < NL; ++i) {
+    prevq[c0 + i] = pq[i];
+    prevs[c0 + i] = ps[i];
+    st[i] = s[i];
+  }
+  return bad == 0;
 }
 
 template <bool kDelta, bool kPerToken>
-bool decode_plane_t(const Plane& p, const Geometry& g, const uint32_t* tabs, const uint8_t* lut, const float* cstep,
-                    const float* tstep, uint32_t st[4], const uint8_t*& wp, const uint8_t* wend, float* x) {
-  std::vector<int16_t> prev(g.nch(), 0);
+bool decode_plane_t(const Plane& p, const Geometry& g, const PlaneDec& pd, uint32_t st[kLanes], const uint8_t*& wp,
+                    const uint8_t* wend, float* x) {
+  std::vector<int32_t> prevq(g.nch(), 0), prevs(g.nch(), p.soff);
   bool ok = true;
   for_groups(g, [&](int h, int d0, int nl, size_t t0, size_t t1) {
     if (!ok) return;
+#define KVF_G(n) ok = decode_group<n, kDelta, kPerToken>(p, g, pd, h, d0, t0, t1, st, wp, wend, prevq.data(), prevs.data(), x)
     switch (nl) {
-      case 4: ok = decode_group<4, kDelta, kPerToken>(p, g, h, d0, t0, t1, tabs, lut, cstep, tstep, st, wp, wend, prev.data(), x); break;
-      case 3: ok = decode_group<3, kDelta, kPerToken>(p, g, h, d0, t0, t1, tabs, lut, cstep, tstep, st, wp, wend, prev.data(), x); break;
-      case 2: ok = decode_group<2, kDelta, kPerToken>(p, g, h, d0, t0, t1, tabs, lut, cstep, tstep, st, wp, wend, prev.data(), x); break;
-      default: ok = decode_group<1, kDelta, kPerToken>(p, g, h, d0, t0, t1, tabs, lut, cstep, tstep, st, wp, wend, prev.data(), x); break;
+      case 8: KVF_G(8); break;
+      case 7: KVF_G(7); break;
+      case 6: KVF_G(6); break;
+      case 5: KVF_G(5); break;
+      case 4: KVF_G(4); break;
+      case 3: KVF_G(3); break;
+      case 2: KVF_G(2); break;
+      default: KVF_G(1); break;
     }
+#undef KVF_G
   });
   return ok;
 }
@@ -353,12 +495,11 @@ bool decode_plane_t(const Plane& p, const Geometry& g, const uint32_t* tabs, con
 // ---------------------------------------------------------------- tables
 
 // Counts -> normalised rows [channel][ctx][A] (rows without symbols stay all-zero).
-void build_freq(const Plane& p, const Geometry& g, const std::vector<int16_t>& q, std::vector<uint16_t>* freq) {
-  std::vector<uint8_t> lut;
-  ctx_lut(p, &lut);
+void build_freq(const Plane& p, const Geometry& g, const std::vector<int16_t>& q, const uint8_t* pred,
+                std::vector<uint16_t>* freq) {
   const size_t rows = static_cast<size_t>(g.nch()) * p.nctx;
   std::vector<uint32_t> counts(rows * p.A, 0);
-  for_symbols(p, g, q, lut, [&](int c, int ctx, int sym, int) { ++counts[(static_cast<size_t>(c) * p.nctx + ctx) * p.A + sym]; });
+  for_symbols(p, g, q, pred, [&](int c, int ctx, int sym, int) { ++counts[(static_cast<size_t>(c) * p.nctx + ctx) * p.A + sym]; });
   freq->assign(rows * p.A, 0);
   for (size_t r = 0; r < rows; ++r) rans::normalize(&counts[r * p.A], p.A, false, &(*freq)[r * p.A]);
 }
@@ -415,6 +556,77 @@ bool read_tables(const Plane& p, size_t rows, In* in, std::vector<uint16_t>* fre
   return true;
 }
 
+}  // namespace
+
+// ---------------------------------------------------------------- profile cache
+
+struct Profile::Cache {
+  std::mutex mu;
+  // id, valid while the key matches.
+  uint64_t id = 0;
+  std::vector<const void*> id_key;
+  // Decode tables per level (index into levels), keyed by the freq storage.
+  struct Tabs {
+    const void* key = nullptr;
+    size_t n = 0;
+    std::shared_ptr<const std::vector<uint32_t>> tabs;
+  };
+  std::vector<Tabs> tabs;
+};
+
+std::shared_ptr<Profile::Cache> Profile::new_cache() { return std::make_shared<Cache>(); }
+std::shared_ptr<Profile::Cache> Profile::cache() const { return cache_; }
+
+namespace {
+
+std::vector<const void*> profile_key(const Profile& p) {
+  std::vector<const void*> k = {reinterpret_cast<const void*>(static_cast<uintptr_t>(p.model_fingerprint)),
+                                reinterpret_cast<const void*>(static_cast<uintptr_t>(p.shape.n_layers)),
+                                reinterpret_cast<const void*>(static_cast<uintptr_t>(p.shape.n_kv_heads)),
+                                reinterpret_cast<const void*>(static_cast<uintptr_t>(p.shape.head_dim))};
+  for (const auto& l : p.levels) {
+    k.push_back(l.freq.data());
+    k.push_back(reinterpret_cast<const void*>(l.freq.size()));
+    k.push_back(l.pred.data());
+    k.push_back(reinterpret_cast<const void*>(static_cast<uintptr_t>(l.level | l.alphabet << 8 | l.n_ctx << 24)));
+  }
+  return k;
+}
+
+// Decode tables of every plane of one profile level: for (layer, kv), rows of
+// channels * n_ctx, 2^11 entries each.
+std::shared_ptr<const std::vector<uint32_t>> profile_dec_tables(const Profile& prof, const Profile::LevelTables& lt) {
+  auto cache = prof.cache();
+  const size_t li = static_cast<size_t>(&lt - prof.levels.data());
+  std::lock_guard<std::mutex> lock(cache->mu);
+  if (cache->tabs.size() < prof.levels.size()) cache->tabs.resize(prof.levels.size());
+  auto& e = cache->tabs[li];
+  if (e.tabs && e.key == lt.freq.data() && e.n == lt.freq.size()) return e.tabs;
+  auto v = std::make_shared<std::vector<uint32_t>>(lt.freq.size() / lt.alphabet * kSlots);
+  for (size_t r = 0; r < lt.freq.size() / lt.alphabet; ++r) build_dec_row(&lt.freq[r * lt.alphabet], lt.alphabet, v->data() + r * kSlots);
+  e = {lt.freq.data(), lt.freq.size(), v};
+  return v;
+}
+
+}  // namespace
+
+uint64_t Profile::id() const {
+  auto key = profile_key(*this);
+  {
+    std::lock_guard<std::mutex> lock(cache_->mu);
+    if (cache_->id != 0 && cache_->id_key == key) return cache_->id;
+  }
+  const std::string s = serialize();
+  uint64_t h = XXH64(s.data(), s.size(), 0);
+  if (h == 0) h = 1;
+  std::lock_guard<std::mutex> lock(cache_->mu);
+  cache_->id = h;
+  cache_->id_key = std::move(key);
+  return h;
+}
+
+namespace {
+
 // ---------------------------------------------------------------- the codec
 
 class CacheGenCodec final : public CodecImpl {
@@ -447,48 +659,87 @@ class CacheGenCodec final : public CodecImpl {
       size_t worst = 0;
       for (int l = 0; l < s.n_layers; ++l) {
         const Plane p = plane(s.n_layers, l, kv);
-        const size_t steps = 2 * (p.per_token ? T : nch);
+        const size_t steps = 2 * (p.per_token ? T : nch) + (p.offset ? 2 * nch : 0) + (nch + 7) / 8;
         const size_t tables = nch * p.nctx * (p.raw_tables ? 2 * p.A : 2 + 3 * p.A);
-        // rANS: at most one 16-bit word per symbol, plus 4 states and the length.
-        worst = std::max(worst, steps + tables + 4 + 16 + 2 * nch * T);
+        // rANS: at most one 16-bit word per symbol, plus the states and the length.
+        worst = std::max(worst, steps + tables + 4 + 4 * kLanes + 2 * nch * T);
       }
       total += worst;
     }
     return total;
   }
 
+  // Profile rows and prediction flags of one plane.
+  Status profile_plane(const Profile& prof, int layer, int kv, const Plane& p, const Profile::LevelTables** lt_out) const {
+    const Profile::LevelTables* lt = prof.find(static_cast<uint8_t>(level_));
+    if (lt == nullptr || delta_mode_ != 0 || lt->alphabet < p.A || lt->n_ctx < p.nctx) {
+      return Status::InvalidArgument("codec: profile has no tables for cachegen level " + level());
+    }
+    (void)layer;
+    (void)kv;
+    *lt_out = lt;
+    return Status::OK();
+  }
+
   Status encode_section(const SectionCtx& c, const float* k, const float* v, std::string* out) const override {
     const Geometry g{c.shape.n_kv_heads, c.shape.head_dim, c.n_tokens};
+    const size_t nch = static_cast<size_t>(g.nch());
     const float* xs[2] = {k, v};
-    std::vector<uint16_t> steps, freq;
+    std::vector<uint16_t> steps, offs, freq;
     std::vector<int16_t> q;
+    std::vector<uint8_t> pred;
     for (int kv = 0; kv < 2; ++kv) {
       const Plane p = plane(c.shape.n_layers, c.layer, kv);
-      quantize_plane(p, g, xs[kv], &steps, &q);
+      quantize_plane(p, g, xs[kv], &steps, &offs, &q);
       for (uint16_t s : steps) f::put_u16(out, s);
+      for (uint16_t s : offs) f::put_u16(out, s);
       if (c.profile != nullptr) {
-        KVF_RETURN_IF_ERROR(profile_rows(*c.profile, c.shape, c.layer, kv, p, &freq));
+        const Profile::LevelTables* lt;
+        KVF_RETURN_IF_ERROR(profile_plane(*c.profile, c.layer, kv, p, &lt));
+        const size_t rows = nch * lt->n_ctx, base = (static_cast<size_t>(c.layer) * 2 + kv) * rows;
+        pred.assign(lt->pred.begin() + (static_cast<size_t>(c.layer) * 2 + kv) * nch,
+                    lt->pred.begin() + (static_cast<size_t>(c.layer) * 2 + kv + 1) * nch);
+        freq.assign(nch * p.nctx * p.A, 0);
+        for (size_t ch = 0; ch < nch; ++ch)
+          for (int x = 0; x < p.nctx; ++x) {
+            const uint16_t* src = &lt->freq[(base + ch * lt->n_ctx + x) * lt->alphabet];
+            std::copy(src, src + p.A, &freq[(ch * p.nctx + x) * p.A]);
+          }
+        // Symbols outside a profile row's support cannot be coded: fall back is impossible,
+        // so the profile guarantees every reachable symbol (learn_profile floors them).
       } else {
-        build_freq(p, g, q, &freq);
+        if (!p.per_token && !p.delta) {
+          choose_pred(p, g, q, &pred);
+          std::string bits((nch + 7) / 8, '\0');
+          for (size_t ch = 0; ch < nch; ++ch)
+            if (pred[ch]) bits[ch / 8] = static_cast<char>(bits[ch / 8] | (1 << (ch % 8)));
+          *out += bits;
+        } else {
+          pred.assign(nch, 0);
+        }
+        build_freq(p, g, q, pred.data(), &freq);
         write_tables(p, freq, out);
       }
-      encode_stream(p, g, q, freq, out);
+      encode_stream(p, g, q, pred.data(), freq, out);
     }
     return Status::OK();
   }
 
   Status decode_section(const SectionCtx& c, std::string_view sec, float* k, float* v) const override {
     const Geometry g{c.shape.n_kv_heads, c.shape.head_dim, c.n_tokens};
+    const size_t nch = static_cast<size_t>(g.nch());
     const auto* b = reinterpret_cast<const uint8_t*>(sec.data());
     In in(b, b + sec.size());
     float* xs[2] = {k, v};
     std::vector<uint16_t> freq;
-    std::vector<float> steps;
+    std::vector<float> steps, offs;
     std::vector<uint32_t> tabs;
-    std::vector<uint8_t> lut;
+    std::vector<uint8_t> pred;
+    (void)tabs;
+    std::shared_ptr<const std::vector<uint32_t>> ptabs;
     for (int kv = 0; kv < 2; ++kv) {
       const Plane p = plane(c.shape.n_layers, c.layer, kv);
-      const size_t n_steps = p.per_token ? g.T : static_cast<size_t>(g.nch());
+      const size_t n_steps = p.per_token ? g.T : nch;
       const uint8_t* sp;
       if (!in.take(2 * n_steps, &sp)) return Status::Corruption("truncated steps");
       steps.resize(n_steps);
@@ -497,73 +748,79 @@ class CacheGenCodec final : public CodecImpl {
         if (!std::isfinite(s) || s < 0) return Status::Corruption("invalid step");
         steps[i] = p.per_token ? s / static_cast<float>(p.Q) : s;
       }
-      const size_t rows = static_cast<size_t>(g.nch()) * p.nctx;
-      if (c.profile != nullptr) {
-        KVF_RETURN_IF_ERROR(profile_rows(*c.profile, c.shape, c.layer, kv, p, &freq));
-      } else if (!read_tables(p, rows, &in, &freq)) {
-        return Status::Corruption("invalid symbol tables");
-      }
-      // Decode tables; rows without symbols decode to an invalid symbol (caught below).
-      tabs.assign(rows * rans::kProbScale, 0);
-      for (size_t r = 0; r < rows; ++r) {
-        bool any = false;
-        for (int s = 0; s < p.A; ++s) any |= freq[r * p.A + s] != 0;
-        rans::DecTable dt;
-        if (any) {
-          dt.build(&freq[r * p.A], p.A);
-          std::copy(dt.e.begin(), dt.e.end(), tabs.begin() + r * rans::kProbScale);
-        } else {
-          // freq 2048 for symbol 255, never in range of a plane: decoding it fails.
-          std::fill_n(tabs.begin() + r * rans::kProbScale, rans::kProbScale, 0xffu | (2048u << 8));
-          for (uint32_t j = 0; j < rans::kProbScale; ++j) tabs[r * rans::kProbScale + j] |= j << 20;
+      offs.clear();
+      if (p.offset) {
+        if (!in.take(2 * nch, &sp)) return Status::Corruption("truncated offsets");
+        offs.resize(nch);
+        for (size_t i = 0; i < nch; ++i) {
+          offs[i] = fp16_to_f32(f::get_u16(sp + 2 * i));
+          if (!std::isfinite(offs[i])) return Status::Corruption("invalid offset");
         }
       }
-      ctx_lut(p, &lut);
-      lut.resize(256, 0);
+      PlaneDec pd{};
+      pd.pred = nullptr;
+      const size_t rows = nch * p.nctx;
+      if (c.profile != nullptr) {
+        const Profile::LevelTables* lt;
+        KVF_RETURN_IF_ERROR(profile_plane(*c.profile, c.layer, kv, p, &lt));
+        pd.pred = lt->pred.data() + (static_cast<size_t>(c.layer) * 2 + kv) * nch;
+        ptabs = profile_dec_tables(*c.profile, *lt);
+        pd.tabs = ptabs->data() + (static_cast<size_t>(c.layer) * 2 + kv) * nch * lt->n_ctx * kSlots;
+        pd.stride = static_cast<size_t>(lt->n_ctx) * kSlots;
+      } else {
+        if (!p.per_token && !p.delta) {
+          const uint8_t* pb;
+          if (!in.take((nch + 7) / 8, &pb)) return Status::Corruption("truncated prediction flags");
+          pred.assign(nch, 0);
+          for (size_t ch = 0; ch < nch; ++ch) pred[ch] = (pb[ch / 8] >> (ch % 8)) & 1;
+          if (nch % 8 && (pb[nch / 8] >> (nch % 8)) != 0) return Status::Corruption("invalid prediction flags");
+          pd.pred = pred.data();
+        }
+        if (!read_tables(p, rows, &in, &freq)) return Status::Corruption("invalid symbol tables");
+        tabs.resize(rows * kSlots);
+        for (size_t r = 0; r < rows; ++r) build_dec_row(&freq[r * p.A], p.A, tabs.data() + r * kSlots);
+        pd.tabs = tabs.data();
+        pd.stride = static_cast<size_t>(p.nctx) * kSlots;
+      }
+      std::array<uint8_t, 256> lut8[2];
+      std::array<uint32_t, 256> lutoff[2];
+      for (int m = 0; m < 2; ++m) {
+        ctx_lut(p, m == 1, &lut8[m]);
+        for (int s = 0; s < 256; ++s) lutoff[m][s] = lut8[m][s] * kSlots;
+        pd.lutoff[m] = lutoff[m].data();
+      }
+      if (p.per_token) {
+        pd.tstep = steps.data();
+      } else {
+        pd.cstep = steps.data();
+        pd.coff = offs.empty() ? nullptr : offs.data();
+      }
       const uint8_t* lp;
       if (!in.take(4, &lp)) return Status::Corruption("truncated stream length");
       const uint32_t len = f::get_u32(lp);
       const uint8_t* sb;
-      if (len < 16 || (len & 1) || !in.take(len, &sb)) return Status::Corruption("bad stream length");
-      uint32_t st[4];
-      for (int i = 0; i < 4; ++i) {
+      if (len < 4 * kLanes || (len & 1) || !in.take(len, &sb)) return Status::Corruption("bad stream length");
+      uint32_t st[kLanes];
+      for (int i = 0; i < kLanes; ++i) {
         st[i] = f::get_u32(sb + 4 * i);
         if (st[i] < rans::kLow) return Status::Corruption("bad rANS state");
       }
-      const uint8_t* wp = sb + 16;
+      const uint8_t* wp = sb + 4 * kLanes;
       const uint8_t* wend = sb + len;
       bool ok;
-      // lut is indexed by symbol index; for delta planes it is unused.
       if (p.per_token) {
-        ok = decode_plane_t<false, true>(p, g, tabs.data(), lut.data(), nullptr, steps.data(), st, wp, wend, xs[kv]);
+        ok = decode_plane_t<false, true>(p, g, pd, st, wp, wend, xs[kv]);
       } else if (p.delta) {
-        ok = decode_plane_t<true, false>(p, g, tabs.data(), lut.data(), steps.data(), nullptr, st, wp, wend, xs[kv]);
+        ok = decode_plane_t<true, false>(p, g, pd, st, wp, wend, xs[kv]);
       } else {
-        ok = decode_plane_t<false, false>(p, g, tabs.data(), lut.data(), steps.data(), nullptr, st, wp, wend, xs[kv]);
+        ok = decode_plane_t<false, false>(p, g, pd, st, wp, wend, xs[kv]);
       }
       if (!ok) return Status::Corruption("symbol stream does not decode");
       if (wp != wend) return Status::Corruption("symbol stream has trailing bytes");
-      for (int i = 0; i < 4; ++i)
+      for (int i = 0; i < kLanes; ++i)
         if (st[i] != rans::kLow) return Status::Corruption("symbol stream final state mismatch");
     }
     if (!in.done()) return Status::Corruption("trailing bytes in section");
-    return Status::OK();
-  }
-
-  Status profile_rows(const Profile& prof, const KvChunkShape& shape, int layer, int kv, const Plane& p,
-                      std::vector<uint16_t>* freq) const {
-    const Profile::LevelTables* lt = prof.find(static_cast<uint8_t>(level_));
-    if (lt == nullptr || lt->n_ctx != p.nctx || lt->alphabet < p.A || delta_mode_ != 0) {
-      return Status::InvalidArgument("codec: profile has no tables for cachegen level " + level());
-    }
-    const size_t nch = static_cast<size_t>(shape.n_kv_heads) * shape.head_dim;
-    const size_t rows = nch * p.nctx;
-    freq->assign(rows * p.A, 0);
-    const size_t base = (static_cast<size_t>(layer) * 2 + kv) * rows;
-    for (size_t r = 0; r < rows; ++r) {
-      const uint16_t* src = &lt->freq[(base + r) * lt->alphabet];
-      std::copy(src, src + p.A, &(*freq)[r * p.A]);
-    }
     return Status::OK();
   }
 
@@ -589,14 +846,8 @@ std::unique_ptr<CodecImpl> new_cachegen(int level, int delta_mode) {
 
 namespace {
 constexpr char kProfileMagic[4] = {'K', 'V', 'F', 'P'};
-constexpr uint16_t kProfileVersion = 1;
+constexpr uint16_t kProfileVersion = 2;
 }  // namespace
-
-uint64_t Profile::id() const {
-  const std::string s = serialize();
-  const uint64_t h = XXH64(s.data(), s.size(), 0);
-  return h == 0 ? 1 : h;
-}
 
 const Profile::LevelTables* Profile::find(uint8_t level) const {
   for (const auto& l : levels)
@@ -631,6 +882,7 @@ std::string Profile::serialize() const {
     f::put_u16(&s, 0);
     f::put_u64(&s, l.freq.size());
     for (uint16_t v : l.freq) f::put_u16(&s, v);
+    for (uint8_t v : l.pred) f::put_u8(&s, v);
   }
   return s;
 }
@@ -667,6 +919,12 @@ Result<Profile> Profile::parse(std::string_view bytes) {
     lt.freq.resize(cnt);
     for (uint64_t j = 0; j < cnt; ++j) lt.freq[j] = f::get_u16(b + at + 2 * j);
     at += 2 * cnt;
+    const size_t npred = static_cast<size_t>(L) * 2 * H * D;
+    if (body - at < npred) return bad("truncated");
+    lt.pred.assign(b + at, b + at + npred);
+    at += npred;
+    for (uint8_t v : lt.pred)
+      if (v > 1) return bad("invalid prediction flag");
     // Every row must be a valid distribution over the plane's alphabet.
     const LevelSpec* spec = find_level(lt.level);
     if (spec == nullptr) return bad("unknown level");
@@ -674,12 +932,16 @@ Result<Profile> Profile::parse(std::string_view bytes) {
     for (uint32_t l = 0; l < L; ++l)
       for (int kv = 0; kv < 2; ++kv) {
         const Plane pl = cachegen_plane(*spec, static_cast<int>(L), static_cast<int>(l), kv);
-        if (pl.nctx != lt.n_ctx || pl.A > lt.alphabet) return bad("level table shape mismatch");
+        if (pl.nctx > lt.n_ctx || pl.A > lt.alphabet) return bad("level table shape mismatch");
         for (size_t r = 0; r < rows_per_plane; ++r) {
+          const size_t ch = r / lt.n_ctx;
+          int lo, hi;
+          sym_range(pl, lt.pred[(static_cast<size_t>(l) * 2 + kv) * H * D + ch] != 0, &lo, &hi);
           const uint16_t* row = &lt.freq[((static_cast<size_t>(l) * 2 + kv) * rows_per_plane + r) * lt.alphabet];
           uint32_t sum = 0;
-          for (int s = 0; s < pl.A; ++s) {
-            if (row[s] == 0) return bad("zero frequency in a row");
+          for (int s = 0; s < lt.alphabet; ++s) {
+            if (s >= lo && s <= hi && row[s] == 0) return bad("zero frequency in a row");
+            if (s >= pl.A && row[s] != 0) return bad("frequency outside the plane's alphabet");
             sum += row[s];
           }
           if (sum != rans::kProbScale) return bad("row does not sum to 2^11");
@@ -704,6 +966,7 @@ Result<Profile> learn_profile(std::span<const KvChunkView> chunks, uint64_t mode
   }
   const int L = prof.shape.n_layers;
   const size_t nch = static_cast<size_t>(prof.shape.n_kv_heads) * prof.shape.head_dim;
+  exp_override();
   for (const auto& spec : kLevels) {
     Profile::LevelTables lt;
     lt.level = spec.id;
@@ -712,25 +975,56 @@ Result<Profile> learn_profile(std::span<const KvChunkView> chunks, uint64_t mode
       for (int kv = 0; kv < 2; ++kv) {
         const Plane p = cachegen_plane(spec, L, l, kv);
         A = std::max(A, p.A);
-        nctx = p.nctx;
+        nctx = std::max(nctx, p.nctx);
       }
     lt.alphabet = static_cast<uint16_t>(A);
     lt.n_ctx = static_cast<uint16_t>(nctx);
     const size_t rows = nch * nctx;
-    std::vector<uint32_t> counts(static_cast<size_t>(L) * 2 * rows * A, 0);
-    std::vector<uint16_t> steps;
+    std::vector<uint16_t> steps, offs;
     std::vector<int16_t> q;
-    std::vector<uint8_t> lut;
-    for (const auto& c : chunks) {
+    // Quantize every sample plane once; choose each channel's prediction by total cost.
+    std::vector<std::vector<int16_t>> qs(chunks.size() * L * 2);
+    lt.pred.assign(static_cast<size_t>(L) * 2 * nch, 0);
+    for (int l = 0; l < L; ++l)
+      for (int kv = 0; kv < 2; ++kv) {
+        const Plane p = cachegen_plane(spec, L, l, kv);
+        std::vector<uint32_t> h0(nch * p.A, 0), h1(nch * p.A, 0);
+        for (size_t ci = 0; ci < chunks.size(); ++ci) {
+          const auto& c = chunks[ci];
+          const Geometry g{c.shape.n_kv_heads, c.shape.head_dim, c.n_tokens};
+          const size_t per_layer = static_cast<size_t>(g.H) * g.T * g.D;
+          auto& qq = qs[(ci * L + l) * 2 + kv];
+          quantize_plane(p, g, (kv ? c.v : c.k) + per_layer * l, &steps, &offs, &qq);
+          for (int h = 0; h < g.H; ++h)
+            for (int d = 0; d < g.D; ++d)
+              for (size_t t = 0; t < g.T; ++t) {
+                const size_t i = (h * g.T + t) * g.D + d;
+                const size_t ch = static_cast<size_t>(h) * g.D + d;
+                ++h0[ch * p.A + qq[i] + p.soff];
+                ++h1[ch * p.A + (t ? qq[i] - qq[i - g.D] : qq[i]) + p.soff];
+              }
+        }
+        if (p.delta) continue;
+        for (size_t ch = 0; ch < nch; ++ch) {
+          double n = 0, b0 = 0, b1 = 0;
+          for (int s = 0; s < p.A; ++s) n += h0[ch * p.A + s];
+          for (int s = 0; s < p.A; ++s) {
+            if (h0[ch * p.A + s]) b0 -= h0[ch * p.A + s] * std::log2(h0[ch * p.A + s] / n);
+            if (h1[ch * p.A + s]) b1 -= h1[ch * p.A + s] * std::log2(h1[ch * p.A + s] / n);
+          }
+          lt.pred[(static_cast<size_t>(l) * 2 + kv) * nch + ch] = b1 < b0 ? 1 : 0;
+        }
+      }
+    std::vector<uint32_t> counts(static_cast<size_t>(L) * 2 * rows * A, 0);
+    for (size_t ci = 0; ci < chunks.size(); ++ci) {
+      const auto& c = chunks[ci];
       const Geometry g{c.shape.n_kv_heads, c.shape.head_dim, c.n_tokens};
-      const size_t per_layer = static_cast<size_t>(g.H) * g.T * g.D;
       for (int l = 0; l < L; ++l)
         for (int kv = 0; kv < 2; ++kv) {
           const Plane p = cachegen_plane(spec, L, l, kv);
-          quantize_plane(p, g, (kv ? c.v : c.k) + per_layer * l, &steps, &q);
-          ctx_lut(p, &lut);
           uint32_t* base = &counts[(static_cast<size_t>(l) * 2 + kv) * rows * A];
-          for_symbols(p, g, q, lut, [&](int ch, int ctx, int sym, int) { ++base[(static_cast<size_t>(ch) * nctx + ctx) * A + sym]; });
+          for_symbols(p, g, qs[(ci * L + l) * 2 + kv], &lt.pred[(static_cast<size_t>(l) * 2 + kv) * nch],
+                      [&](int ch, int ctx, int sym, int) { ++base[(static_cast<size_t>(ch) * nctx + ctx) * A + sym]; });
         }
     }
     lt.freq.assign(counts.size(), 0);
@@ -739,7 +1033,9 @@ Result<Profile> learn_profile(std::span<const KvChunkView> chunks, uint64_t mode
         const Plane p = cachegen_plane(spec, L, l, kv);
         for (size_t r = 0; r < rows; ++r) {
           const size_t at = ((static_cast<size_t>(l) * 2 + kv) * rows + r) * A;
-          rans::normalize(&counts[at], p.A, true, &lt.freq[at]);
+          int lo, hi;
+          sym_range(p, lt.pred[(static_cast<size_t>(l) * 2 + kv) * nch + r / nctx] != 0, &lo, &hi);
+          rans::normalize(&counts[at + lo], hi - lo + 1, true, &lt.freq[at + lo]);
         }
       }
     prof.levels.push_back(std::move(lt));

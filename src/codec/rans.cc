@@ -56,8 +56,8 @@ void DecTable::build(const uint16_t* f, int n) {
   }
 }
 
-void Encoder::finish(const uint32_t st[4], std::string* out) {
-  for (int i = 0; i < 4; ++i) format::put_u32(out, st[i]);
+void Encoder::finish(const uint32_t st[format::kRansStates], std::string* out) {
+  for (int i = 0; i < format::kRansStates; ++i) format::put_u32(out, st[i]);
   const size_t at = out->size();
   out->resize(at + 2 * words_.size());
   char* o = out->data() + at;

@@ -1,7 +1,7 @@
 // Interleaved rANS (32-bit states, 16-bit renormalisation, 2^11 probability
-// scale), written for the cachegen codecs. Symbols come in runs that share one
-// table; symbol j of a run uses state j & 3, so the decoder keeps the four states
-// in registers. Decoding uses a per-table slot lookup (no divisions).
+// scale), written for the cachegen codecs. Symbols come in lane groups: lane i of
+// a group uses state i (format::kRansStates states), so the decoder keeps the
+// states in registers and their dependency chains overlap. Decoding uses a per-table slot lookup (no divisions).
 #pragma once
 
 #include <cstdint>
@@ -45,8 +45,8 @@ class Encoder {
     }
     x = ((x / freq) << kProbBits) + (x % freq) + start;
   }
-  // Appends the stream (4 states, then words in decode order) to *out.
-  void finish(const uint32_t st[4], std::string* out);
+  // Appends the stream (kRansStates states, then words in decode order) to *out.
+  void finish(const uint32_t st[format::kRansStates], std::string* out);
 
  private:
   std::vector<uint16_t> words_;

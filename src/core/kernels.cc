@@ -564,6 +564,15 @@ void matmul(TensorType type, const void* w, size_t rows, size_t cols, const floa
   }
 }
 
+void gemm_f32(size_t m, size_t n, size_t k, const float* a, size_t lda, const float* b, size_t ldb, bool b_transposed,
+              float* c, size_t ldc, ThreadPool* pool) {
+  if (m == 0 || n == 0) return;
+  set_blas_threads(pool != nullptr ? pool->size() : 1);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, b_transposed ? CblasTrans : CblasNoTrans, static_cast<int>(m),
+              static_cast<int>(n), static_cast<int>(k), 1.0f, a, static_cast<int>(lda), b, static_cast<int>(ldb), 0.0f,
+              c, static_cast<int>(ldc));
+}
+
 const char* simd_target_name() { return HWY_DYNAMIC_DISPATCH(TargetName)(); }
 
 }  // namespace kvforge::core

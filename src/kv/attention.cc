@@ -1,5 +1,6 @@
 #include "kvforge/kv/attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -67,9 +68,75 @@ void attend_group(const KvView& view, const AttentionBatch& b, size_t t, int kv_
   }
 }
 
+// From this many query tokens on, plain causal attention runs as two matrix
+// products per query head (scores = Q K^T, out = P V) through BLAS.
+constexpr size_t kGemmMinTokens = 16;
+// Below this many key elements touched per call, attention stays on one thread.
+constexpr size_t kMinParallelWork = size_t{1} << 16;
+
+// Batched causal attention for one layer, no selector and no observer. Keys of
+// every kv head are used in place when its live slots are 0..N-1 in order (no
+// eviction happened), else gathered.
+void attend_gemm(const KvView& view, const AttentionBatch& b, core::ThreadPool* pool) {
+  const KvShape& shape = view.cache->shape();
+  const size_t hd = static_cast<size_t>(shape.head_dim);
+  const int group = b.n_heads / shape.n_kv_heads;
+  const size_t ld_q = static_cast<size_t>(b.n_heads) * hd;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  // Named through a reference: a thread_local named inside the lambda below
+  // would be the pool worker's own (empty) instance.
+  thread_local std::vector<float> tl_scores, tl_k, tl_v;
+  std::vector<float>& scores = tl_scores;
+  std::vector<float>& k_buf = tl_k;
+  std::vector<float>& v_buf = tl_v;
+  std::vector<size_t> visible(b.n_tokens);
+  for (int h = 0; h < shape.n_kv_heads; ++h) {
+    const KvHead& head = view.cache->head(b.layer, h);
+    for (size_t t = 0; t < b.n_tokens; ++t) visible[t] = head.count_visible(b.positions[t]);
+    const size_t n_keys = visible.back();
+    auto live = head.live_slots();
+    bool in_place = true;
+    for (size_t i = 0; i < n_keys && in_place; ++i) in_place = live[i] == static_cast<int32_t>(i);
+    const float* keys = head.key(0);
+    const float* values = head.value(0);
+    if (!in_place) {
+      k_buf.resize(n_keys * hd);
+      v_buf.resize(n_keys * hd);
+      (void)head.gather(live.first(n_keys), k_buf.data(), v_buf.data());
+      keys = k_buf.data();
+      values = v_buf.data();
+    }
+    scores.resize(b.n_tokens * n_keys);
+    for (int g = 0; g < group; ++g) {
+      const size_t q_head = static_cast<size_t>(h) * group + g;
+      core::gemm_f32(b.n_tokens, n_keys, hd, b.q + q_head * hd, ld_q, keys, hd, /*b_transposed=*/true, scores.data(),
+                     n_keys, pool);
+      auto softmax_rows = [&](size_t r0, size_t r1) {
+        for (size_t t = r0; t < r1; ++t) {
+          float* row = scores.data() + t * n_keys;
+          core::scale_f32(row, scale, visible[t]);
+          core::softmax_f32(row, visible[t]);
+          std::fill(row + visible[t], row + n_keys, 0.0f);  // causal mask
+        }
+      };
+      if (pool != nullptr) {
+        pool->parallel_for(b.n_tokens, softmax_rows);
+      } else {
+        softmax_rows(0, b.n_tokens);
+      }
+      core::gemm_f32(b.n_tokens, hd, n_keys, scores.data(), n_keys, values, hd, /*b_transposed=*/false,
+                     b.out + q_head * hd, ld_q, pool);
+    }
+  }
+}
+
 }  // namespace
 
 void attend(const KvView& view, const AttentionBatch& batch, core::ThreadPool* pool) {
+  if (view.observer == nullptr && view.selector == nullptr && batch.n_tokens >= kGemmMinTokens) {
+    attend_gemm(view, batch, pool);
+    return;
+  }
   const size_t n_kv = static_cast<size_t>(view.cache->shape().n_kv_heads);
   if (view.observer != nullptr) {
     auto run_heads = [&](size_t begin, size_t end) {
@@ -90,7 +157,10 @@ void attend(const KvView& view, const AttentionBatch& batch, core::ThreadPool* p
     thread_local Scratch scratch;
     for (size_t j = begin; j < end; ++j) attend_group(view, batch, j / n_kv, static_cast<int>(j % n_kv), &scratch);
   };
-  if (pool == nullptr || jobs == 1) {
+  // Waking workers costs microseconds (far more on a loaded machine): small
+  // heads over short contexts are cheaper on the calling thread alone.
+  const size_t work = jobs * view.cache->max_head_size() * static_cast<size_t>(view.cache->shape().head_dim);
+  if (pool == nullptr || jobs == 1 || work < kMinParallelWork) {
     run(0, jobs);
   } else {
     pool->parallel_for(jobs, run);

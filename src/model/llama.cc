@@ -4,6 +4,8 @@
 #include <cstring>
 #include <string>
 
+#include <xxhash.h>
+
 #include "kvforge/core/kernels.h"
 #include "kvforge/core/thread_pool.h"
 #include "kvforge/model/gguf_reader.h"
@@ -45,6 +47,26 @@ Status require_f32(const ModelFile& f, const TensorRef* t) {
 }
 
 size_t matrix_bytes(const TensorRef* t) { return t->nbytes; }
+
+uint64_t fingerprint_of(const ModelFile& f) {
+  XXH3_state_t* state = XXH3_createState();
+  XXH3_64bits_reset(state);
+  const ModelConfig& c = f.config;
+  const int32_t ints[] = {c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads, c.head_dim, c.vocab_size};
+  XXH3_64bits_update(state, ints, sizeof ints);
+  XXH3_64bits_update(state, &c.rms_eps, sizeof c.rms_eps);
+  XXH3_64bits_update(state, &c.rope_theta, sizeof c.rope_theta);
+  for (const TensorRef& t : f.tensors) {
+    XXH3_64bits_update(state, t.name.data(), t.name.size());
+    const uint32_t type = static_cast<uint32_t>(t.type);
+    XXH3_64bits_update(state, &type, sizeof type);
+    XXH3_64bits_update(state, t.dims.data(), t.dims.size() * sizeof(int64_t));
+    XXH3_64bits_update(state, t.data, t.nbytes);
+  }
+  const uint64_t h = XXH3_64bits_digest(state);
+  XXH3_freeState(state);
+  return h;
+}
 
 }  // namespace
 
@@ -90,6 +112,7 @@ Result<std::shared_ptr<const LlamaModel>> LlamaModel::from_file(ModelFile file, 
   }
   m->tokenizer_ = std::move(tokenizer);
   KVF_RETURN_IF_ERROR(m->bind_tensors());
+  m->fingerprint_ = fingerprint_of(m->file_);
   return std::shared_ptr<const LlamaModel>(std::move(m));
 }
 

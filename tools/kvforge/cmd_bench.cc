@@ -136,8 +136,10 @@ Runner register_bench(CLI::App& app) {
       ->check(CLI::Range(16, 1 << 16));
   add_json_flag(cmd, &a->json);
   Runner evict_runner = register_bench_evict(cmd);
-  return [a, evict_runner]() {
+  Runner codec_runner = register_bench_codec(cmd);
+  return [a, evict_runner, codec_runner]() {
     if (const int code = evict_runner(); code >= 0) return code;
+    if (const int code = codec_runner(); code >= 0) return code;
     auto threads = parse_threads(a->threads);
     if (!threads.ok()) return fail(threads.status());
     eval::Table table({"model", "weights", "threads", "prefill_tok_s", "decode_tok_s", "decode_ms",

@@ -77,9 +77,11 @@ Runner register_eval(CLI::App& app) {
   add_json_flag(cmp, &c->json);
 
   Runner evict_runner = register_eval_evict(eval_cmd);
+  Runner codec_runner = register_eval_codec(eval_cmd);
 
-  return [eval_cmd, ppl, cmp, p, c, evict_runner]() {
+  return [eval_cmd, ppl, cmp, p, c, evict_runner, codec_runner]() {
     if (const int code = evict_runner(); code >= 0) return code;
+    if (const int code = codec_runner(); code >= 0) return code;
     if (ppl->parsed()) {
       auto loaded = load_model(p->model);
       if (!loaded.ok()) return fail(loaded.status());

@@ -45,5 +45,10 @@ Runner register_bench(CLI::App& app);
 // subcommand was not the one given.
 Runner register_eval_evict(CLI::App* eval_cmd);
 Runner register_bench_evict(CLI::App* bench_cmd);
+Runner register_eval_codec(CLI::App* eval_cmd);
+Runner register_bench_codec(CLI::App* bench_cmd);
+Runner register_encode(CLI::App& app);
+Runner register_decode(CLI::App& app);
+Runner register_profile(CLI::App& app);
 
 }  // namespace kvforge::cli

@@ -13,6 +13,9 @@ int main(int argc, char** argv) {
   runners["generate"] = kvforge::cli::register_generate(app);
   runners["eval"] = kvforge::cli::register_eval(app);
   runners["bench"] = kvforge::cli::register_bench(app);
+  runners["encode"] = kvforge::cli::register_encode(app);
+  runners["decode"] = kvforge::cli::register_decode(app);
+  runners["profile"] = kvforge::cli::register_profile(app);
   CLI11_PARSE(app, argc, argv);
   for (auto* sub : app.get_subcommands()) {
     auto it = runners.find(sub->get_name());

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -22,12 +23,15 @@ namespace kvforge::codec {
 class Profile {
  public:
   // One cachegen level's tables: freq[(((layer * 2 + kv) * channels + channel) * n_ctx + ctx) * alphabet + sym],
-  // each (layer, kv, channel, ctx) row summing to 2^11 with every symbol >= 1.
+  // each (layer, kv, channel, ctx) row summing to 2^11 with every symbol of the
+  // channel's reachable range >= 1 (docs/FORMAT.md). pred[(layer * 2 + kv) * channels
+  // + channel] is 1 when that channel codes q minus the previous token's q.
   struct LevelTables {
     uint8_t level = 0;
     uint16_t alphabet = 0;
     uint16_t n_ctx = 0;
     std::vector<uint16_t> freq;
+    std::vector<uint8_t> pred;
   };
 
   uint64_t model_fingerprint = 0;
@@ -43,6 +47,16 @@ class Profile {
   Status check_compatible(const KvChunkShape& shape) const;
   // Tables for one level, or nullptr.
   const LevelTables* find(uint8_t level) const;
+
+  // Internal: the id and per-level rANS decode tables, built once on first use
+  // (thread-safe) and shared by copies; rebuilt if the tables' storage changes.
+  // Treat a profile as immutable once it has been used to encode or decode.
+  struct Cache;
+  std::shared_ptr<Cache> cache() const;
+
+ private:
+  static std::shared_ptr<Cache> new_cache();
+  std::shared_ptr<Cache> cache_ = new_cache();
 };
 
 // Learns tables for every cachegen level from sample chunks (all of one shape).

@@ -49,6 +49,12 @@ void matvec(TensorType type, const void* w, size_t rows, size_t cols, const floa
 void matmul(TensorType type, const void* w, size_t rows, size_t cols, const float* x,
             size_t n_tokens, float* y, ThreadPool* pool);
 
+// C = A * B^T (b_transposed) or A * B, row-major fp32 through OpenBLAS:
+// A is m x k (row stride lda), B is n x k (transposed) or k x n (stride ldb),
+// C is m x n (stride ldc), overwritten. BLAS threads follow the pool's size.
+void gemm_f32(size_t m, size_t n, size_t k, const float* a, size_t lda, const float* b, size_t ldb, bool b_transposed,
+              float* c, size_t ldc, ThreadPool* pool);
+
 // Name of the SIMD target chosen at run time (e.g. "AVX2", "AVX3", "SSE4").
 const char* simd_target_name();
 

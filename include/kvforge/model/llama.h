@@ -49,6 +49,9 @@ class LlamaModel {
   kv::KvShape kv_shape() const;
   // Bytes of weights one decode step reads: every matrix once plus one embedding row.
   size_t weight_bytes_per_token() const;
+  // A 64-bit identity of the weights (xxh3 over the configuration, tensor names,
+  // types, shapes and bytes): stored KV is only valid for the model it came from.
+  uint64_t fingerprint() const { return fingerprint_; }
   size_t weight_bytes_total() const;
 
   struct Layer {
@@ -77,6 +80,7 @@ class LlamaModel {
   const TensorRef* token_embd_ = nullptr;
   const TensorRef* output_norm_ = nullptr;
   const TensorRef* output_ = nullptr;
+  uint64_t fingerprint_ = 0;
 };
 
 struct SessionOptions {

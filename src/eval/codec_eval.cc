@@ -1,0 +1,145 @@
+#include "kvforge/eval/codec_eval.h"
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+
+#include "eval/parallel_documents.h"
+#include "kvforge/codec/profile.h"
+
+namespace kvforge::eval {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+struct DocResult {
+  FidelityAccumulator fidelity;
+  size_t prefix_tokens = 0, frame_bytes = 0, fp16_bytes = 0;
+  double encode_seconds = 0, decode_seconds = 0;
+};
+
+constexpr std::string_view kProfileSuffix = "+profile";
+
+bool wants_profile(std::string_view spec) {
+  return spec.size() > kProfileSuffix.size() && spec.substr(spec.size() - kProfileSuffix.size()) == kProfileSuffix;
+}
+
+}  // namespace
+
+codec::KvChunkView chunk_view(const kv::DenseKvF32& dense) {
+  return {{dense.shape.n_layers, dense.shape.n_kv_heads, dense.shape.head_dim}, dense.n_tokens, dense.k.data(),
+          dense.v.data()};
+}
+
+Result<std::vector<CodecEvalRow>> evaluate_codecs(std::shared_ptr<const model::LlamaModel> model,
+                                                  const std::vector<std::vector<int32_t>>& documents,
+                                                  const std::vector<std::string>& specs,
+                                                  const CodecEvalOptions& options) {
+  std::vector<std::unique_ptr<codec::Codec>> codecs;
+  std::vector<bool> with_profile;
+  for (const auto& spec : specs) {
+    const bool p = wants_profile(spec);
+    if (p && options.profile == nullptr) {
+      return Status::InvalidArgument(spec + " needs a model profile (kvforge profile; pass it with --profile)");
+    }
+    KVF_ASSIGN_OR_RETURN(auto c, codec::make_codec(p ? spec.substr(0, spec.size() - kProfileSuffix.size()) : spec));
+    codecs.push_back(std::move(c));
+    with_profile.push_back(p);
+  }
+  for (const auto& d : documents) {
+    if (d.size() < 3) return Status::InvalidArgument("every document needs at least 3 tokens for codec scoring");
+  }
+  const size_t vocab = static_cast<size_t>(model->config().vocab_size);
+  const uint64_t fingerprint = model->fingerprint();
+  const int workers = std::max(1, std::min<int>(options.run.workers, static_cast<int>(documents.size())));
+  model::SessionOptions so;
+  so.n_threads = std::max(1, options.run.threads_per_worker);
+  so.max_positions = options.run.max_positions;
+  std::vector<std::unique_ptr<model::Session>> refs, tests;
+  for (int w = 0; w < workers; ++w) {
+    refs.push_back(std::make_unique<model::Session>(model, so));
+    tests.push_back(std::make_unique<model::Session>(model, so));
+  }
+  std::vector<std::vector<DocResult>> results(codecs.size(), std::vector<DocResult>(documents.size()));
+  std::vector<std::vector<float>> ref_logits(workers), test_logits(workers);
+
+  KVF_RETURN_IF_ERROR(detail::parallel_documents(
+      documents.size(), workers,
+      [&](int w, size_t d) -> Status {
+        const auto& doc = documents[d];
+        const size_t n = doc.size();
+        const size_t prefix =
+            std::clamp<size_t>(static_cast<size_t>(static_cast<double>(n) * options.prefix_fraction), 1, n - 2);
+        model::Session& ref = *refs[w];
+        ref.reset();
+        KVF_RETURN_IF_ERROR(run_full_cache(ref, doc, &ref_logits[w]));
+        // The prefix's exact KV, exported once and encoded by every codec.
+        model::Session& test = *tests[w];
+        test.reset();
+        KVF_RETURN_IF_ERROR(test.forward(std::span<const int32_t>(doc.data(), prefix), model::LogitsMode::kNone, nullptr));
+        kv::DenseKvF32 dense;
+        KVF_RETURN_IF_ERROR(test.cache().export_range(0, prefix, &dense));
+        const codec::KvChunkView view = chunk_view(dense);
+        const auto rest = std::span<const int32_t>(doc.data() + prefix, n - 1 - prefix);
+        for (size_t c = 0; c < codecs.size(); ++c) {
+          DocResult& r = results[c][d];
+          codec::EncodeOptions eo;
+          eo.model_fingerprint = fingerprint;
+          codec::DecodeOptions dopt;
+          dopt.expected_fingerprint = fingerprint;
+          if (with_profile[c]) eo.profile = dopt.profile = options.profile;
+          auto t0 = Clock::now();
+          KVF_ASSIGN_OR_RETURN(std::string frame, codecs[c]->encode(view, eo));
+          r.encode_seconds = since(t0);
+          codec::KvChunk decoded;
+          t0 = Clock::now();
+          KVF_RETURN_IF_ERROR(codecs[c]->decode(frame, &decoded, dopt).with_context(specs[c] + " decode"));
+          r.decode_seconds = since(t0);
+          r.prefix_tokens = prefix;
+          r.frame_bytes = frame.size();
+          r.fp16_bytes = view.elements() * 2 * sizeof(uint16_t);
+          kv::DenseKvF32 back;
+          back.shape = dense.shape;
+          back.n_tokens = decoded.n_tokens;
+          back.positions = dense.positions;
+          back.k = std::move(decoded.k);
+          back.v = std::move(decoded.v);
+          test.reset();
+          KVF_RETURN_IF_ERROR(test.cache().import_tokens(back));
+          KVF_RETURN_IF_ERROR(test.forward(rest, model::LogitsMode::kAll, &test_logits[w]));
+          for (size_t i = 0; i < rest.size(); ++i) {
+            const size_t p = prefix + i;
+            r.fidelity.add(std::span<const float>(ref_logits[w].data() + p * vocab, vocab),
+                           std::span<const float>(test_logits[w].data() + i * vocab, vocab), doc[p + 1]);
+          }
+        }
+        return Status::OK();
+      },
+      options.run.progress));
+
+  std::vector<CodecEvalRow> rows;
+  for (size_t c = 0; c < codecs.size(); ++c) {
+    CodecEvalRow row;
+    row.spec = specs[c];
+    row.codec = codecs[c]->name();
+    row.level = codecs[c]->level();
+    row.profile = with_profile[c];
+    FidelityAccumulator acc;
+    for (const DocResult& r : results[c]) {
+      acc.merge(r.fidelity);
+      row.prefix_tokens += r.prefix_tokens;
+      row.frame_bytes += r.frame_bytes;
+      row.fp16_bytes += r.fp16_bytes;
+      row.encode_seconds += r.encode_seconds;
+      row.decode_seconds += r.decode_seconds;
+    }
+    row.fidelity = acc.result();
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+}  // namespace kvforge::eval

@@ -1,0 +1,56 @@
+// kvforge profile: learn the cachegen symbol distributions of a model once,
+// from its KV on sample text, into a small file encoder and decoder share.
+#include <iostream>
+
+#include "common.h"
+#include "kv_io.h"
+#include "kvforge/codec/profile.h"
+#include "kvforge/core/progress.h"
+#include "kvforge/eval/codec_eval.h"
+#include "kvforge/eval/documents.h"
+
+namespace kvforge::cli {
+
+Runner register_profile(CLI::App& app) {
+  struct Args {
+    ModelFlags model;
+    std::string text, out;
+    size_t limit = 100;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("profile", "Learn a model profile (cachegen symbol tables) from sample text");
+  add_model_flags(cmd, &a->model);
+  cmd->add_option("--text", a->text, "Sample text, one document per line")->required();
+  cmd->add_option("--limit", a->limit, "Documents to learn from")->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("-o,--output", a->out, "Output .kvprof file")->required();
+  return [a]() {
+    auto loaded = load_model(a->model);
+    if (!loaded.ok()) return fail(loaded.status());
+    const auto& model = *loaded;
+    auto docs = eval::load_documents(a->text, *model->tokenizer(),
+                                     {.window = static_cast<size_t>(model->config().context_length),
+                                      .limit = a->limit,
+                                      .add_bos = true});
+    if (!docs.ok()) return fail(docs.status());
+    std::vector<kv::DenseKvF32> dense;
+    core::Progress progress("prefill", docs->size());
+    for (const auto& doc : *docs) {
+      auto d = prefill_and_export(model, doc, a->model.threads);
+      if (!d.ok()) return fail(d.status());
+      dense.push_back(std::move(*d));
+      progress.update(dense.size());
+    }
+    progress.finish();
+    std::vector<codec::KvChunkView> views;
+    for (const auto& d : dense) views.push_back(eval::chunk_view(d));
+    auto profile = codec::learn_profile(views, model->fingerprint());
+    if (!profile.ok()) return fail(profile.status());
+    Status s = codec::save_profile(a->out, *profile);
+    if (!s.ok()) return fail(s);
+    std::cout << "profile of " << views.size() << " documents written to " << a->out << " ("
+              << profile->serialize().size() << " bytes)\n";
+    return 0;
+  };
+}
+
+}  // namespace kvforge::cli

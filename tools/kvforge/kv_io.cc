@@ -1,0 +1,56 @@
+#include "kv_io.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace kvforge::cli {
+
+Result<kv::DenseKvF32> prefill_and_export(std::shared_ptr<const model::LlamaModel> model,
+                                          const std::vector<int32_t>& tokens, int threads) {
+  model::Session session(model, {.n_threads = threads});
+  KVF_RETURN_IF_ERROR(session.forward(tokens, model::LogitsMode::kNone, nullptr));
+  kv::DenseKvF32 dense;
+  KVF_RETURN_IF_ERROR(session.cache().export_range(0, tokens.size(), &dense));
+  return dense;
+}
+
+kv::DenseKvF32 slice_tokens(const kv::DenseKvF32& dense, size_t begin, size_t end) {
+  kv::DenseKvF32 out;
+  out.shape = dense.shape;
+  out.n_tokens = end - begin;
+  out.positions.assign(dense.positions.begin() + static_cast<std::ptrdiff_t>(begin),
+                       dense.positions.begin() + static_cast<std::ptrdiff_t>(end));
+  const size_t hd = static_cast<size_t>(dense.shape.head_dim);
+  out.k.resize(static_cast<size_t>(dense.shape.n_layers) * dense.shape.n_kv_heads * out.n_tokens * hd);
+  out.v.resize(out.k.size());
+  for (int l = 0; l < dense.shape.n_layers; ++l) {
+    for (int h = 0; h < dense.shape.n_kv_heads; ++h) {
+      std::memcpy(out.k.data() + out.index(l, h, 0), dense.k.data() + dense.index(l, h, begin),
+                  out.n_tokens * hd * sizeof(float));
+      std::memcpy(out.v.data() + out.index(l, h, 0), dense.v.data() + dense.index(l, h, begin),
+                  out.n_tokens * hd * sizeof(float));
+    }
+  }
+  return out;
+}
+
+Result<std::vector<std::string_view>> split_frames(std::string_view bytes) {
+  std::vector<std::string_view> frames;
+  size_t offset = 0;
+  while (offset < bytes.size()) {
+    auto info = codec::peek_header(bytes.substr(offset));
+    if (!info.ok()) return info.status().with_context("frame " + std::to_string(frames.size()) + " at byte " +
+                                                      std::to_string(offset));
+    if (info->frame_bytes == 0 || info->frame_bytes > bytes.size() - offset) {
+      return Status::Corruption("frame " + std::to_string(frames.size()) + " at byte " + std::to_string(offset) +
+                                " declares " + std::to_string(info->frame_bytes) + " bytes but only " +
+                                std::to_string(bytes.size() - offset) + " remain (truncated file?)");
+    }
+    frames.push_back(bytes.substr(offset, info->frame_bytes));
+    offset += info->frame_bytes;
+  }
+  if (frames.empty()) return Status::Corruption("the file holds no frame");
+  return frames;
+}
+
+}  // namespace kvforge::cli

@@ -1,0 +1,24 @@
+// Getting a context's KV cache for the codec commands: prefill a text with a
+// model and export it, and read/write .kvf files (frames back to back).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "kvforge/codec/codec.h"
+#include "kvforge/kv/kv_cache.h"
+#include "kvforge/model/llama.h"
+
+namespace kvforge::cli {
+
+// Prefills `tokens` in a fresh session and exports the whole cache.
+Result<kv::DenseKvF32> prefill_and_export(std::shared_ptr<const model::LlamaModel> model,
+                                          const std::vector<int32_t>& tokens, int threads);
+
+// Tokens [begin, end) of a dense export, as its own dense export.
+kv::DenseKvF32 slice_tokens(const kv::DenseKvF32& dense, size_t begin, size_t end);
+
+// Splits a .kvf file's bytes into its frames (each frame's header gives its size).
+Result<std::vector<std::string_view>> split_frames(std::string_view bytes);
+
+}  // namespace kvforge::cli
