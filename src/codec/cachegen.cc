@@ -18,6 +18,7 @@
 // symbol (h, t, d0 + i) is coded with rANS state i.
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -37,6 +38,7 @@ using core::fp16_to_f32;
 namespace {
 
 constexpr int kLanes = f::kRansStates;
+static_assert(std::endian::native == std::endian::little, "the rANS fast path reads u16 words with memcpy");
 constexpr uint32_t kSlots = rans::kProbScale;
 
 struct LevelSpec {
@@ -160,15 +162,13 @@ struct Geometry {
   int nch() const { return H * D; }
 };
 
-// Calls fn(h, d0, nl, t0, t1) for every (head, block, lane group) in stream order.
+// Calls fn(h, d0, nl, t0, t1) for every (head, lane group) in stream order; a lane
+// group's channels run through all tokens, so their tables stay in cache.
 template <typename Fn>
 void for_groups(const Geometry& g, Fn&& fn) {
-  for (int h = 0; h < g.H; ++h) {
-    for (size_t t0 = 0; t0 < g.T; t0 += f::kCacheGenTokenBlock) {
-      const size_t t1 = std::min(g.T, t0 + f::kCacheGenTokenBlock);
-      for (int d0 = 0; d0 < g.D; d0 += kLanes) fn(h, d0, std::min(kLanes, g.D - d0), t0, t1);
-    }
-  }
+  if (g.T == 0) return;
+  for (int h = 0; h < g.H; ++h)
+    for (int d0 = 0; d0 < g.D; d0 += kLanes) fn(h, d0, std::min(kLanes, g.D - d0), size_t{0}, g.T);
 }
 
 void put_varint(std::string* s, uint32_t v) {
@@ -424,43 +424,61 @@ bool decode_group(const Plane& p, const Geometry& g, const PlaneDec& pd, int h, 
     ps[i] = prevs[c0 + i];
   }
   const int soff = p.soff;
+  const int32_t Q = p.Q;
   const uint32_t span = static_cast<uint32_t>(2 * p.Q);
-  const bool fast = static_cast<size_t>(wend - wp) >= 2 * (t1 - t0) * NL;
-  float* out = x + (static_cast<size_t>(h) * g.T + t0) * D + d0;
   uint32_t s[NL];
   for (int i = 0; i < NL; ++i) s[i] = st[i];
   uint32_t bad = 0;
-  for (size_t t = t0; t < t1; ++t, out += D) {
-    const float ts = kPerToken ? pd.tstep[t] : 0.0f;
-    const bool anchor = kDelta && (t % f::kDeltaGroup) == 0;
-    for (int i = 0; i < NL; ++i) {
-      const uint32_t* tab = kDelta ? row[i] + (anchor ? 0 : kSlots) : row[i] + lo[i][ps[i]];
-      const uint32_t e = tab[s[i] & kMask];
-      const int32_t sym = static_cast<int32_t>(e & 0xff);
-      s[i] = ((e >> 8) & 0xfff) * (s[i] >> rans::kProbBits) + (e >> 20);
-      if (fast) {
-        const uint32_t need = s[i] < rans::kLow;
-        const uint32_t w = f::get_u16(wp);
-        s[i] = need ? (s[i] << 16) | w : s[i];
-        wp += 2 * need;
-      } else if (s[i] < rans::kLow) {
-        if (wp + 2 > wend) return false;
-        s[i] = (s[i] << 16) | f::get_u16(wp);
-        wp += 2;
+  const uint8_t* w = wp;  // local, so the lanes stay in registers
+
+  // Decodes tokens [ta, tb); kFast: the stream has >= 2 bytes per symbol left.
+  auto run = [&]<bool kFast>(size_t ta, size_t tb) -> bool {
+    float* out = x + (static_cast<size_t>(h) * g.T + ta) * D + d0;
+    for (size_t t = ta; t < tb; ++t, out += D) {
+      const float ts = kPerToken ? pd.tstep[t] : 0.0f;
+      const bool anchor = kDelta && (t % f::kDeltaGroup) == 0;
+#pragma GCC unroll 8
+      for (int i = 0; i < NL; ++i) {
+        const uint32_t* tab = kDelta ? row[i] + (anchor ? 0 : kSlots) : row[i] + lo[i][ps[i]];
+        const uint32_t e = tab[s[i] & kMask];
+        const int32_t sym = static_cast<int32_t>(e & 0xff);
+        s[i] = ((e >> 8) & 0xfff) * (s[i] >> rans::kProbBits) + (e >> 20);
+        if constexpr (kFast) {
+          const uint32_t need = s[i] < rans::kLow;
+          uint16_t word;
+          std::memcpy(&word, w, 2);  // little-endian host (static_assert above)
+          s[i] = need ? (s[i] << 16) | word : s[i];
+          w += 2 * need;
+        } else if (s[i] < rans::kLow) {
+          if (w + 2 > wend) return false;
+          s[i] = (s[i] << 16) | f::get_u16(w);
+          w += 2;
+        }
+        int32_t qv = sym - soff;
+        if (kDelta) {
+          qv += anchor ? 0 : pq[i];
+          pq[i] = anchor ? qv : pq[i];
+        } else {
+          qv += pq[i] & pm[i];
+          pq[i] = qv;
+          ps[i] = sym;
+        }
+        bad |= static_cast<uint32_t>(qv + Q) > span;
+        out[i] = kPerToken ? static_cast<float>(qv) * ts : static_cast<float>(qv) * step[i] + off[i];
       }
-      int32_t qv = sym - soff;
-      if (kDelta) {
-        qv += anchor ? 0 : pq[i];
-        pq[i] = anchor ? qv : pq[i];
-      } else {
-        qv += pq[i] & pm[i];
-        pq[i] = qv;
-        ps[i] = sym;
-      }
-      bad |= static_cast<uint32_t>(qv + p.Q) > span;
-      out[i] = kPerToken ? static_cast<float>(qv) * ts : static_cast<float>(qv) * step[i] + off[i];
+    }
+    return true;
+  };
+  constexpr size_t kStep = 64;
+  for (size_t ta = t0; ta < t1; ta += kStep) {
+    const size_t tb = std::min(t1, ta + kStep);
+    if (static_cast<size_t>(wend - w) >= 2 * NL * (tb - ta)) {
+      run.template operator()<true>(ta, tb);
+    } else if (!run.template operator()<false>(ta, tb)) {
+      return false;
     }
   }
+  wp = w;
   for (int i = 0; i < NL; ++i) {
     prevq[c0 + i] = pq[i];
     prevs[c0 + i] = ps[i];
