@@ -24,6 +24,9 @@
 #include <cstring>
 #include <mutex>
 #include <xxhash.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 #include "codec/codec_impl.h"
 #include "codec/rans.h"
@@ -43,42 +46,24 @@ constexpr uint32_t kSlots = rans::kProbScale;
 
 struct LevelSpec {
   uint8_t id;
-  int k_hi, k_lo;  // K bins: first ceil(L/3) layers, then the rest
-  int v_hi, v_lo;  // V bins: first max(1, round(L/16)) layers, then the rest
-  bool delta;      // token delta against anchors (else per-channel prediction + contexts)
-  int nctx;        // K context classes when !delta (V: 1)
+  int k_first, k_rest;  // K bins: first ceil(L/3) layers, then the rest
+  int v_first, v_rest;  // V bins: first max(1, round(L/16)) layers, then the rest
+  bool delta;           // token delta against anchors (else per-channel prediction + contexts)
+  int nctx;             // K context classes when !delta (V: 1)
 };
 
-// Level table (docs/FORMAT.md, "cachegen levels").
-LevelSpec kLevels[] = {
-    {1, 128, 96, 96, 64, false, 3},
-    {2, 64, 48, 48, 32, false, 3},
-    {3, 48, 32, 32, 24, false, 3},
-    {4, 32, 24, 24, 16, false, 3},
-    {5, 16, 12, 12, 8, false, 3},
+// Level table (docs/FORMAT.md, "cachegen levels"). Measured on stories260K, the deeper
+// layers are the sensitive ones (the reverse of CacheGen's 7B observation), so the
+// schedules give the later layers more bins.
+constexpr LevelSpec kLevels[] = {
+    {1, 96, 128, 64, 96, false, 3},
+    {2, 32, 48, 24, 32, false, 3},
+    {3, 20, 28, 12, 20, false, 3},
+    {4, 16, 24, 12, 16, false, 3},
+    {5, 12, 16, 8, 12, false, 3},
 };
-
-void exp_override() {  // EXPERIMENT: KVF_CG_LEVELS="id:khi,klo,vhi,vlo,nctx;..."
-  static std::once_flag once;
-  std::call_once(once, [] {
-    const char* e = std::getenv("KVF_CG_LEVELS");
-    if (!e) return;
-    std::string s(e);
-    size_t at = 0;
-    while (at < s.size()) {
-      size_t end = s.find(';', at);
-      if (end == std::string::npos) end = s.size();
-      int id, a, b, c, d, n;
-      if (std::sscanf(s.substr(at, end - at).c_str(), "%d:%d,%d,%d,%d,%d", &id, &a, &b, &c, &d, &n) == 6)
-        for (auto& l : kLevels)
-          if (l.id == id) l = {static_cast<uint8_t>(id), a, b, c, d, false, n};
-      at = end + 1;
-    }
-  });
-}
 
 const LevelSpec* find_level(int id) {
-  exp_override();
   for (const auto& l : kLevels)
     if (l.id == id) return &l;
   return nullptr;
@@ -96,12 +81,13 @@ struct Plane {
   bool offset = false;  // per-channel fp16 offsets
 };
 
-int k_hi_layers(int L) { return (L + 2) / 3; }
-int v_hi_layers(int L) { return std::max(1, (L + 8) / 16); }
+int k_first_layers(int L) { return (L + 2) / 3; }
+int v_first_layers(int L) { return std::max(1, (L + 8) / 16); }
 
 Plane cachegen_plane(const LevelSpec& s, int L, int layer, int kv) {
   Plane p;
-  const int bins = kv == 0 ? (layer < k_hi_layers(L) ? s.k_hi : s.k_lo) : (layer < v_hi_layers(L) ? s.v_hi : s.v_lo);
+  const int bins = kv == 0 ? (layer < k_first_layers(L) ? s.k_first : s.k_rest)
+                           : (layer < v_first_layers(L) ? s.v_first : s.v_rest);
   p.Q = bins / 2 - 1;
   p.delta = s.delta;
   p.A = 4 * p.Q + 1;
@@ -402,46 +388,58 @@ struct PlaneDec {
 };
 
 // Decodes one lane group. Returns false on an invalid symbol or a short stream.
+// Decodes one lane group in two passes per sub-block of tokens: (1) the rANS lanes
+// produce symbols (the context of lane i's next symbol is a table pointer looked up
+// from its last symbol), (2) symbols become values (prediction, range check, scale).
+// Returns false on an invalid symbol or a short stream.
 template <int NL, bool kDelta, bool kPerToken>
 bool decode_group(const Plane& p, const Geometry& g, const PlaneDec& pd, int h, int d0, size_t t0, size_t t1,
                   uint32_t st[kLanes], const uint8_t*& wp, const uint8_t* wend, int32_t* prevq, int32_t* prevs,
                   float* x) {
   constexpr uint32_t kMask = kSlots - 1;
+  constexpr bool kCtx = !kDelta && !kPerToken;
+  constexpr size_t kStep = 128;
   const int D = g.D;
   const int c0 = h * D + d0;
   const uint32_t* row[NL];
-  const uint32_t* lo[NL];
   float step[NL], off[NL];
-  int32_t pq[NL], ps[NL], pm[NL];
+  int32_t pq[NL], pm[NL];
+  // next[i][sym]: lane i's table for the symbol after `sym` (context models only).
+  alignas(64) const uint32_t* next[kCtx ? NL : 1][256];
+  const uint32_t* cur[NL];
   for (int i = 0; i < NL; ++i) {
     row[i] = pd.tabs + static_cast<size_t>(c0 + i) * pd.stride;
     const bool pr = pd.pred != nullptr && pd.pred[c0 + i];
-    lo[i] = pd.lutoff[pr ? 1 : 0];
     pm[i] = pr ? -1 : 0;
     step[i] = kPerToken ? 0.0f : pd.cstep[c0 + i];
     off[i] = (kPerToken || pd.coff == nullptr) ? 0.0f : pd.coff[c0 + i];
     pq[i] = prevq[c0 + i];
-    ps[i] = prevs[c0 + i];
+    if constexpr (kCtx) {
+      const uint32_t* lo = pd.lutoff[pr ? 1 : 0];
+      for (int sy = 0; sy < 256; ++sy) next[i][sy] = row[i] + lo[sy];
+      cur[i] = next[i][prevs[c0 + i] & 0xff];
+    } else {
+      cur[i] = row[i];
+    }
   }
-  const int soff = p.soff;
-  const int32_t Q = p.Q;
+  const int32_t soff = p.soff, Q = p.Q;
   const uint32_t span = static_cast<uint32_t>(2 * p.Q);
   uint32_t s[NL];
   for (int i = 0; i < NL; ++i) s[i] = st[i];
   uint32_t bad = 0;
   const uint8_t* w = wp;  // local, so the lanes stay in registers
+  alignas(64) uint8_t sym[kStep][NL];
 
-  // Decodes tokens [ta, tb); kFast: the stream has >= 2 bytes per symbol left.
+  // Pass 1 over tokens [ta, tb); kFast: the stream has >= 2 bytes per symbol left.
   auto run = [&]<bool kFast>(size_t ta, size_t tb) -> bool {
-    float* out = x + (static_cast<size_t>(h) * g.T + ta) * D + d0;
-    for (size_t t = ta; t < tb; ++t, out += D) {
-      const float ts = kPerToken ? pd.tstep[t] : 0.0f;
-      const bool anchor = kDelta && (t % f::kDeltaGroup) == 0;
+    for (size_t t = ta; t < tb; ++t) {
+      const uint32_t dctx = kDelta && (t % f::kDeltaGroup) != 0 ? kSlots : 0;
 #pragma GCC unroll 8
       for (int i = 0; i < NL; ++i) {
-        const uint32_t* tab = kDelta ? row[i] + (anchor ? 0 : kSlots) : row[i] + lo[i][ps[i]];
-        const uint32_t e = tab[s[i] & kMask];
-        const int32_t sym = static_cast<int32_t>(e & 0xff);
+        const uint32_t e = (cur[i] + dctx)[s[i] & kMask];
+        const uint32_t sy = e & 0xff;
+        sym[t - ta][i] = static_cast<uint8_t>(sy);
+        if constexpr (kCtx) cur[i] = next[i][sy];
         s[i] = ((e >> 8) & 0xfff) * (s[i] >> rans::kProbBits) + (e >> 20);
         if constexpr (kFast) {
           const uint32_t need = s[i] < rans::kLow;
@@ -454,22 +452,10 @@ bool decode_group(const Plane& p, const Geometry& g, const PlaneDec& pd, int h, 
           s[i] = (s[i] << 16) | f::get_u16(w);
           w += 2;
         }
-        int32_t qv = sym - soff;
-        if (kDelta) {
-          qv += anchor ? 0 : pq[i];
-          pq[i] = anchor ? qv : pq[i];
-        } else {
-          qv += pq[i] & pm[i];
-          pq[i] = qv;
-          ps[i] = sym;
-        }
-        bad |= static_cast<uint32_t>(qv + Q) > span;
-        out[i] = kPerToken ? static_cast<float>(qv) * ts : static_cast<float>(qv) * step[i] + off[i];
       }
     }
     return true;
   };
-  constexpr size_t kStep = 64;
   for (size_t ta = t0; ta < t1; ta += kStep) {
     const size_t tb = std::min(t1, ta + kStep);
     if (static_cast<size_t>(wend - w) >= 2 * NL * (tb - ta)) {
@@ -477,15 +463,192 @@ bool decode_group(const Plane& p, const Geometry& g, const PlaneDec& pd, int h, 
     } else if (!run.template operator()<false>(ta, tb)) {
       return false;
     }
+    // Pass 2.
+    float* out = x + (static_cast<size_t>(h) * g.T + ta) * D + d0;
+    for (size_t t = ta; t < tb; ++t, out += D) {
+      const float ts = kPerToken ? pd.tstep[t] : 0.0f;
+      const bool anchor = kDelta && (t % f::kDeltaGroup) == 0;
+      for (int i = 0; i < NL; ++i) {
+        int32_t qv = static_cast<int32_t>(sym[t - ta][i]) - soff;
+        if (kDelta) {
+          qv += anchor ? 0 : pq[i];
+          pq[i] = anchor ? qv : pq[i];
+        } else if (!kPerToken) {
+          qv += pq[i] & pm[i];
+          pq[i] = qv;
+        }
+        bad |= static_cast<uint32_t>(qv + Q) > span;
+        out[i] = kPerToken ? static_cast<float>(qv) * ts : static_cast<float>(qv) * step[i] + off[i];
+      }
+    }
+    if constexpr (kCtx) {
+      if (tb == t1)
+        for (int i = 0; i < NL; ++i) prevs[c0 + i] = sym[tb - 1 - ta][i];
+    }
   }
   wp = w;
   for (int i = 0; i < NL; ++i) {
     prevq[c0 + i] = pq[i];
-    prevs[c0 + i] = ps[i];
     st[i] = s[i];
   }
   return bad == 0;
 }
+
+#if defined(__x86_64__) || defined(__i386__)
+#define KVF_CG_AVX2 1
+// Renormalisation permutations: for a mask of lanes that take a word, lane i takes
+// word popcount(mask & ((1 << i) - 1)).
+struct RenormLut {
+  alignas(32) uint32_t perm[256][8];
+  RenormLut() {
+    for (int m = 0; m < 256; ++m) {
+      int k = 0;
+      for (int i = 0; i < 8; ++i) {
+        perm[m][i] = static_cast<uint32_t>(k);
+        if (m >> i & 1) ++k;
+      }
+    }
+  }
+};
+const RenormLut kRenormLut;
+
+// The 8-lane group of decode_group, vectorised with AVX2: the same arithmetic, so the
+// same output and the same verdicts.
+template <bool kDelta, bool kPerToken>
+__attribute__((target("avx2,popcnt"))) bool decode_group8_avx2(const Plane& p, const Geometry& g, const PlaneDec& pd,
+                                                                int h, int d0, size_t t0, size_t t1,
+                                                                uint32_t st[kLanes], const uint8_t*& wp,
+                                                                const uint8_t* wend, int32_t* prevq, int32_t* prevs,
+                                                                float* x) {
+  constexpr int NL = 8;
+  constexpr bool kCtx = !kDelta && !kPerToken;
+  constexpr size_t kStep = 128;
+  const int D = g.D;
+  const int c0 = h * D + d0;
+  const uint32_t* base = pd.tabs + static_cast<size_t>(c0) * pd.stride;
+  alignas(32) int32_t rowoff[NL], pm[NL], pq[NL];
+  alignas(32) float step[NL], off[NL];
+  alignas(64) int32_t next[kCtx ? NL * 256 : 1];
+  alignas(32) int32_t cur0[NL];
+  for (int i = 0; i < NL; ++i) {
+    rowoff[i] = static_cast<int32_t>(static_cast<size_t>(i) * pd.stride);
+    const bool pr = pd.pred != nullptr && pd.pred[c0 + i];
+    pm[i] = pr ? -1 : 0;
+    step[i] = kPerToken ? 0.0f : pd.cstep[c0 + i];
+    off[i] = (kPerToken || pd.coff == nullptr) ? 0.0f : pd.coff[c0 + i];
+    pq[i] = prevq[c0 + i];
+    if constexpr (kCtx) {
+      const uint32_t* lo = pd.lutoff[pr ? 1 : 0];
+      for (int sy = 0; sy < 256; ++sy) next[i * 256 + sy] = rowoff[i] + static_cast<int32_t>(lo[sy]);
+      cur0[i] = next[i * 256 + (prevs[c0 + i] & 0xff)];
+    } else {
+      cur0[i] = rowoff[i];
+    }
+  }
+  const __m256i kMaskV = _mm256_set1_epi32(static_cast<int>(kSlots - 1));
+  const __m256i k0xff = _mm256_set1_epi32(0xff), k0xfff = _mm256_set1_epi32(0xfff);
+  const __m256i lane256 = _mm256_setr_epi32(0, 256, 512, 768, 1024, 1280, 1536, 1792);
+  const __m256i rowv = _mm256_load_si256(reinterpret_cast<const __m256i*>(rowoff));
+  __m256i cur = _mm256_load_si256(reinterpret_cast<const __m256i*>(cur0));
+  __m256i s = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(st));
+  const uint8_t* w = wp;
+  alignas(64) int32_t sym[kStep][NL];
+  __m256i pqv = _mm256_load_si256(reinterpret_cast<const __m256i*>(pq));
+  const __m256i pmv = _mm256_load_si256(reinterpret_cast<const __m256i*>(pm));
+  const __m256 stepv = _mm256_load_ps(step), offv = _mm256_load_ps(off);
+  const __m256i soffv = _mm256_set1_epi32(p.soff), qv0 = _mm256_set1_epi32(p.Q), spanv = _mm256_set1_epi32(2 * p.Q);
+  __m256i badv = _mm256_setzero_si256();
+  for (size_t ta = t0; ta < t1; ta += kStep) {
+    const size_t tb = std::min(t1, ta + kStep);
+    if (static_cast<size_t>(wend - w) >= 2 * NL * (tb - ta)) {
+      for (size_t t = ta; t < tb; ++t) {
+        __m256i c = cur;
+        if constexpr (kDelta) {
+          c = _mm256_add_epi32(rowv, _mm256_set1_epi32((t % f::kDeltaGroup) != 0 ? static_cast<int>(kSlots) : 0));
+        }
+        const __m256i idx = _mm256_add_epi32(c, _mm256_and_si256(s, kMaskV));
+        const __m256i e = _mm256_i32gather_epi32(reinterpret_cast<const int*>(base), idx, 4);
+        const __m256i sy = _mm256_and_si256(e, k0xff);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(sym[t - ta]), sy);
+        if constexpr (kCtx) cur = _mm256_i32gather_epi32(next, _mm256_add_epi32(lane256, sy), 4);
+        const __m256i fr = _mm256_and_si256(_mm256_srli_epi32(e, 8), k0xfff);
+        s = _mm256_add_epi32(_mm256_mullo_epi32(fr, _mm256_srli_epi32(s, rans::kProbBits)), _mm256_srli_epi32(e, 20));
+        const __m256i need = _mm256_cmpeq_epi32(_mm256_srli_epi32(s, 16), _mm256_setzero_si256());
+        const int m = _mm256_movemask_ps(_mm256_castsi256_ps(need));
+        const __m256i words = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w)));
+        const __m256i perm = _mm256_load_si256(reinterpret_cast<const __m256i*>(kRenormLut.perm[m]));
+        const __m256i wl = _mm256_permutevar8x32_epi32(words, perm);
+        s = _mm256_blendv_epi8(s, _mm256_or_si256(_mm256_slli_epi32(s, 16), wl), need);
+        w += 2 * _mm_popcnt_u32(static_cast<unsigned>(m));
+      }
+    } else {
+      // Near the stream's end: scalar, checked.
+      alignas(32) uint32_t sa[NL];
+      alignas(32) int32_t ca[NL];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(sa), s);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(ca), cur);
+      for (size_t t = ta; t < tb; ++t) {
+        const uint32_t dctx = kDelta && (t % f::kDeltaGroup) != 0 ? kSlots : 0;
+        for (int i = 0; i < NL; ++i) {
+          const uint32_t e = base[static_cast<uint32_t>(kDelta ? rowoff[i] + static_cast<int32_t>(dctx) : ca[i]) + (sa[i] & (kSlots - 1))];
+          const uint32_t sy = e & 0xff;
+          sym[t - ta][i] = static_cast<int32_t>(sy);
+          if constexpr (kCtx) ca[i] = next[i * 256 + sy];
+          sa[i] = ((e >> 8) & 0xfff) * (sa[i] >> rans::kProbBits) + (e >> 20);
+          if (sa[i] < rans::kLow) {
+            if (w + 2 > wend) return false;
+            sa[i] = (sa[i] << 16) | f::get_u16(w);
+            w += 2;
+          }
+        }
+      }
+      s = _mm256_load_si256(reinterpret_cast<const __m256i*>(sa));
+      cur = _mm256_load_si256(reinterpret_cast<const __m256i*>(ca));
+    }
+    // Pass 2: values.
+    float* out = x + (static_cast<size_t>(h) * g.T + ta) * D + d0;
+    for (size_t t = ta; t < tb; ++t, out += D) {
+      __m256i q = _mm256_sub_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(sym[t - ta])), soffv);
+      __m256 y;
+      if constexpr (kDelta) {
+        if (t % f::kDeltaGroup == 0) {
+          pqv = q;
+        } else {
+          q = _mm256_add_epi32(q, pqv);
+        }
+        y = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(q), stepv), offv);
+      } else if constexpr (kPerToken) {
+        y = _mm256_mul_ps(_mm256_cvtepi32_ps(q), _mm256_set1_ps(pd.tstep[t]));
+      } else {
+        q = _mm256_add_epi32(q, _mm256_and_si256(pqv, pmv));
+        pqv = q;
+        y = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(q), stepv), offv);
+      }
+      // bad if (unsigned)(q + Q) > 2Q: q < -Q or q > Q.
+      const __m256i qq = _mm256_add_epi32(q, qv0);
+      badv = _mm256_or_si256(badv, _mm256_or_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), qq),
+                                                   _mm256_cmpgt_epi32(qq, spanv)));
+      _mm256_storeu_ps(out, y);
+    }
+    if constexpr (kCtx) {
+      if (tb == t1)
+        for (int i = 0; i < NL; ++i) prevs[c0 + i] = sym[tb - 1 - ta][i];
+    }
+  }
+  wp = w;
+  _mm256_store_si256(reinterpret_cast<__m256i*>(pq), pqv);
+  for (int i = 0; i < NL; ++i) prevq[c0 + i] = pq[i];
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(st), s);
+  return _mm256_testz_si256(badv, badv) != 0;
+}
+
+// KVF_CODEC_NO_SIMD (read once) forces the scalar decoder, for tests.
+bool use_avx2() {
+  static const bool v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt") &&
+                        std::getenv("KVF_CODEC_NO_SIMD") == nullptr;
+  return v;
+}
+#endif
 
 template <bool kDelta, bool kPerToken>
 bool decode_plane_t(const Plane& p, const Geometry& g, const PlaneDec& pd, uint32_t st[kLanes], const uint8_t*& wp,
@@ -496,7 +659,17 @@ bool decode_plane_t(const Plane& p, const Geometry& g, const PlaneDec& pd, uint3
     if (!ok) return;
 #define KVF_G(n) ok = decode_group<n, kDelta, kPerToken>(p, g, pd, h, d0, t0, t1, st, wp, wend, prevq.data(), prevs.data(), x)
     switch (nl) {
+#ifdef KVF_CG_AVX2
+      case 8:
+        if (use_avx2()) {
+          ok = decode_group8_avx2<kDelta, kPerToken>(p, g, pd, h, d0, t0, t1, st, wp, wend, prevq.data(), prevs.data(), x);
+        } else {
+          KVF_G(8);
+        }
+        break;
+#else
       case 8: KVF_G(8); break;
+#endif
       case 7: KVF_G(7); break;
       case 6: KVF_G(6); break;
       case 5: KVF_G(5); break;
@@ -984,7 +1157,6 @@ Result<Profile> learn_profile(std::span<const KvChunkView> chunks, uint64_t mode
   }
   const int L = prof.shape.n_layers;
   const size_t nch = static_cast<size_t>(prof.shape.n_kv_heads) * prof.shape.head_dim;
-  exp_override();
   for (const auto& spec : kLevels) {
     Profile::LevelTables lt;
     lt.level = spec.id;

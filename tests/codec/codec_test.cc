@@ -166,7 +166,9 @@ double bound_ratio(const std::string& spec, const KvChunk& in, const KvChunk& ou
         }
       } else if (name == "cachegen") {
         const int level = spec[spec.find('=') + 1] - '0';
-        const int min_bins[] = {0, 64, 24, 16, 12, 8};
+        // Fewest bins of any plane per level (docs/FORMAT.md); K planes quantize x - offset,
+        // and |x - offset| <= absmax, so absmax / Q / 2 bounds every plane.
+        const int min_bins[] = {0, 64, 24, 12, 12, 8};
         const int Q = min_bins[level] / 2 - 1;
         for (int h = 0; h < H; ++h)
           for (int d = 0; d < D; ++d) {
@@ -243,6 +245,38 @@ TEST(Codec, CommittedGoldenFramesStillDecode) {
     ++n;
   }
   EXPECT_GE(n, 15u);
+}
+
+// Encoding is deterministic, so today's encoder must reproduce the committed
+// golden frames byte for byte: any change to a codec's output shows up as a
+// diff here. After an intended format change, rewrite them with
+//   KVF_WRITE_GOLDEN_FRAMES=1 build/tests/kvf_codec_tests --gtest_filter=Codec.GoldenFramesAreReproduced
+// (and bump the format version, docs/FORMAT.md).
+TEST(Codec, GoldenFramesAreReproduced) {
+  const bool rewrite = std::getenv("KVF_WRITE_GOLDEN_FRAMES") != nullptr;
+  const std::filesystem::path dir = std::filesystem::path(KVF_SOURCE_DIR) / "tests/fuzz/corpus/codec";
+  const KvChunk in = make_chunk({2, 2, 4}, 11, 7);
+  std::vector<std::string> specs = all_specs();
+  for (const auto& n : levels("zstd"))
+    if (std::find(specs.begin(), specs.end(), "zstd:level=" + n) == specs.end()) specs.push_back("zstd:level=" + n);
+  for (const auto& spec : specs) {
+    auto c = make_codec(spec);
+    ASSERT_TRUE(c.ok()) << spec;
+    auto frame = (*c)->encode(in.view(), eo(7));
+    ASSERT_TRUE(frame.ok()) << spec;
+    std::string name = spec;
+    for (char& ch : name)
+      if (ch == ':' || ch == '=' || ch == ',') ch = '_';
+    const auto path = dir / (name + ".frame");
+    if (rewrite) {
+      std::ofstream(path, std::ios::binary) << *frame;
+      continue;
+    }
+    std::ifstream committed(path, std::ios::binary);
+    ASSERT_TRUE(committed) << path << " is missing";
+    const std::string want((std::istreambuf_iterator<char>(committed)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(*frame, want) << spec << ": the encoder's output changed";
+  }
 }
 
 TEST(Codec, ConstantAndZeroChunks) {
