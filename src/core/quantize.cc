@@ -20,7 +20,8 @@ Status quantize_row(TensorType type, const float* x, void* out, size_t n) {
     case TensorType::kQ4_0: ref::quantize_row_q4_0(x, out, n); return Status::OK();
     case TensorType::kQ4_K: break;
   }
-  return Status::NotSupported("quantizing to " + std::string(tensor_type_name(type)) + " is not implemented");
+  // Q4_K is read (dequantized) but never written: its scale search is out of scope.
+  return Status::NotSupported("kvforge reads " + std::string(tensor_type_name(type)) + " but does not quantize to it");
 }
 
 }  // namespace kvforge::core
