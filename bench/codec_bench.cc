@@ -4,7 +4,7 @@
 // (a 1B-class shape). Values drift smoothly along tokens, channels carry offsets,
 // some channels are outliers (like real keys after RoPE). The profile variants use
 // a profile learned from a different sample of the same generator.
-//   build-codec2/bench/codec_bench --benchmark_counters_tabular=true
+//   build-codec3/bench/codec_bench --benchmark_counters_tabular=true
 #include <benchmark/benchmark.h>
 
 #include <cmath>

@@ -13,9 +13,11 @@
 //     conditioned on a class of the previous symbol in the same channel (K only);
 //     or, with delta=on, anchors every 10 tokens and deltas against them.
 //     Tables are shipped compactly or taken from a model Profile.
-// Symbol order within a plane (docs/FORMAT.md): for kv_head h, for token block of
-// 256, for channel group of 8 (lanes), for token t in the block, for lane i:
-// symbol (h, t, d0 + i) is coded with rANS state i.
+// Symbol order within a plane (docs/FORMAT.md): lane groups j = (kv_head h, channels
+// d0..d0+7), each through all tokens t, lane i: symbol (h, t, d0 + i) is coded with
+// state i of stream j mod n (n = 1, or up to 4 streams when T >= 256). The decoder
+// builds each group's decode tables just before the group runs (they stay in cache) and
+// decodes the groups of different streams together (AVX2), so their latencies overlap.
 #include <algorithm>
 #include <array>
 #include <bit>
@@ -43,6 +45,10 @@ namespace {
 constexpr int kLanes = f::kRansStates;
 static_assert(std::endian::native == std::endian::little, "the rANS fast path reads u16 words with memcpy");
 constexpr uint32_t kSlots = rans::kProbScale;
+// Decode table entry: sym (8 bits) | freq - 1 | slot - start | next context (2 bits).
+constexpr int kBiasShift = 8 + rans::kProbBits;
+constexpr int kCtxShift = 8 + 2 * rans::kProbBits;
+static_assert(kCtxShift + 2 <= 32);
 
 struct LevelSpec {
   uint8_t id;
@@ -326,14 +332,23 @@ void choose_pred(const Plane& p, const Geometry& g, const std::vector<int16_t>& 
     }
 }
 
-// Appends the rANS stream of a plane. freq: [channel][ctx][A].
+// Streams per plane: lane group j (heads in order, then d0 = 0, 8, ...) goes to stream
+// j mod n; several streams let the decoder interleave independent groups.
+int n_streams(const Geometry& g) {
+  const int ng = g.H * ((g.D + kLanes - 1) / kLanes);
+  return g.T >= f::kMultiStreamMinTokens ? std::min(ng, f::kMaxStreams) : 1;
+}
+
+// Appends the rANS streams of a plane (each: u32 length, stream). freq: [channel][ctx][A].
 void encode_stream(const Plane& p, const Geometry& g, const std::vector<int16_t>& q, const uint8_t* pred,
                    const std::vector<uint16_t>& freq, std::string* out) {
-  std::vector<uint32_t> code;  // row << 11 | lane << 8 | sym
+  const int ns = n_streams(g), ngh = (g.D + kLanes - 1) / kLanes;
+  std::vector<uint64_t> code;  // row << 13 | stream << 11 | lane << 8 | sym
   code.reserve(q.size());
   for_symbols(p, g, q, pred, [&](int c, int ctx, int sym, int lane) {
-    code.push_back((static_cast<uint32_t>(c * p.nctx + ctx) << 11) | (static_cast<uint32_t>(lane) << 8) |
-                   static_cast<uint32_t>(sym));
+    const uint32_t j = static_cast<uint32_t>((c / g.D) * ngh + (c % g.D) / kLanes);
+    code.push_back((static_cast<uint64_t>(c * p.nctx + ctx) << 13) | ((j % ns) << 11) |
+                   (static_cast<uint64_t>(lane) << 8) | static_cast<uint64_t>(sym));
   });
   const size_t rows = static_cast<size_t>(g.nch()) * p.nctx;
   std::vector<uint16_t> start(rows * p.A);
@@ -344,103 +359,110 @@ void encode_stream(const Plane& p, const Geometry& g, const std::vector<int16_t>
       c += freq[r * p.A + s];
     }
   }
-  rans::Encoder enc;
-  uint32_t st[kLanes];
-  for (auto& s : st) s = rans::kLow;
+  rans::Encoder enc[f::kMaxStreams];
+  uint32_t st[f::kMaxStreams][kLanes];
+  for (auto& a : st)
+    for (auto& s : a) s = rans::kLow;
   for (size_t i = code.size(); i-- > 0;) {
-    const uint32_t row = code[i] >> 11, lane = (code[i] >> 8) & 7, sym = code[i] & 0xff;
-    const size_t at = static_cast<size_t>(row) * p.A + sym;
+    const size_t row = code[i] >> 13;
+    const uint32_t sid = (code[i] >> 11) & 3, lane = (code[i] >> 8) & 7, sym = code[i] & 0xff;
+    const size_t at = row * p.A + sym;
     KVF_CHECK(freq[at] > 0);
-    enc.put(st[lane], freq[at], start[at]);
+    enc[sid].put(st[sid][lane], freq[at], start[at]);
   }
-  std::string stream;
-  enc.finish(st, &stream);
-  f::put_u32(out, static_cast<uint32_t>(stream.size()));
-  *out += stream;
+  for (int k = 0; k < ns; ++k) {
+    std::string stream;
+    enc[k].finish(st[k], &stream);
+    f::put_u32(out, static_cast<uint32_t>(stream.size()));
+    *out += stream;
+  }
 }
 
 // ---------------------------------------------------------------- decoder side
 
-// Builds the 2^11-entry decode table of one row in place (sym | freq << 8 | (slot - start) << 20).
-// Rows without symbols decode to symbol 255, which never lies in a plane's range.
-void build_dec_row(const uint16_t* fr, int A, uint32_t* e) {
+// Decode table row (2^11 entries) of one (channel, context): entry =
+//   sym | (freq - 1) << 8 | (slot - start) << 19 | ctx_next << 30,
+// ctx_next = the context class of the symbol that follows `sym` in this channel
+// (nxt[sym]), so the decoder's context costs no second lookup. Rows without symbols
+// decode to symbol 255, which never lies in a plane's range. Writes up to 7 entries past
+// the row (callers leave slack; a row built after it overwrites them).
+void build_dec_row(const uint16_t* fr, int A, const uint8_t* nxt, uint32_t* e) {
   uint32_t c = 0;
   for (int s = 0; s < A; ++s) {
     const uint32_t fs = fr[s];
-    const uint32_t base = static_cast<uint32_t>(s) | (fs << 8);
+    if (fs == 0) continue;
+    const uint32_t base = static_cast<uint32_t>(s) | ((fs - 1) << 8) | (static_cast<uint32_t>(nxt[s]) << kCtxShift);
     uint32_t* o = e + c;
-    for (uint32_t j = 0; j < fs; ++j) o[j] = base | (j << 20);
+#if defined(__x86_64__) || defined(__i386__)
+    __m128i v0 = _mm_add_epi32(_mm_set1_epi32(static_cast<int>(base)),
+                               _mm_setr_epi32(0, 1 << kBiasShift, 2 << kBiasShift, 3 << kBiasShift));
+    const __m128i inc = _mm_set1_epi32(4 << kBiasShift), inc8 = _mm_set1_epi32(8 << kBiasShift);
+    for (uint32_t j = 0; j < fs; j += 8, v0 = _mm_add_epi32(v0, inc8)) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(o + j), v0);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(o + j + 4), _mm_add_epi32(v0, inc));
+    }
+#else
+    for (uint32_t j = 0; j < fs; ++j) o[j] = base | (j << kBiasShift);
+#endif
     c += fs;
   }
   if (c == 0) {
-    for (uint32_t j = 0; j < kSlots; ++j) e[j] = 0xffu | (kSlots << 8) | (j << 20);
+    for (uint32_t j = 0; j < kSlots; ++j) e[j] = 0xffu | ((kSlots - 1) << 8) | (j << kBiasShift);
   }
 }
 
-struct PlaneDec {
-  const uint32_t* tabs;   // channel c, context x: tabs + c * stride + x * 2^11
-  size_t stride;
-  const float* cstep;     // per channel (or null)
-  const float* coff;      // per channel (or null: 0)
-  const float* tstep;     // per token (per-token planes)
-  const uint8_t* pred;    // per channel (or null)
-  const uint32_t* lutoff[2];  // per symbol: ctx * 2^11, direct / predicted
+inline uint32_t dec_freq(uint32_t e) { return ((e >> 8) & (kSlots - 1)) + 1; }
+inline uint32_t dec_bias(uint32_t e) { return (e >> kBiasShift) & (kSlots - 1); }
+inline uint32_t dec_ctxoff(uint32_t e) { return (e >> kBiasShift) & (3 * kSlots); }  // ctx_next * kSlots
+
+// One lane group being decoded: its tables (lane i, ctx x at tab + i*stride + x*2^11),
+// per-lane steps, offsets, prediction masks, and its stream.
+struct GroupDec {
+  const uint32_t* tab;
+  uint32_t stride;
+  int h, d0, nl;
+  float step[kLanes], off[kLanes];
+  int32_t pm[kLanes];     // -1: predicted channel
+  uint32_t ctx0[kLanes];  // initial context offset (the context after symbol soff)
+  uint32_t* st;           // kLanes states of the group's stream
+  const uint8_t** wp;     // the stream's word pointer
+  const uint8_t* wend;
 };
 
-// Decodes one lane group. Returns false on an invalid symbol or a short stream.
-// Decodes one lane group in two passes per sub-block of tokens: (1) the rANS lanes
-// produce symbols (the context of lane i's next symbol is a table pointer looked up
-// from its last symbol), (2) symbols become values (prediction, range check, scale).
-// Returns false on an invalid symbol or a short stream.
+// Scalar decoder of one lane group (NL lanes) in two passes per block of tokens:
+// (1) the rANS lanes produce symbols, (2) symbols become values (prediction, range
+// check, scale). Returns false on an invalid symbol or a short stream.
 template <int NL, bool kDelta, bool kPerToken>
-bool decode_group(const Plane& p, const Geometry& g, const PlaneDec& pd, int h, int d0, size_t t0, size_t t1,
-                  uint32_t st[kLanes], const uint8_t*& wp, const uint8_t* wend, int32_t* prevq, int32_t* prevs,
-                  float* x) {
+bool decode_group(const Plane& p, const Geometry& g, const float* tstep, const GroupDec& gd, float* x) {
   constexpr uint32_t kMask = kSlots - 1;
   constexpr bool kCtx = !kDelta && !kPerToken;
   constexpr size_t kStep = 128;
   const int D = g.D;
-  const int c0 = h * D + d0;
-  const uint32_t* row[NL];
-  float step[NL], off[NL];
-  int32_t pq[NL], pm[NL];
-  // next[i][sym]: lane i's table for the symbol after `sym` (context models only).
-  alignas(64) const uint32_t* next[kCtx ? NL : 1][256];
-  const uint32_t* cur[NL];
+  uint32_t cur[NL], rowoff[NL];
+  int32_t pq[NL];
   for (int i = 0; i < NL; ++i) {
-    row[i] = pd.tabs + static_cast<size_t>(c0 + i) * pd.stride;
-    const bool pr = pd.pred != nullptr && pd.pred[c0 + i];
-    pm[i] = pr ? -1 : 0;
-    step[i] = kPerToken ? 0.0f : pd.cstep[c0 + i];
-    off[i] = (kPerToken || pd.coff == nullptr) ? 0.0f : pd.coff[c0 + i];
-    pq[i] = prevq[c0 + i];
-    if constexpr (kCtx) {
-      const uint32_t* lo = pd.lutoff[pr ? 1 : 0];
-      for (int sy = 0; sy < 256; ++sy) next[i][sy] = row[i] + lo[sy];
-      cur[i] = next[i][prevs[c0 + i] & 0xff];
-    } else {
-      cur[i] = row[i];
-    }
+    rowoff[i] = static_cast<uint32_t>(i) * gd.stride;
+    cur[i] = rowoff[i] + (kCtx ? gd.ctx0[i] : 0);
+    pq[i] = 0;
   }
+  const uint32_t* tab = gd.tab;
   const int32_t soff = p.soff, Q = p.Q;
   const uint32_t span = static_cast<uint32_t>(2 * p.Q);
   uint32_t s[NL];
-  for (int i = 0; i < NL; ++i) s[i] = st[i];
+  for (int i = 0; i < NL; ++i) s[i] = gd.st[i];
   uint32_t bad = 0;
-  const uint8_t* w = wp;  // local, so the lanes stay in registers
+  const uint8_t* w = *gd.wp;
+  const uint8_t* wend = gd.wend;
   alignas(64) uint8_t sym[kStep][NL];
-
-  // Pass 1 over tokens [ta, tb); kFast: the stream has >= 2 bytes per symbol left.
   auto run = [&]<bool kFast>(size_t ta, size_t tb) -> bool {
     for (size_t t = ta; t < tb; ++t) {
       const uint32_t dctx = kDelta && (t % f::kDeltaGroup) != 0 ? kSlots : 0;
 #pragma GCC unroll 8
       for (int i = 0; i < NL; ++i) {
-        const uint32_t e = (cur[i] + dctx)[s[i] & kMask];
-        const uint32_t sy = e & 0xff;
-        sym[t - ta][i] = static_cast<uint8_t>(sy);
-        if constexpr (kCtx) cur[i] = next[i][sy];
-        s[i] = ((e >> 8) & 0xfff) * (s[i] >> rans::kProbBits) + (e >> 20);
+        const uint32_t e = tab[(kDelta ? rowoff[i] + dctx : cur[i]) + (s[i] & kMask)];
+        sym[t - ta][i] = static_cast<uint8_t>(e & 0xff);
+        if constexpr (kCtx) cur[i] = rowoff[i] + dec_ctxoff(e);
+        s[i] = dec_freq(e) * (s[i] >> rans::kProbBits) + dec_bias(e);
         if constexpr (kFast) {
           const uint32_t need = s[i] < rans::kLow;
           uint16_t word;
@@ -456,17 +478,16 @@ bool decode_group(const Plane& p, const Geometry& g, const PlaneDec& pd, int h, 
     }
     return true;
   };
-  for (size_t ta = t0; ta < t1; ta += kStep) {
-    const size_t tb = std::min(t1, ta + kStep);
+  for (size_t ta = 0; ta < g.T; ta += kStep) {
+    const size_t tb = std::min(g.T, ta + kStep);
     if (static_cast<size_t>(wend - w) >= 2 * NL * (tb - ta)) {
       run.template operator()<true>(ta, tb);
     } else if (!run.template operator()<false>(ta, tb)) {
       return false;
     }
-    // Pass 2.
-    float* out = x + (static_cast<size_t>(h) * g.T + ta) * D + d0;
+    float* out = x + (static_cast<size_t>(gd.h) * g.T + ta) * D + gd.d0;
     for (size_t t = ta; t < tb; ++t, out += D) {
-      const float ts = kPerToken ? pd.tstep[t] : 0.0f;
+      const float ts = kPerToken ? tstep[t] : 0.0f;
       const bool anchor = kDelta && (t % f::kDeltaGroup) == 0;
       for (int i = 0; i < NL; ++i) {
         int32_t qv = static_cast<int32_t>(sym[t - ta][i]) - soff;
@@ -474,23 +495,16 @@ bool decode_group(const Plane& p, const Geometry& g, const PlaneDec& pd, int h, 
           qv += anchor ? 0 : pq[i];
           pq[i] = anchor ? qv : pq[i];
         } else if (!kPerToken) {
-          qv += pq[i] & pm[i];
+          qv += pq[i] & gd.pm[i];
           pq[i] = qv;
         }
         bad |= static_cast<uint32_t>(qv + Q) > span;
-        out[i] = kPerToken ? static_cast<float>(qv) * ts : static_cast<float>(qv) * step[i] + off[i];
+        out[i] = kPerToken ? static_cast<float>(qv) * ts : static_cast<float>(qv) * gd.step[i] + gd.off[i];
       }
     }
-    if constexpr (kCtx) {
-      if (tb == t1)
-        for (int i = 0; i < NL; ++i) prevs[c0 + i] = sym[tb - 1 - ta][i];
-    }
   }
-  wp = w;
-  for (int i = 0; i < NL; ++i) {
-    prevq[c0 + i] = pq[i];
-    st[i] = s[i];
-  }
+  *gd.wp = w;
+  for (int i = 0; i < NL; ++i) gd.st[i] = s[i];
   return bad == 0;
 }
 
@@ -512,133 +526,130 @@ struct RenormLut {
 };
 const RenormLut kRenormLut;
 
-// The 8-lane group of decode_group, vectorised with AVX2: the same arithmetic, so the
-// same output and the same verdicts.
-template <bool kDelta, bool kPerToken>
-__attribute__((target("avx2,popcnt"))) bool decode_group8_avx2(const Plane& p, const Geometry& g, const PlaneDec& pd,
-                                                                int h, int d0, size_t t0, size_t t1,
-                                                                uint32_t st[kLanes], const uint8_t*& wp,
-                                                                const uint8_t* wend, int32_t* prevq, int32_t* prevs,
-                                                                float* x) {
+// NG full 8-lane groups from NG independent streams, vectorised with AVX2 and
+// interleaved step by step (the groups' dependency chains overlap, hiding the gather
+// latency): the same arithmetic as decode_group, so the same output and verdicts.
+template <int NG, bool kDelta, bool kPerToken>
+__attribute__((target("avx2,popcnt"))) bool decode_groups8_avx2(const Plane& p, const Geometry& g, const float* tstep,
+                                                                 const GroupDec* gds, float* x) {
   constexpr int NL = 8;
   constexpr bool kCtx = !kDelta && !kPerToken;
   constexpr size_t kStep = 128;
   const int D = g.D;
-  const int c0 = h * D + d0;
-  const uint32_t* base = pd.tabs + static_cast<size_t>(c0) * pd.stride;
-  alignas(32) int32_t rowoff[NL], pm[NL], pq[NL];
-  alignas(32) float step[NL], off[NL];
-  alignas(64) int32_t next[kCtx ? NL * 256 : 1];
-  alignas(32) int32_t cur0[NL];
-  for (int i = 0; i < NL; ++i) {
-    rowoff[i] = static_cast<int32_t>(static_cast<size_t>(i) * pd.stride);
-    const bool pr = pd.pred != nullptr && pd.pred[c0 + i];
-    pm[i] = pr ? -1 : 0;
-    step[i] = kPerToken ? 0.0f : pd.cstep[c0 + i];
-    off[i] = (kPerToken || pd.coff == nullptr) ? 0.0f : pd.coff[c0 + i];
-    pq[i] = prevq[c0 + i];
-    if constexpr (kCtx) {
-      const uint32_t* lo = pd.lutoff[pr ? 1 : 0];
-      for (int sy = 0; sy < 256; ++sy) next[i * 256 + sy] = rowoff[i] + static_cast<int32_t>(lo[sy]);
-      cur0[i] = next[i * 256 + (prevs[c0 + i] & 0xff)];
-    } else {
-      cur0[i] = rowoff[i];
-    }
-  }
   const __m256i kMaskV = _mm256_set1_epi32(static_cast<int>(kSlots - 1));
-  const __m256i k0xff = _mm256_set1_epi32(0xff), k0xfff = _mm256_set1_epi32(0xfff);
-  const __m256i lane256 = _mm256_setr_epi32(0, 256, 512, 768, 1024, 1280, 1536, 1792);
-  const __m256i rowv = _mm256_load_si256(reinterpret_cast<const __m256i*>(rowoff));
-  __m256i cur = _mm256_load_si256(reinterpret_cast<const __m256i*>(cur0));
-  __m256i s = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(st));
-  const uint8_t* w = wp;
-  alignas(64) int32_t sym[kStep][NL];
-  __m256i pqv = _mm256_load_si256(reinterpret_cast<const __m256i*>(pq));
-  const __m256i pmv = _mm256_load_si256(reinterpret_cast<const __m256i*>(pm));
-  const __m256 stepv = _mm256_load_ps(step), offv = _mm256_load_ps(off);
+  const __m256i k0xff = _mm256_set1_epi32(0xff), k0x7ff = _mm256_set1_epi32(static_cast<int>(kSlots - 1)),
+                k0x1800 = _mm256_set1_epi32(static_cast<int>(3 * kSlots));
+  const __m256i one = _mm256_set1_epi32(1);
   const __m256i soffv = _mm256_set1_epi32(p.soff), qv0 = _mm256_set1_epi32(p.Q), spanv = _mm256_set1_epi32(2 * p.Q);
+  __m256i rowv[NG], cur[NG], s[NG], pqv[NG], pmv[NG];
+  __m256 stepv[NG], offv[NG];
+  const uint8_t* w[NG];
+  const int* base[NG];
+  for (int k = 0; k < NG; ++k) {
+    const GroupDec& gd = gds[k];
+    const int st = static_cast<int>(gd.stride);
+    rowv[k] = _mm256_setr_epi32(0, st, 2 * st, 3 * st, 4 * st, 5 * st, 6 * st, 7 * st);
+    cur[k] = kCtx ? _mm256_add_epi32(rowv[k], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(gd.ctx0))) : rowv[k];
+    s[k] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(gd.st));
+    pqv[k] = _mm256_setzero_si256();
+    pmv[k] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(gd.pm));
+    stepv[k] = _mm256_loadu_ps(gd.step);
+    offv[k] = _mm256_loadu_ps(gd.off);
+    w[k] = *gd.wp;
+    base[k] = reinterpret_cast<const int*>(gd.tab);
+  }
   __m256i badv = _mm256_setzero_si256();
-  for (size_t ta = t0; ta < t1; ta += kStep) {
-    const size_t tb = std::min(t1, ta + kStep);
-    if (static_cast<size_t>(wend - w) >= 2 * NL * (tb - ta)) {
+  alignas(64) int32_t sym[NG][kStep][NL];
+  for (size_t ta = 0; ta < g.T; ta += kStep) {
+    const size_t tb = std::min(g.T, ta + kStep);
+    bool fast = true;
+    for (int k = 0; k < NG; ++k) fast &= static_cast<size_t>(gds[k].wend - w[k]) >= 2 * NL * (tb - ta);
+    if (fast) {
       for (size_t t = ta; t < tb; ++t) {
-        __m256i c = cur;
-        if constexpr (kDelta) {
-          c = _mm256_add_epi32(rowv, _mm256_set1_epi32((t % f::kDeltaGroup) != 0 ? static_cast<int>(kSlots) : 0));
+        __m256i dctx = _mm256_setzero_si256();
+        if constexpr (kDelta) dctx = _mm256_set1_epi32((t % f::kDeltaGroup) != 0 ? static_cast<int>(kSlots) : 0);
+#pragma GCC unroll 4
+        for (int k = 0; k < NG; ++k) {
+          // Output lines of the next block: fetched for writing while this one decodes.
+          if (t + kStep < g.T) __builtin_prefetch(x + (static_cast<size_t>(gds[k].h) * g.T + t + kStep) * D + gds[k].d0, 1, 3);
+          const __m256i c = kDelta ? _mm256_add_epi32(rowv[k], dctx) : cur[k];
+          const __m256i idx = _mm256_add_epi32(c, _mm256_and_si256(s[k], kMaskV));
+          const __m256i e = _mm256_i32gather_epi32(base[k], idx, 4);
+          _mm256_store_si256(reinterpret_cast<__m256i*>(sym[k][t - ta]), _mm256_and_si256(e, k0xff));
+          const __m256i eb = _mm256_srli_epi32(e, kBiasShift);
+          if constexpr (kCtx) cur[k] = _mm256_add_epi32(rowv[k], _mm256_and_si256(eb, k0x1800));
+          const __m256i fr = _mm256_add_epi32(_mm256_and_si256(_mm256_srli_epi32(e, 8), k0x7ff), one);
+          __m256i sk = _mm256_add_epi32(_mm256_mullo_epi32(fr, _mm256_srli_epi32(s[k], rans::kProbBits)),
+                                        _mm256_and_si256(eb, k0x7ff));
+          const __m256i need = _mm256_cmpeq_epi32(_mm256_srli_epi32(sk, 16), _mm256_setzero_si256());
+          const int m = _mm256_movemask_ps(_mm256_castsi256_ps(need));
+          const __m256i words = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[k])));
+          const __m256i perm = _mm256_load_si256(reinterpret_cast<const __m256i*>(kRenormLut.perm[m]));
+          const __m256i wl = _mm256_permutevar8x32_epi32(words, perm);
+          s[k] = _mm256_blendv_epi8(sk, _mm256_or_si256(_mm256_slli_epi32(sk, 16), wl), need);
+          w[k] += 2 * _mm_popcnt_u32(static_cast<unsigned>(m));
         }
-        const __m256i idx = _mm256_add_epi32(c, _mm256_and_si256(s, kMaskV));
-        const __m256i e = _mm256_i32gather_epi32(reinterpret_cast<const int*>(base), idx, 4);
-        const __m256i sy = _mm256_and_si256(e, k0xff);
-        _mm256_store_si256(reinterpret_cast<__m256i*>(sym[t - ta]), sy);
-        if constexpr (kCtx) cur = _mm256_i32gather_epi32(next, _mm256_add_epi32(lane256, sy), 4);
-        const __m256i fr = _mm256_and_si256(_mm256_srli_epi32(e, 8), k0xfff);
-        s = _mm256_add_epi32(_mm256_mullo_epi32(fr, _mm256_srli_epi32(s, rans::kProbBits)), _mm256_srli_epi32(e, 20));
-        const __m256i need = _mm256_cmpeq_epi32(_mm256_srli_epi32(s, 16), _mm256_setzero_si256());
-        const int m = _mm256_movemask_ps(_mm256_castsi256_ps(need));
-        const __m256i words = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w)));
-        const __m256i perm = _mm256_load_si256(reinterpret_cast<const __m256i*>(kRenormLut.perm[m]));
-        const __m256i wl = _mm256_permutevar8x32_epi32(words, perm);
-        s = _mm256_blendv_epi8(s, _mm256_or_si256(_mm256_slli_epi32(s, 16), wl), need);
-        w += 2 * _mm_popcnt_u32(static_cast<unsigned>(m));
       }
     } else {
-      // Near the stream's end: scalar, checked.
-      alignas(32) uint32_t sa[NL];
-      alignas(32) int32_t ca[NL];
-      _mm256_store_si256(reinterpret_cast<__m256i*>(sa), s);
-      _mm256_store_si256(reinterpret_cast<__m256i*>(ca), cur);
-      for (size_t t = ta; t < tb; ++t) {
-        const uint32_t dctx = kDelta && (t % f::kDeltaGroup) != 0 ? kSlots : 0;
-        for (int i = 0; i < NL; ++i) {
-          const uint32_t e = base[static_cast<uint32_t>(kDelta ? rowoff[i] + static_cast<int32_t>(dctx) : ca[i]) + (sa[i] & (kSlots - 1))];
-          const uint32_t sy = e & 0xff;
-          sym[t - ta][i] = static_cast<int32_t>(sy);
-          if constexpr (kCtx) ca[i] = next[i * 256 + sy];
-          sa[i] = ((e >> 8) & 0xfff) * (sa[i] >> rans::kProbBits) + (e >> 20);
-          if (sa[i] < rans::kLow) {
-            if (w + 2 > wend) return false;
-            sa[i] = (sa[i] << 16) | f::get_u16(w);
-            w += 2;
+      // Near a stream's end: scalar, checked.
+      for (int k = 0; k < NG; ++k) {
+        alignas(32) uint32_t sa[NL], ca[NL], ro[NL];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(sa), s[k]);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(ca), cur[k]);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(ro), rowv[k]);
+        const uint32_t* tab = gds[k].tab;
+        for (size_t t = ta; t < tb; ++t) {
+          const uint32_t dctx = kDelta && (t % f::kDeltaGroup) != 0 ? kSlots : 0;
+          for (int i = 0; i < NL; ++i) {
+            const uint32_t e = tab[(kDelta ? ro[i] + dctx : ca[i]) + (sa[i] & (kSlots - 1))];
+            sym[k][t - ta][i] = static_cast<int32_t>(e & 0xff);
+            if constexpr (kCtx) ca[i] = ro[i] + dec_ctxoff(e);
+            sa[i] = dec_freq(e) * (sa[i] >> rans::kProbBits) + dec_bias(e);
+            if (sa[i] < rans::kLow) {
+              if (w[k] + 2 > gds[k].wend) return false;
+              sa[i] = (sa[i] << 16) | f::get_u16(w[k]);
+              w[k] += 2;
+            }
           }
         }
+        s[k] = _mm256_load_si256(reinterpret_cast<const __m256i*>(sa));
+        cur[k] = _mm256_load_si256(reinterpret_cast<const __m256i*>(ca));
       }
-      s = _mm256_load_si256(reinterpret_cast<const __m256i*>(sa));
-      cur = _mm256_load_si256(reinterpret_cast<const __m256i*>(ca));
     }
-    // Pass 2: values.
-    float* out = x + (static_cast<size_t>(h) * g.T + ta) * D + d0;
-    for (size_t t = ta; t < tb; ++t, out += D) {
-      __m256i q = _mm256_sub_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(sym[t - ta])), soffv);
-      __m256 y;
-      if constexpr (kDelta) {
-        if (t % f::kDeltaGroup == 0) {
-          pqv = q;
+    // Pass 2: values, token by token across the groups (their stores share cache lines).
+    float* outk[NG];
+    for (int k = 0; k < NG; ++k) outk[k] = x + (static_cast<size_t>(gds[k].h) * g.T + ta) * D + gds[k].d0;
+    for (size_t t = ta; t < tb; ++t) {
+#pragma GCC unroll 4
+      for (int k = 0; k < NG; ++k) {
+        __m256i q = _mm256_sub_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(sym[k][t - ta])), soffv);
+        __m256 y;
+        if constexpr (kDelta) {
+          if (t % f::kDeltaGroup == 0) {
+            pqv[k] = q;
+          } else {
+            q = _mm256_add_epi32(q, pqv[k]);
+          }
+          y = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(q), stepv[k]), offv[k]);
+        } else if constexpr (kPerToken) {
+          y = _mm256_mul_ps(_mm256_cvtepi32_ps(q), _mm256_set1_ps(tstep[t]));
         } else {
-          q = _mm256_add_epi32(q, pqv);
+          q = _mm256_add_epi32(q, _mm256_and_si256(pqv[k], pmv[k]));
+          pqv[k] = q;
+          y = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(q), stepv[k]), offv[k]);
         }
-        y = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(q), stepv), offv);
-      } else if constexpr (kPerToken) {
-        y = _mm256_mul_ps(_mm256_cvtepi32_ps(q), _mm256_set1_ps(pd.tstep[t]));
-      } else {
-        q = _mm256_add_epi32(q, _mm256_and_si256(pqv, pmv));
-        pqv = q;
-        y = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(q), stepv), offv);
+        const __m256i qq = _mm256_add_epi32(q, qv0);
+        badv = _mm256_or_si256(badv, _mm256_or_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), qq),
+                                                     _mm256_cmpgt_epi32(qq, spanv)));
+        _mm256_storeu_ps(outk[k], y);
+        outk[k] += D;
       }
-      // bad if (unsigned)(q + Q) > 2Q: q < -Q or q > Q.
-      const __m256i qq = _mm256_add_epi32(q, qv0);
-      badv = _mm256_or_si256(badv, _mm256_or_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), qq),
-                                                   _mm256_cmpgt_epi32(qq, spanv)));
-      _mm256_storeu_ps(out, y);
-    }
-    if constexpr (kCtx) {
-      if (tb == t1)
-        for (int i = 0; i < NL; ++i) prevs[c0 + i] = sym[tb - 1 - ta][i];
     }
   }
-  wp = w;
-  _mm256_store_si256(reinterpret_cast<__m256i*>(pq), pqv);
-  for (int i = 0; i < NL; ++i) prevq[c0 + i] = pq[i];
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(st), s);
+  for (int k = 0; k < NG; ++k) {
+    *gds[k].wp = w[k];
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(gds[k].st), s[k]);
+  }
   return _mm256_testz_si256(badv, badv) != 0;
 }
 
@@ -651,36 +662,36 @@ bool use_avx2() {
 #endif
 
 template <bool kDelta, bool kPerToken>
-bool decode_plane_t(const Plane& p, const Geometry& g, const PlaneDec& pd, uint32_t st[kLanes], const uint8_t*& wp,
-                    const uint8_t* wend, float* x) {
-  std::vector<int32_t> prevq(g.nch(), 0), prevs(g.nch(), p.soff);
-  bool ok = true;
-  for_groups(g, [&](int h, int d0, int nl, size_t t0, size_t t1) {
-    if (!ok) return;
-#define KVF_G(n) ok = decode_group<n, kDelta, kPerToken>(p, g, pd, h, d0, t0, t1, st, wp, wend, prevq.data(), prevs.data(), x)
-    switch (nl) {
+bool decode_one(const Plane& p, const Geometry& g, const float* tstep, const GroupDec& gd, float* x) {
 #ifdef KVF_CG_AVX2
-      case 8:
-        if (use_avx2()) {
-          ok = decode_group8_avx2<kDelta, kPerToken>(p, g, pd, h, d0, t0, t1, st, wp, wend, prevq.data(), prevs.data(), x);
-        } else {
-          KVF_G(8);
-        }
-        break;
-#else
-      case 8: KVF_G(8); break;
+  if (gd.nl == kLanes && use_avx2()) return decode_groups8_avx2<1, kDelta, kPerToken>(p, g, tstep, &gd, x);
 #endif
-      case 7: KVF_G(7); break;
-      case 6: KVF_G(6); break;
-      case 5: KVF_G(5); break;
-      case 4: KVF_G(4); break;
-      case 3: KVF_G(3); break;
-      case 2: KVF_G(2); break;
-      default: KVF_G(1); break;
-    }
-#undef KVF_G
-  });
-  return ok;
+  switch (gd.nl) {
+    case 8: return decode_group<8, kDelta, kPerToken>(p, g, tstep, gd, x);
+    case 7: return decode_group<7, kDelta, kPerToken>(p, g, tstep, gd, x);
+    case 6: return decode_group<6, kDelta, kPerToken>(p, g, tstep, gd, x);
+    case 5: return decode_group<5, kDelta, kPerToken>(p, g, tstep, gd, x);
+    case 4: return decode_group<4, kDelta, kPerToken>(p, g, tstep, gd, x);
+    case 3: return decode_group<3, kDelta, kPerToken>(p, g, tstep, gd, x);
+    case 2: return decode_group<2, kDelta, kPerToken>(p, g, tstep, gd, x);
+    default: return decode_group<1, kDelta, kPerToken>(p, g, tstep, gd, x);
+  }
+}
+
+// Decodes n groups from n different streams together where all are full and AVX2 is
+// on; else one after the other (the streams are independent).
+template <bool kDelta, bool kPerToken>
+bool decode_batch(const Plane& p, const Geometry& g, const float* tstep, const GroupDec* gds, int n, float* x) {
+#ifdef KVF_CG_AVX2
+  bool full = use_avx2();
+  for (int k = 0; k < n; ++k) full &= gds[k].nl == kLanes;
+  if (full && n == 2) return decode_groups8_avx2<2, kDelta, kPerToken>(p, g, tstep, gds, x);
+  if (full && n == 3) return decode_groups8_avx2<3, kDelta, kPerToken>(p, g, tstep, gds, x);
+  if (full && n == 4) return decode_groups8_avx2<4, kDelta, kPerToken>(p, g, tstep, gds, x);
+#endif
+  for (int k = 0; k < n; ++k)
+    if (!decode_one<kDelta, kPerToken>(p, g, tstep, gds[k], x)) return false;
+  return true;
 }
 
 // ---------------------------------------------------------------- tables
@@ -756,13 +767,6 @@ struct Profile::Cache {
   // id, valid while the key matches.
   uint64_t id = 0;
   std::vector<const void*> id_key;
-  // Decode tables per level (index into levels), keyed by the freq storage.
-  struct Tabs {
-    const void* key = nullptr;
-    size_t n = 0;
-    std::shared_ptr<const std::vector<uint32_t>> tabs;
-  };
-  std::vector<Tabs> tabs;
 };
 
 std::shared_ptr<Profile::Cache> Profile::new_cache() { return std::make_shared<Cache>(); }
@@ -782,21 +786,6 @@ std::vector<const void*> profile_key(const Profile& p) {
     k.push_back(reinterpret_cast<const void*>(static_cast<uintptr_t>(l.level | l.alphabet << 8 | l.n_ctx << 24)));
   }
   return k;
-}
-
-// Decode tables of every plane of one profile level: for (layer, kv), rows of
-// channels * n_ctx, 2^11 entries each.
-std::shared_ptr<const std::vector<uint32_t>> profile_dec_tables(const Profile& prof, const Profile::LevelTables& lt) {
-  auto cache = prof.cache();
-  const size_t li = static_cast<size_t>(&lt - prof.levels.data());
-  std::lock_guard<std::mutex> lock(cache->mu);
-  if (cache->tabs.size() < prof.levels.size()) cache->tabs.resize(prof.levels.size());
-  auto& e = cache->tabs[li];
-  if (e.tabs && e.key == lt.freq.data() && e.n == lt.freq.size()) return e.tabs;
-  auto v = std::make_shared<std::vector<uint32_t>>(lt.freq.size() / lt.alphabet * kSlots);
-  for (size_t r = 0; r < lt.freq.size() / lt.alphabet; ++r) build_dec_row(&lt.freq[r * lt.alphabet], lt.alphabet, v->data() + r * kSlots);
-  e = {lt.freq.data(), lt.freq.size(), v};
-  return v;
 }
 
 }  // namespace
@@ -924,10 +913,9 @@ class CacheGenCodec final : public CodecImpl {
     float* xs[2] = {k, v};
     std::vector<uint16_t> freq;
     std::vector<float> steps, offs;
-    std::vector<uint32_t> tabs;
+    std::unique_ptr<uint32_t[]> tabs;
+    size_t tabs_n = 0;
     std::vector<uint8_t> pred;
-    (void)tabs;
-    std::shared_ptr<const std::vector<uint32_t>> ptabs;
     for (int kv = 0; kv < 2; ++kv) {
       const Plane p = plane(c.shape.n_layers, c.layer, kv);
       const size_t n_steps = p.per_token ? g.T : nch;
@@ -948,16 +936,18 @@ class CacheGenCodec final : public CodecImpl {
           if (!std::isfinite(offs[i])) return Status::Corruption("invalid offset");
         }
       }
-      PlaneDec pd{};
-      pd.pred = nullptr;
+      // Frequency rows: row (ch, x) at fbase + (ch * fnctx + x) * fA.
+      const uint16_t* fbase;
+      size_t fnctx, fA;
+      const uint8_t* pflags = nullptr;
       const size_t rows = nch * p.nctx;
       if (c.profile != nullptr) {
         const Profile::LevelTables* lt;
         KVF_RETURN_IF_ERROR(profile_plane(*c.profile, c.layer, kv, p, &lt));
-        pd.pred = lt->pred.data() + (static_cast<size_t>(c.layer) * 2 + kv) * nch;
-        ptabs = profile_dec_tables(*c.profile, *lt);
-        pd.tabs = ptabs->data() + (static_cast<size_t>(c.layer) * 2 + kv) * nch * lt->n_ctx * kSlots;
-        pd.stride = static_cast<size_t>(lt->n_ctx) * kSlots;
+        pflags = lt->pred.data() + (static_cast<size_t>(c.layer) * 2 + kv) * nch;
+        fnctx = lt->n_ctx;
+        fA = lt->alphabet;
+        fbase = lt->freq.data() + (static_cast<size_t>(c.layer) * 2 + kv) * nch * fnctx * fA;
       } else {
         if (!p.per_token && !p.delta) {
           const uint8_t* pb;
@@ -965,51 +955,86 @@ class CacheGenCodec final : public CodecImpl {
           pred.assign(nch, 0);
           for (size_t ch = 0; ch < nch; ++ch) pred[ch] = (pb[ch / 8] >> (ch % 8)) & 1;
           if (nch % 8 && (pb[nch / 8] >> (nch % 8)) != 0) return Status::Corruption("invalid prediction flags");
-          pd.pred = pred.data();
+          pflags = pred.data();
         }
         if (!read_tables(p, rows, &in, &freq)) return Status::Corruption("invalid symbol tables");
-        tabs.resize(rows * kSlots);
-        for (size_t r = 0; r < rows; ++r) build_dec_row(&freq[r * p.A], p.A, tabs.data() + r * kSlots);
-        pd.tabs = tabs.data();
-        pd.stride = static_cast<size_t>(p.nctx) * kSlots;
+        fbase = freq.data();
+        fnctx = p.nctx;
+        fA = p.A;
       }
       std::array<uint8_t, 256> lut8[2];
-      std::array<uint32_t, 256> lutoff[2];
-      for (int m = 0; m < 2; ++m) {
-        ctx_lut(p, m == 1, &lut8[m]);
-        for (int s = 0; s < 256; ++s) lutoff[m][s] = lut8[m][s] * kSlots;
-        pd.lutoff[m] = lutoff[m].data();
+      for (int m = 0; m < 2; ++m) ctx_lut(p, m == 1, &lut8[m]);
+      // Streams.
+      const int ns = n_streams(g);
+      uint32_t st[f::kMaxStreams][kLanes];
+      const uint8_t* wp[f::kMaxStreams];
+      const uint8_t* wend[f::kMaxStreams];
+      for (int k2 = 0; k2 < ns; ++k2) {
+        const uint8_t* lp;
+        if (!in.take(4, &lp)) return Status::Corruption("truncated stream length");
+        const uint32_t len = f::get_u32(lp);
+        const uint8_t* sb;
+        if (len < 4 * kLanes || (len & 1) || !in.take(len, &sb)) return Status::Corruption("bad stream length");
+        for (int i = 0; i < kLanes; ++i) {
+          st[k2][i] = f::get_u32(sb + 4 * i);
+          if (st[k2][i] < rans::kLow) return Status::Corruption("bad rANS state");
+        }
+        wp[k2] = sb + 4 * kLanes;
+        wend[k2] = sb + len;
       }
-      if (p.per_token) {
-        pd.tstep = steps.data();
-      } else {
-        pd.cstep = steps.data();
-        pd.coff = offs.empty() ? nullptr : offs.data();
+      // Lane groups in batches of ns (group j uses stream j mod ns); each batch's decode
+      // tables are built just before it runs, so they stay in cache.
+      const uint32_t stride = static_cast<uint32_t>(p.nctx) * kSlots;
+      const size_t ntab = static_cast<size_t>(ns) * kLanes * stride + 16;  // + slack for build_dec_row
+      if (ntab > tabs_n) {
+        tabs.reset(new uint32_t[ntab]);  // uninitialised: every row read is built first
+        tabs_n = ntab;
       }
-      const uint8_t* lp;
-      if (!in.take(4, &lp)) return Status::Corruption("truncated stream length");
-      const uint32_t len = f::get_u32(lp);
-      const uint8_t* sb;
-      if (len < 4 * kLanes || (len & 1) || !in.take(len, &sb)) return Status::Corruption("bad stream length");
-      uint32_t st[kLanes];
-      for (int i = 0; i < kLanes; ++i) {
-        st[i] = f::get_u32(sb + 4 * i);
-        if (st[i] < rans::kLow) return Status::Corruption("bad rANS state");
-      }
-      const uint8_t* wp = sb + 4 * kLanes;
-      const uint8_t* wend = sb + len;
-      bool ok;
-      if (p.per_token) {
-        ok = decode_plane_t<false, true>(p, g, pd, st, wp, wend, xs[kv]);
-      } else if (p.delta) {
-        ok = decode_plane_t<true, false>(p, g, pd, st, wp, wend, xs[kv]);
-      } else {
-        ok = decode_plane_t<false, false>(p, g, pd, st, wp, wend, xs[kv]);
-      }
+      GroupDec gds[f::kMaxStreams];
+      int nb = 0;
+      bool ok = true;
+      auto flush = [&] {
+        if (!ok || nb == 0) return;
+        const float* ts = steps.data();
+        if (p.per_token) ok = decode_batch<false, true>(p, g, ts, gds, nb, xs[kv]);
+        else if (p.delta) ok = decode_batch<true, false>(p, g, ts, gds, nb, xs[kv]);
+        else ok = decode_batch<false, false>(p, g, ts, gds, nb, xs[kv]);
+        nb = 0;
+      };
+      int j = 0;
+      for_groups(g, [&](int h, int d0, int nl, size_t, size_t) {
+        GroupDec& gd = gds[nb];
+        const int sid = j % ns;
+        gd.tab = tabs.get() + static_cast<size_t>(nb) * kLanes * stride;
+        gd.stride = stride;
+        gd.h = h;
+        gd.d0 = d0;
+        gd.nl = nl;
+        gd.st = st[sid];
+        gd.wp = &wp[sid];
+        gd.wend = wend[sid];
+        for (int i = 0; i < kLanes; ++i) {
+          const size_t ch = static_cast<size_t>(h) * g.D + d0 + std::min(i, nl - 1);
+          const bool pr = pflags != nullptr && pflags[ch] != 0;
+          gd.pm[i] = pr ? -1 : 0;
+          gd.step[i] = p.per_token ? 0.0f : steps[ch];
+          gd.off[i] = offs.empty() ? 0.0f : offs[ch];
+          gd.ctx0[i] = static_cast<uint32_t>(lut8[pr][p.soff]) * kSlots;
+          if (i < nl)
+            for (int x = 0; x < p.nctx; ++x)
+              build_dec_row(fbase + (ch * fnctx + x) * fA, p.A, lut8[pr].data(), const_cast<uint32_t*>(gd.tab) + i * stride + x * kSlots);
+        }
+        ++nb;
+        ++j;
+        if (nb == ns) flush();
+      });
+      flush();
       if (!ok) return Status::Corruption("symbol stream does not decode");
-      if (wp != wend) return Status::Corruption("symbol stream has trailing bytes");
-      for (int i = 0; i < kLanes; ++i)
-        if (st[i] != rans::kLow) return Status::Corruption("symbol stream final state mismatch");
+      for (int k2 = 0; k2 < ns; ++k2) {
+        if (wp[k2] != wend[k2]) return Status::Corruption("symbol stream has trailing bytes");
+        for (int i = 0; i < kLanes; ++i)
+          if (st[k2][i] != rans::kLow) return Status::Corruption("symbol stream final state mismatch");
+      }
     }
     if (!in.done()) return Status::Corruption("trailing bytes in section");
     return Status::OK();

@@ -13,7 +13,7 @@ namespace kvforge::codec::format {
 
 // 0x89 keeps the magic out of text files (as PNG's does); "KVC" names it.
 inline constexpr uint8_t kMagic[4] = {0x89, 'K', 'V', 'C'};
-inline constexpr uint16_t kFormatVersion = 2;
+inline constexpr uint16_t kFormatVersion = 3;
 
 // Fixed header field offsets (bytes from the frame start).
 inline constexpr size_t kOffMagic = 0;         // 4 bytes
@@ -74,7 +74,8 @@ inline constexpr int kRansProbBits = 11;              // frequencies sum to 2^11
 inline constexpr uint32_t kRansLow = 1u << 16;        // state lower bound; 16-bit renormalisation
 inline constexpr int kRansStates = 8;                 // interleaved states (lanes) per stream
 inline constexpr int kMaxAlphabet = 256;
-inline constexpr int kCacheGenTokenBlock = 256;       // tokens per (channel run) block
+inline constexpr int kMaxStreams = 4;                 // rANS streams per plane (lane groups round-robin)
+inline constexpr uint32_t kMultiStreamMinTokens = 256; // fewer tokens: one stream per plane
 inline constexpr int kDeltaGroup = 10;                // token-delta anchor spacing
 
 // Little-endian helpers.

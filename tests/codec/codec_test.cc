@@ -209,6 +209,9 @@ TEST(Codec, RoundTripEverySpecAndShape) {
   const std::vector<std::pair<KvChunkShape, size_t>> shapes = {
       {{5, 4, 8}, 37},  {{5, 4, 8}, 300}, {{2, 8, 128}, 70}, {{1, 1, 1}, 1},
       {{3, 2, 5}, 0},   {{2, 3, 7}, 33},  {{1, 2, 3}, 64},   {{12, 1, 6}, 11},
+      // Several rANS streams per plane (T >= 256): full and partial lane groups mixed,
+      // a batch of fewer groups than streams, and exactly two groups.
+      {{2, 3, 12}, 260}, {{1, 1, 16}, 256}, {{1, 5, 8}, 257},
   };
   for (const auto& spec : all_specs()) {
     for (const auto& [shape, T] : shapes) {

@@ -48,8 +48,9 @@ class Profile {
   // Tables for one level, or nullptr.
   const LevelTables* find(uint8_t level) const;
 
-  // Internal: the id and per-level rANS decode tables, built once on first use
-  // (thread-safe) and shared by copies; rebuilt if the tables' storage changes.
+  // Internal: the id, computed once on first use (thread-safe) and shared by copies;
+  // recomputed if the tables' storage changes. (Decoders build rANS decode tables per
+  // lane group while decoding; nothing large is cached.)
   // Treat a profile as immutable once it has been used to encode or decode.
   struct Cache;
   std::shared_ptr<Cache> cache() const;
