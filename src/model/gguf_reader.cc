@@ -614,6 +614,12 @@ Result<ModelFile> parse_gguf(const uint8_t* data, size_t size, std::shared_ptr<c
   if (c.head_dim == 0) c.head_dim = c.dim / c.n_heads;
   c.tied_output = mf.find("output.weight") == nullptr;
 
+  // A vocabulary-only file (as llama.cpp's tokenizer tests ship) is a tokenizer, not a model.
+  if (mf.tensors.empty()) {
+    return Status::InvalidArgument(path + ": holds a vocabulary only (no tensors): it can serve as a tokenizer, not "
+                                          "as a model");
+  }
+
   // ---- required tensors ----
   const int64_t q_dim = int64_t{c.n_heads} * c.head_dim;
   const int64_t kv_dim = int64_t{c.n_kv_heads} * c.head_dim;

@@ -651,5 +651,12 @@ TEST(gguf_reader, VocabOnlyHandMade) {
   EXPECT_NE(nv.status().message().find("tokenizer.ggml.tokens"), std::string::npos);
 }
 
+TEST(gguf_reader, VocabularyOnlyFileIsNotAModel) {
+  auto m = read_model_file(std::string(KVF_SHARED_DIR) + "/peer-tests/llama-spm-tokenizer/ggml-vocab-llama-spm.gguf");
+  ASSERT_FALSE(m.ok());
+  EXPECT_TRUE(m.status().is_invalid_argument()) << m.status().to_string();
+  EXPECT_NE(m.status().message().find("vocabulary only"), std::string::npos) << m.status().to_string();
+}
+
 }  // namespace
 }  // namespace kvforge::model
