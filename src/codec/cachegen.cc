@@ -31,6 +31,7 @@
 #endif
 
 #include "codec/codec_impl.h"
+#include "codec/plane_basis.h"
 #include "codec/rans.h"
 #include "kvforge/codec/profile.h"
 #include "kvforge/core/file_io.h"
@@ -85,21 +86,30 @@ struct Plane {
   bool per_token = false;
   bool raw_tables = false;
   bool offset = false;  // per-channel fp16 offsets
+  // Profile (basis) planes: one step for all components, S = geometric mean of
+  // amax_c / Qnom, widened to amax_c / Q where S would clip (Q = 2 Qnom).
+  bool basis = false;
+  int Qnom = 15;
 };
+
+// Keeps a basis plane's alphabet 4Q+1 within 256 symbols (context LUTs index a byte).
+constexpr int kMaxBasisQ = 63;
 
 int k_first_layers(int L) { return (L + 2) / 3; }
 int v_first_layers(int L) { return std::max(1, (L + 8) / 16); }
 
-Plane cachegen_plane(const LevelSpec& s, int L, int layer, int kv) {
+Plane cachegen_plane(const LevelSpec& s, int L, int layer, int kv, bool basis) {
   Plane p;
   const int bins = kv == 0 ? (layer < k_first_layers(L) ? s.k_first : s.k_rest)
                            : (layer < v_first_layers(L) ? s.v_first : s.v_rest);
-  p.Q = bins / 2 - 1;
+  p.Qnom = bins / 2 - 1;
+  p.basis = basis;
+  p.Q = basis ? std::min(kMaxBasisQ, 2 * p.Qnom) : p.Qnom;
   p.delta = s.delta;
   p.A = 4 * p.Q + 1;
   p.soff = 2 * p.Q;
   p.nctx = s.delta ? 2 : (kv == 0 ? s.nctx : 1);
-  p.offset = kv == 0;
+  p.offset = kv == 0 || basis;
   return p;
 }
 
@@ -257,8 +267,23 @@ void quantize_plane(const Plane& p, const Geometry& g, const float* x, std::vect
         const int c = h * g.D + d;
         amax[c] = std::max(amax[c], std::fabs(x[(h * g.T + t) * g.D + d] - off[c]));
       }
+  std::vector<float> want(nch);
+  for (int c = 0; c < nch; ++c) want[c] = amax[c] / static_cast<float>(p.Q);
+  if (p.basis) {
+    double log_sum = 0;
+    int n = 0;
+    for (int c = 0; c < nch; ++c)
+      if (amax[c] > 0) {
+        log_sum += std::log(static_cast<double>(amax[c]) / p.Qnom);
+        ++n;
+      }
+    const float S = n ? static_cast<float>(std::exp(log_sum / n)) : 0.0f;
+    // Components whose whole range is below S round to 0 (their step 2 amax keeps
+    // them there); the rest share S unless it would clip them.
+    for (int c = 0; c < nch; ++c) want[c] = std::max(want[c], std::min(S, 2 * amax[c]));
+  }
   for (int c = 0; c < nch; ++c) {
-    (*steps)[c] = fp16_ceil(amax[c] / static_cast<float>(p.Q));
+    (*steps)[c] = fp16_ceil(want[c]);
     const float s = fp16_to_f32((*steps)[c]);
     inv[c] = s > 0 ? 1.0f / s : 0.0f;
   }
@@ -779,6 +804,12 @@ std::vector<const void*> profile_key(const Profile& p) {
                                 reinterpret_cast<const void*>(static_cast<uintptr_t>(p.shape.n_layers)),
                                 reinterpret_cast<const void*>(static_cast<uintptr_t>(p.shape.n_kv_heads)),
                                 reinterpret_cast<const void*>(static_cast<uintptr_t>(p.shape.head_dim))};
+  k.push_back(p.weights.data());
+  k.push_back(reinterpret_cast<const void*>(p.weights.size()));
+  k.push_back(p.basis.data());
+  k.push_back(reinterpret_cast<const void*>(p.basis.size()));
+  k.push_back(reinterpret_cast<const void*>(static_cast<uintptr_t>(p.block)));
+  k.push_back(reinterpret_cast<const void*>(static_cast<uintptr_t>(std::bit_cast<uint32_t>(p.rope_theta))));
   for (const auto& l : p.levels) {
     k.push_back(l.freq.data());
     k.push_back(reinterpret_cast<const void*>(l.freq.size()));
@@ -807,6 +838,19 @@ uint64_t Profile::id() const {
 
 namespace {
 
+PlaneBasis basis_of(const Profile& prof, int layer, int kv) {
+  const size_t C = static_cast<size_t>(prof.shape.n_kv_heads) * prof.shape.head_dim;
+  const size_t plane = static_cast<size_t>(layer) * 2 + kv;
+  PlaneBasis b;
+  b.n_heads = prof.shape.n_kv_heads;
+  b.head_dim = prof.shape.head_dim;
+  b.block = static_cast<int>(prof.block);
+  b.weights = prof.weights.data() + plane * C;
+  b.basis = prof.basis.data() + plane * C * prof.block;
+  b.rope_theta = kv == 0 ? prof.rope_theta : 0.0f;
+  return b;
+}
+
 // ---------------------------------------------------------------- the codec
 
 class CacheGenCodec final : public CodecImpl {
@@ -825,11 +869,11 @@ class CacheGenCodec final : public CodecImpl {
   uint8_t level_id() const override { return static_cast<uint8_t>(level_); }
   bool supports_profile() const override { return level_ != 0; }
 
-  Plane plane(int L, int layer, int kv) const {
+  Plane plane(int L, int layer, int kv, bool basis) const {
     if (!level_) return ref_plane_layer(L, layer, kv);
     LevelSpec sp = *spec_;
     if (delta_mode_ != 0) sp.delta = delta_mode_ == 2;
-    return cachegen_plane(sp, L, layer, kv);
+    return cachegen_plane(sp, L, layer, kv, basis);
   }
 
   size_t max_section_bytes(const KvChunkShape& s, size_t T) const override {
@@ -837,13 +881,14 @@ class CacheGenCodec final : public CodecImpl {
     size_t total = 0;
     for (int kv = 0; kv < 2; ++kv) {
       size_t worst = 0;
-      for (int l = 0; l < s.n_layers; ++l) {
-        const Plane p = plane(s.n_layers, l, kv);
+      for (int l = 0; l < s.n_layers; ++l)
+        for (int basis = 0; basis < (level_ ? 2 : 1); ++basis) {
+        const Plane p = plane(s.n_layers, l, kv, basis != 0);
         const size_t steps = 2 * (p.per_token ? T : nch) + (p.offset ? 2 * nch : 0) + (nch + 7) / 8;
         const size_t tables = nch * p.nctx * (p.raw_tables ? 2 * p.A : 2 + 3 * p.A);
         // rANS: at most one 16-bit word per symbol, plus the states and the length.
         worst = std::max(worst, steps + tables + 4 + 4 * kLanes + 2 * nch * T);
-      }
+        }
       total += worst;
     }
     return total;
@@ -868,9 +913,17 @@ class CacheGenCodec final : public CodecImpl {
     std::vector<uint16_t> steps, offs, freq;
     std::vector<int16_t> q;
     std::vector<uint8_t> pred;
+    std::vector<float> coded;
     for (int kv = 0; kv < 2; ++kv) {
-      const Plane p = plane(c.shape.n_layers, c.layer, kv);
-      quantize_plane(p, g, xs[kv], &steps, &offs, &q);
+      const bool basis = c.profile != nullptr;
+      const Plane p = plane(c.shape.n_layers, c.layer, kv, basis);
+      const float* x = xs[kv];
+      if (basis) {
+        coded.resize(c.layer_elements());
+        to_basis(basis_of(*c.profile, c.layer, kv), g.T, c.first_position, x, coded.data());
+        x = coded.data();
+      }
+      quantize_plane(p, g, x, &steps, &offs, &q);
       for (uint16_t s : steps) f::put_u16(out, s);
       for (uint16_t s : offs) f::put_u16(out, s);
       if (c.profile != nullptr) {
@@ -917,7 +970,7 @@ class CacheGenCodec final : public CodecImpl {
     size_t tabs_n = 0;
     std::vector<uint8_t> pred;
     for (int kv = 0; kv < 2; ++kv) {
-      const Plane p = plane(c.shape.n_layers, c.layer, kv);
+      const Plane p = plane(c.shape.n_layers, c.layer, kv, c.profile != nullptr);
       const size_t n_steps = p.per_token ? g.T : nch;
       const uint8_t* sp;
       if (!in.take(2 * n_steps, &sp)) return Status::Corruption("truncated steps");
@@ -1035,6 +1088,7 @@ class CacheGenCodec final : public CodecImpl {
         for (int i = 0; i < kLanes; ++i)
           if (st[k2][i] != rans::kLow) return Status::Corruption("symbol stream final state mismatch");
       }
+      if (c.profile != nullptr) from_basis(basis_of(*c.profile, c.layer, kv), g.T, c.first_position, xs[kv], xs[kv]);
     }
     if (!in.done()) return Status::Corruption("trailing bytes in section");
     return Status::OK();
@@ -1062,7 +1116,22 @@ std::unique_ptr<CodecImpl> new_cachegen(int level, int delta_mode) {
 
 namespace {
 constexpr char kProfileMagic[4] = {'K', 'V', 'F', 'P'};
-constexpr uint16_t kProfileVersion = 2;
+constexpr uint16_t kProfileVersion = 3;
+// Basis blocks are checked for orthonormality when a profile is read (block^3 work).
+constexpr uint32_t kMaxBasisBlock = 256;
+
+void put_f32(std::string* s, float v) { f::put_u32(s, std::bit_cast<uint32_t>(v)); }
+float get_f32(const uint8_t* p) { return std::bit_cast<float>(f::get_u32(p)); }
+
+// head_dim when it is small enough, else its largest divisor <= kMaxBasisBlock;
+// a layer's channels together when there are few.
+int default_block(const KvChunkShape& s) {
+  const int C = s.n_kv_heads * s.head_dim;
+  if (C <= 64) return C;
+  for (int b = std::min<int>(s.head_dim, kMaxBasisBlock); b > 1; --b)
+    if (s.head_dim % b == 0) return b;
+  return 1;
+}
 }  // namespace
 
 const Profile::LevelTables* Profile::find(uint8_t level) const {
@@ -1090,6 +1159,10 @@ std::string Profile::serialize() const {
   f::put_u32(&s, static_cast<uint32_t>(shape.n_kv_heads));
   f::put_u32(&s, static_cast<uint32_t>(shape.head_dim));
   f::put_u32(&s, static_cast<uint32_t>(levels.size()));
+  put_f32(&s, rope_theta);
+  f::put_u32(&s, block);
+  for (float w : weights) put_f32(&s, w);
+  for (float u : basis) put_f32(&s, u);
   for (const auto& l : levels) {
     f::put_u8(&s, l.level);
     f::put_u8(&s, 0);
@@ -1119,6 +1192,38 @@ Result<Profile> Profile::parse(std::string_view bytes) {
   }
   p.shape = {static_cast<int>(L), static_cast<int>(H), static_cast<int>(D)};
   size_t at = 32;
+  if (body - at < 8) return bad("truncated");
+  p.rope_theta = get_f32(b + at);
+  p.block = f::get_u32(b + at + 4);
+  at += 8;
+  const uint64_t C = static_cast<uint64_t>(H) * D;
+  if (!(p.rope_theta >= 0 && p.rope_theta < 1e12f)) return bad("invalid rope_theta");
+  if (p.block < 1 || p.block > kMaxBasisBlock || C % p.block != 0) return bad("invalid basis block");
+  const uint64_t n_weights = static_cast<uint64_t>(L) * 2 * C, n_basis = n_weights * p.block;
+  if ((body - at) / 4 < n_weights + n_basis) return bad("truncated");
+  p.weights.resize(n_weights);
+  for (uint64_t i = 0; i < n_weights; ++i) {
+    p.weights[i] = get_f32(b + at + 4 * i);
+    if (!(p.weights[i] >= 1e-20f && p.weights[i] <= 1e20f)) return bad("channel weight out of range");
+  }
+  at += 4 * n_weights;
+  p.basis.resize(n_basis);
+  for (uint64_t i = 0; i < n_basis; ++i) {
+    p.basis[i] = get_f32(b + at + 4 * i);
+    if (!std::isfinite(p.basis[i])) return bad("non-finite basis");
+  }
+  at += 4 * n_basis;
+  // Orthonormal blocks keep decoding's error bound (and its values finite).
+  const size_t B = p.block;
+  for (size_t blk = 0; blk < n_basis / (B * B); ++blk) {
+    const float* u = &p.basis[blk * B * B];
+    for (size_t i = 0; i < B; ++i)
+      for (size_t j = i; j < B; ++j) {
+        double dot = 0;
+        for (size_t c = 0; c < B; ++c) dot += static_cast<double>(u[c * B + i]) * u[c * B + j];
+        if (std::fabs(dot - (i == j ? 1.0 : 0.0)) > 1e-3) return bad("basis block is not orthonormal");
+      }
+  }
   for (uint32_t i = 0; i < n; ++i) {
     if (body - at < 16) return bad("truncated");
     LevelTables lt;
@@ -1147,7 +1252,7 @@ Result<Profile> Profile::parse(std::string_view bytes) {
     const size_t rows_per_plane = static_cast<size_t>(H) * D * lt.n_ctx;
     for (uint32_t l = 0; l < L; ++l)
       for (int kv = 0; kv < 2; ++kv) {
-        const Plane pl = cachegen_plane(*spec, static_cast<int>(L), static_cast<int>(l), kv);
+        const Plane pl = cachegen_plane(*spec, static_cast<int>(L), static_cast<int>(l), kv, true);
         if (pl.nctx > lt.n_ctx || pl.A > lt.alphabet) return bad("level table shape mismatch");
         for (size_t r = 0; r < rows_per_plane; ++r) {
           const size_t ch = r / lt.n_ctx;
@@ -1169,16 +1274,123 @@ Result<Profile> Profile::parse(std::string_view bytes) {
   return p;
 }
 
-Result<Profile> learn_profile(std::span<const KvChunkView> chunks, uint64_t model_fingerprint) {
-  if (chunks.empty()) return Status::InvalidArgument("learn_profile: no chunks");
+namespace {
+
+// Weights and basis of every plane from the sample chunks: per block, the
+// eigenvectors of the weighted, un-rotated channels' covariance (each chunk's own
+// mean removed, as the encoder removes it with per-chunk offsets).
+Status learn_basis(std::span<const KvChunkView> chunks, const LearnOptions& o, Profile* prof) {
+  const KvChunkShape& sh = prof->shape;
+  const int L = sh.n_layers;
+  const size_t C = static_cast<size_t>(sh.n_kv_heads) * sh.head_dim;
+  if (!o.first_positions.empty() && o.first_positions.size() != chunks.size()) {
+    return Status::InvalidArgument("learn_profile: first_positions must have one entry per chunk");
+  }
+  for (int32_t p : o.first_positions)
+    if (p < 0) return Status::InvalidArgument("learn_profile: negative first position");
+  if (!(o.rope_theta >= 0 && o.rope_theta < 1e12f)) return Status::InvalidArgument("learn_profile: invalid rope_theta");
+  if (!o.key_weights.empty() && o.key_weights.size() != static_cast<size_t>(L) * C) {
+    return Status::InvalidArgument("learn_profile: key_weights must hold n_layers * n_kv_heads * head_dim values");
+  }
+  for (float w : o.key_weights)
+    if (!(w >= 0 && std::isfinite(w))) return Status::InvalidArgument("learn_profile: key weights must be finite and >= 0");
+  const int B = o.block ? o.block : default_block(sh);
+  if (B < 1 || static_cast<uint32_t>(B) > kMaxBasisBlock || C % B != 0) {
+    return Status::InvalidArgument("learn_profile: basis block " + std::to_string(B) + " must divide " +
+                                   std::to_string(C) + " channels and be <= 256");
+  }
+  prof->rope_theta = o.rope_theta;
+  prof->block = static_cast<uint32_t>(B);
+  prof->weights.assign(static_cast<size_t>(L) * 2 * C, 1.0f);
+  for (int l = 0; l < L && !o.key_weights.empty(); ++l) {
+    // Scaled to geometric mean 1 (only ratios matter), floored so every weight is > 0.
+    // With RoPE undone, a pair (2i, 2i+1) shares one weight: the rotation mixes the
+    // two, and equal weights let the error bound pass through it unchanged.
+    std::vector<float> w(o.key_weights.begin() + static_cast<std::ptrdiff_t>(l * C),
+                         o.key_weights.begin() + static_cast<std::ptrdiff_t>((l + 1) * C));
+    if (o.rope_theta > 0)
+      for (size_t c = 0; c + 1 < C; c += 2)
+        if ((c % sh.head_dim) + 1 < static_cast<size_t>(sh.head_dim)) w[c] = w[c + 1] = 0.5f * (w[c] + w[c + 1]);
+    const float top = *std::max_element(w.begin(), w.end());
+    if (!(top > 0)) continue;
+    std::vector<double> fl(C);
+    double log_sum = 0;
+    for (size_t c = 0; c < C; ++c) {
+      fl[c] = std::max<double>(w[c], 1e-6 * top);
+      log_sum += std::log(fl[c]);
+    }
+    const double gm = std::exp(log_sum / C);
+    for (size_t c = 0; c < C; ++c) prof->weights[static_cast<size_t>(l) * 2 * C + c] = static_cast<float>(fl[c] / gm);
+  }
+  std::vector<float> identity(C * B, 0.0f);
+  for (size_t blk = 0; blk < C / B; ++blk)
+    for (int i = 0; i < B; ++i) identity[(blk * B + i) * B + i] = 1.0f;
+  prof->basis.assign(static_cast<size_t>(L) * 2 * C * B, 0.0f);
+  std::vector<float> y;
+  for (int l = 0; l < L; ++l)
+    for (int kv = 0; kv < 2; ++kv) {
+      PlaneBasis pb = basis_of(*prof, l, kv);
+      pb.basis = identity.data();
+      std::vector<double> cov(C * B, 0.0);  // per block: B x B
+      for (size_t ci = 0; ci < chunks.size(); ++ci) {
+        const KvChunkView& c = chunks[ci];
+        const size_t T = c.n_tokens;
+        if (T == 0) continue;
+        const size_t per_layer = C * T;
+        y.resize(per_layer);
+        to_basis(pb, T, o.first_positions.empty() ? 0 : o.first_positions[ci], (kv ? c.v : c.k) + per_layer * l,
+                 y.data());
+        std::vector<double> mean(C, 0.0), row(C);
+        const auto at = [&](size_t ch, size_t t) { return y[((ch / sh.head_dim) * T + t) * sh.head_dim + ch % sh.head_dim]; };
+        for (size_t ch = 0; ch < C; ++ch)
+          for (size_t t = 0; t < T; ++t) mean[ch] += at(ch, t);
+        for (double& m : mean) m /= static_cast<double>(T);
+        for (size_t t = 0; t < T; ++t) {
+          for (size_t ch = 0; ch < C; ++ch) row[ch] = at(ch, t) - mean[ch];
+          for (size_t blk = 0; blk < C / B; ++blk)
+            for (int i = 0; i < B; ++i)
+              for (int j = 0; j < B; ++j) cov[(blk * B + i) * B + j] += row[blk * B + i] * row[blk * B + j];
+        }
+      }
+      float* out = &prof->basis[(static_cast<size_t>(l) * 2 + kv) * C * B];
+      std::vector<double> vec, val;
+      for (size_t blk = 0; blk < C / B; ++blk) {
+        symmetric_eigen(B, std::vector<double>(cov.begin() + blk * B * B, cov.begin() + (blk + 1) * B * B), &vec, &val);
+        for (int i = 0; i < B * B; ++i) out[blk * B * B + i] = static_cast<float>(vec[i]);
+      }
+    }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<Profile> learn_profile(std::span<const KvChunkView> raw_chunks, uint64_t model_fingerprint,
+                              const LearnOptions& options) {
+  if (raw_chunks.empty()) return Status::InvalidArgument("learn_profile: no chunks");
   Profile prof;
   prof.model_fingerprint = model_fingerprint;
-  prof.shape = chunks[0].shape;
-  for (const auto& c : chunks) {
+  prof.shape = raw_chunks[0].shape;
+  for (const auto& c : raw_chunks) {
     if (!(c.shape == prof.shape)) return Status::InvalidArgument("learn_profile: chunks differ in shape");
     if (c.elements() > 0 && (c.k == nullptr || c.v == nullptr)) return Status::InvalidArgument("learn_profile: null data");
     for (size_t i = 0; i < c.elements(); ++i)
       if (!std::isfinite(c.k[i]) || !std::isfinite(c.v[i])) return Status::InvalidArgument("learn_profile: non-finite value");
+  }
+  KVF_RETURN_IF_ERROR(learn_basis(raw_chunks, options, &prof));
+  // The tables describe the symbols of the coded (basis) planes.
+  std::vector<std::vector<float>> coded_k(raw_chunks.size()), coded_v(raw_chunks.size());
+  std::vector<KvChunkView> chunks;
+  for (size_t ci = 0; ci < raw_chunks.size(); ++ci) {
+    const KvChunkView& c = raw_chunks[ci];
+    const size_t per_layer = static_cast<size_t>(c.shape.n_kv_heads) * c.shape.head_dim * c.n_tokens;
+    coded_k[ci].resize(c.elements());
+    coded_v[ci].resize(c.elements());
+    const int32_t first = options.first_positions.empty() ? 0 : options.first_positions[ci];
+    for (int l = 0; l < c.shape.n_layers; ++l) {
+      to_basis(basis_of(prof, l, 0), c.n_tokens, first, c.k + per_layer * l, coded_k[ci].data() + per_layer * l);
+      to_basis(basis_of(prof, l, 1), c.n_tokens, first, c.v + per_layer * l, coded_v[ci].data() + per_layer * l);
+    }
+    chunks.push_back({c.shape, c.n_tokens, coded_k[ci].data(), coded_v[ci].data()});
   }
   const int L = prof.shape.n_layers;
   const size_t nch = static_cast<size_t>(prof.shape.n_kv_heads) * prof.shape.head_dim;
@@ -1188,7 +1400,7 @@ Result<Profile> learn_profile(std::span<const KvChunkView> chunks, uint64_t mode
     int A = 1, nctx = 1;
     for (int l = 0; l < L; ++l)
       for (int kv = 0; kv < 2; ++kv) {
-        const Plane p = cachegen_plane(spec, L, l, kv);
+        const Plane p = cachegen_plane(spec, L, l, kv, true);
         A = std::max(A, p.A);
         nctx = std::max(nctx, p.nctx);
       }
@@ -1202,7 +1414,7 @@ Result<Profile> learn_profile(std::span<const KvChunkView> chunks, uint64_t mode
     lt.pred.assign(static_cast<size_t>(L) * 2 * nch, 0);
     for (int l = 0; l < L; ++l)
       for (int kv = 0; kv < 2; ++kv) {
-        const Plane p = cachegen_plane(spec, L, l, kv);
+        const Plane p = cachegen_plane(spec, L, l, kv, true);
         std::vector<uint32_t> h0(nch * p.A, 0), h1(nch * p.A, 0);
         for (size_t ci = 0; ci < chunks.size(); ++ci) {
           const auto& c = chunks[ci];
@@ -1236,7 +1448,7 @@ Result<Profile> learn_profile(std::span<const KvChunkView> chunks, uint64_t mode
       const Geometry g{c.shape.n_kv_heads, c.shape.head_dim, c.n_tokens};
       for (int l = 0; l < L; ++l)
         for (int kv = 0; kv < 2; ++kv) {
-          const Plane p = cachegen_plane(spec, L, l, kv);
+          const Plane p = cachegen_plane(spec, L, l, kv, true);
           uint32_t* base = &counts[(static_cast<size_t>(l) * 2 + kv) * rows * A];
           for_symbols(p, g, qs[(ci * L + l) * 2 + kv], &lt.pred[(static_cast<size_t>(l) * 2 + kv) * nch],
                       [&](int ch, int ctx, int sym, int) { ++base[(static_cast<size_t>(ch) * nctx + ctx) * A + sym]; });
@@ -1245,7 +1457,7 @@ Result<Profile> learn_profile(std::span<const KvChunkView> chunks, uint64_t mode
     lt.freq.assign(counts.size(), 0);
     for (int l = 0; l < L; ++l)
       for (int kv = 0; kv < 2; ++kv) {
-        const Plane p = cachegen_plane(spec, L, l, kv);
+        const Plane p = cachegen_plane(spec, L, l, kv, true);
         for (size_t r = 0; r < rows; ++r) {
           const size_t at = ((static_cast<size_t>(l) * 2 + kv) * rows + r) * A;
           int lo, hi;

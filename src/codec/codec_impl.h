@@ -19,6 +19,7 @@ struct SectionCtx {
   int layer = 0;
   uint32_t param = 0;               // header codec parameter
   const Profile* profile = nullptr;  // set when the frame uses one
+  int32_t first_position = 0;        // position of the chunk's first token
   size_t layer_elements() const {
     return static_cast<size_t>(shape.n_kv_heads) * n_tokens * shape.head_dim;
   }

@@ -74,7 +74,9 @@ Result<FrameInfo> parse_header(std::string_view bytes, uint8_t* codec_id, uint8_
   *level_id = b[f::kOffLevel];
   info.flags = f::get_u32(b + f::kOffFlags);
   *param = f::get_u32(b + f::kOffParam);
-  if ((info.flags & ~f::kKnownFlags) != 0 || f::get_u64(b + f::kOffReserved) != 0) {
+  info.first_position = f::get_u32(b + f::kOffFirstPosition);
+  if ((info.flags & ~f::kKnownFlags) != 0 || f::get_u32(b + f::kOffReserved) != 0 ||
+      info.first_position > f::kMaxFirstPosition) {
     return Status::Corruption("codec frame: reserved flag or field set");
   }
   const uint32_t heads = f::get_u32(b + f::kOffKvHeads), hd = f::get_u32(b + f::kOffHeadDim),
@@ -142,7 +144,8 @@ Status decode_one(const Parsed& p, std::string_view bytes, int layer, float* k, 
   if (hash(sec, size) != f::get_u64(bytes.data() + f::kFixedHeaderBytes + layer * f::kIndexEntryBytes + 16)) {
     return Status::Corruption("codec frame: checksum mismatch in section " + std::to_string(layer));
   }
-  SectionCtx ctx{p.info.shape, p.info.n_tokens, layer, p.param, p.info.profile_id ? profile : nullptr};
+  SectionCtx ctx{p.info.shape, p.info.n_tokens, layer, p.param, p.info.profile_id ? profile : nullptr,
+                 static_cast<int32_t>(p.info.first_position)};
   Status s = p.impl->decode_section(ctx, std::string_view(sec, size), k, v);
   if (!s.ok()) return s.with_context("section " + std::to_string(layer));
   return Status::OK();
@@ -193,6 +196,10 @@ Result<std::string> Codec::encode(const KvChunkView& c, const EncodeOptions& opt
       }
     }
   }
+  if (opts.first_position < 0 || static_cast<uint32_t>(opts.first_position) > f::kMaxFirstPosition) {
+    return Status::InvalidArgument("codec: first_position " + std::to_string(opts.first_position) +
+                                   " out of range 0..2^30");
+  }
   const Profile* profile = nullptr;
   if (opts.profile != nullptr) {
     if (!impl.supports_profile()) return Status::InvalidArgument("codec " + spec() + " does not use a profile");
@@ -204,7 +211,7 @@ Result<std::string> Codec::encode(const KvChunkView& c, const EncodeOptions& opt
   std::vector<std::string> secs(L);
   std::vector<Status> st(L);
   for_layers(opts.pool, L, [&](int l) {
-    SectionCtx ctx{c.shape, c.n_tokens, l, impl.param(), profile};
+    SectionCtx ctx{c.shape, c.n_tokens, l, impl.param(), profile, opts.first_position};
     st[l] = impl.encode_section(ctx, c.k + per_layer * l, c.v + per_layer * l, &secs[l]);
   });
   for (auto& s : st) KVF_RETURN_IF_ERROR(s);
@@ -226,7 +233,8 @@ Result<std::string> Codec::encode(const KvChunkView& c, const EncodeOptions& opt
   f::put_u64(&out, opts.model_fingerprint);
   f::put_u64(&out, profile ? profile->id() : 0);
   f::put_u64(&out, total);
-  f::put_u64(&out, 0);
+  f::put_u32(&out, static_cast<uint32_t>(opts.first_position));
+  f::put_u32(&out, 0);
   uint64_t off = hdr;
   for (auto& s : secs) {
     f::put_u64(&out, off);

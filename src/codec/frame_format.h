@@ -13,7 +13,7 @@ namespace kvforge::codec::format {
 
 // 0x89 keeps the magic out of text files (as PNG's does); "KVC" names it.
 inline constexpr uint8_t kMagic[4] = {0x89, 'K', 'V', 'C'};
-inline constexpr uint16_t kFormatVersion = 3;
+inline constexpr uint16_t kFormatVersion = 4;
 
 // Fixed header field offsets (bytes from the frame start).
 inline constexpr size_t kOffMagic = 0;         // 4 bytes
@@ -29,12 +29,13 @@ inline constexpr size_t kOffTokens = 28;       // u32
 inline constexpr size_t kOffFingerprint = 32;  // u64
 inline constexpr size_t kOffProfileId = 40;    // u64
 inline constexpr size_t kOffFrameBytes = 48;   // u64
-inline constexpr size_t kOffReserved = 56;     // u64, must be zero
+inline constexpr size_t kOffFirstPosition = 56;  // u32 position of the first token
+inline constexpr size_t kOffReserved = 60;     // u32, must be zero
 inline constexpr size_t kFixedHeaderBytes = 64;
 // Section index entry: u64 offset, u64 size, u64 xxh64(section bytes, seed 0).
 inline constexpr size_t kIndexEntryBytes = 24;
 inline constexpr size_t kChecksumBytes = 8;
-static_assert(kOffReserved + 8 == kFixedHeaderBytes);
+static_assert(kOffReserved + 4 == kFixedHeaderBytes);
 
 inline constexpr size_t header_bytes(size_t n_layers) {
   return kFixedHeaderBytes + kIndexEntryBytes * n_layers + kChecksumBytes;
@@ -60,6 +61,7 @@ inline constexpr uint32_t kMaxLayers = 1024;
 inline constexpr uint32_t kMaxKvHeads = 1024;
 inline constexpr uint32_t kMaxHeadDim = 1024;
 inline constexpr uint32_t kMaxTokens = 1u << 24;
+inline constexpr uint32_t kMaxFirstPosition = 1u << 30;
 inline constexpr uint64_t kMaxElementsPerSide = 1ull << 31;  // K (or V) floats in a chunk
 
 // Block pins (ggml-style).

@@ -6,6 +6,7 @@
 
 #include "eval/parallel_documents.h"
 #include "kvforge/codec/profile.h"
+#include "kvforge/kv/query_moments.h"
 
 namespace kvforge::eval {
 
@@ -28,6 +29,31 @@ bool wants_profile(std::string_view spec) {
 }
 
 }  // namespace
+
+Result<codec::Profile> learn_model_profile(std::shared_ptr<const model::LlamaModel> model,
+                                           const std::vector<std::vector<int32_t>>& documents, int threads,
+                                           core::Progress* progress) {
+  if (documents.empty()) return Status::InvalidArgument("learn_model_profile: no documents");
+  const kv::KvShape shape = model->kv_shape();
+  kv::QueryMoments moments(shape.n_layers, shape.n_kv_heads, shape.head_dim);
+  model::SessionOptions so;
+  so.n_threads = std::max(1, threads);
+  model::Session session(model, so);
+  session.set_selector(&moments);
+  std::vector<kv::DenseKvF32> dense(documents.size());
+  for (size_t d = 0; d < documents.size(); ++d) {
+    session.reset();
+    KVF_RETURN_IF_ERROR(session.forward(documents[d], model::LogitsMode::kNone, nullptr));
+    KVF_RETURN_IF_ERROR(session.cache().export_range(0, documents[d].size(), &dense[d]));
+    if (progress != nullptr) progress->update(d + 1);
+  }
+  std::vector<codec::KvChunkView> views;
+  for (const auto& d : dense) views.push_back(chunk_view(d));
+  codec::LearnOptions lo;
+  lo.rope_theta = model->config().rope_theta;
+  lo.key_weights = moments.key_weights();
+  return codec::learn_profile(views, model->fingerprint(), lo);
+}
 
 codec::KvChunkView chunk_view(const kv::DenseKvF32& dense) {
   return {{dense.shape.n_layers, dense.shape.n_kv_heads, dense.shape.head_dim}, dense.n_tokens, dense.k.data(),

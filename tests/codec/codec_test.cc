@@ -455,8 +455,14 @@ TEST(Profile, LearnEncodeDecodeSaveLoad) {
     ASSERT_TRUE((*c)->decode(*shipped, &a).ok());
     Status s = (*c)->decode(*with, &b, dopt(std::nullopt, nullptr, &*prof));
     ASSERT_TRUE(s.ok()) << s.to_string();
-    EXPECT_EQ(a.k, b.k);  // same quantization either way
-    EXPECT_EQ(a.v, b.v);
+    // A profile codes in its learned basis: the values differ from the shipped-table
+    // frame's but stay close (the bound itself: profile_basis_test.cc).
+    double err = 0, ref = 0;
+    for (size_t i = 0; i < in.k.size(); ++i) {
+      err += std::pow(b.k[i] - in.k[i], 2) + std::pow(b.v[i] - in.v[i], 2);
+      ref += std::pow(a.k[i] - in.k[i], 2) + std::pow(a.v[i] - in.v[i], 2);
+    }
+    EXPECT_LT(err, 4 * ref) << l;
     EXPECT_TRUE((*c)->decode(*with, &b).is_invalid_argument());  // profile missing
   }
   EXPECT_TRUE((*make_codec("q8"))->encode(in.view(), eo(0, nullptr, &*prof)).status().is_invalid_argument());

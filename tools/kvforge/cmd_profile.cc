@@ -3,7 +3,6 @@
 #include <iostream>
 
 #include "common.h"
-#include "kv_io.h"
 #include "kvforge/codec/profile.h"
 #include "kvforge/core/progress.h"
 #include "kvforge/eval/codec_eval.h"
@@ -32,22 +31,13 @@ Runner register_profile(CLI::App& app) {
                                       .limit = a->limit,
                                       .add_bos = true});
     if (!docs.ok()) return fail(docs.status());
-    std::vector<kv::DenseKvF32> dense;
     core::Progress progress("prefill", docs->size());
-    for (const auto& doc : *docs) {
-      auto d = prefill_and_export(model, doc, a->model.threads);
-      if (!d.ok()) return fail(d.status());
-      dense.push_back(std::move(*d));
-      progress.update(dense.size());
-    }
+    auto profile = eval::learn_model_profile(model, *docs, a->model.threads, &progress);
     progress.finish();
-    std::vector<codec::KvChunkView> views;
-    for (const auto& d : dense) views.push_back(eval::chunk_view(d));
-    auto profile = codec::learn_profile(views, model->fingerprint());
     if (!profile.ok()) return fail(profile.status());
     Status s = codec::save_profile(a->out, *profile);
     if (!s.ok()) return fail(s);
-    std::cout << "profile of " << views.size() << " documents written to " << a->out << " ("
+    std::cout << "profile of " << docs->size() << " documents written to " << a->out << " ("
               << profile->serialize().size() << " bytes)\n";
     return 0;
   };

@@ -76,6 +76,9 @@ struct EncodeOptions {
   // Optional (cachegen only): code symbols with this model profile's tables
   // instead of shipping tables in the frame. The decoder needs the same profile.
   const Profile* profile = nullptr;
+  // Position of the chunk's first token (0..2^30). Stored in the frame; a profile
+  // that codes keys before RoPE needs it to undo and redo the rotation.
+  int32_t first_position = 0;
 };
 
 struct DecodeOptions {
@@ -97,6 +100,7 @@ struct FrameInfo {
   uint64_t model_fingerprint = 0;
   uint64_t profile_id = 0;  // 0: no profile
   uint32_t flags = 0;
+  uint32_t first_position = 0;
   size_t header_bytes = 0;  // fixed header + section index + header checksum
   size_t frame_bytes = 0;   // whole frame, as the header declares it
   // Section i holds layer i: bytes [section_offset[i], section_offset[i] + section_size[i])

@@ -36,6 +36,13 @@ class Profile {
 
   uint64_t model_fingerprint = 0;
   KvChunkShape shape;
+  // Transform coding (docs/FORMAT.md, "Profile transform"): every plane is coded as
+  // y = U^T (sqrt(w) .* x) per block of `block` channels, keys first un-rotated to
+  // their pre-RoPE values when rope_theta > 0. channels = n_kv_heads * head_dim.
+  float rope_theta = 0;
+  uint32_t block = 0;
+  std::vector<float> weights;  // [(layer * 2 + kv) * channels + c], each > 0
+  std::vector<float> basis;    // [(layer * 2 + kv)][channels / block][block][block]: U[c][j]
   std::vector<LevelTables> levels;
 
   // xxh64 of serialize(); never 0.
@@ -60,8 +67,24 @@ class Profile {
   std::shared_ptr<Cache> cache_ = new_cache();
 };
 
-// Learns tables for every cachegen level from sample chunks (all of one shape).
-Result<Profile> learn_profile(std::span<const KvChunkView> chunks, uint64_t model_fingerprint);
+struct LearnOptions {
+  // Position of each chunk's first token (empty: all 0). Needed to undo RoPE.
+  std::vector<int32_t> first_positions;
+  // > 0: keys are stored post-RoPE with this base (the model's rope_theta, pairs
+  // (2i, 2i+1) as kvforge's runtime rotates them); the profile codes them pre-RoPE.
+  float rope_theta = 0;
+  // Importance of each key channel, [layer][n_kv_heads * head_dim] (e.g. the mean
+  // squared query component, kv::QueryMoments); empty: all equal. Values weigh 1.
+  std::vector<float> key_weights;
+  // Channels per basis block; 0: all channels of a layer when there are <= 64 of
+  // them, else head_dim (keeps decode cost at head_dim multiply-adds per value).
+  int block = 0;
+};
+
+// Learns the basis and tables for every cachegen level from sample chunks (all of
+// one shape).
+Result<Profile> learn_profile(std::span<const KvChunkView> chunks, uint64_t model_fingerprint,
+                              const LearnOptions& options = {});
 Status save_profile(const std::string& path, const Profile& profile);
 Result<Profile> load_profile(const std::string& path);
 

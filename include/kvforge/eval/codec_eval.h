@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "kvforge/codec/codec.h"
+#include "kvforge/codec/profile.h"
+#include "kvforge/core/progress.h"
 #include "kvforge/eval/metrics.h"
 #include "kvforge/eval/perplexity.h"
 
@@ -45,6 +47,14 @@ Result<std::vector<CodecEvalRow>> evaluate_codecs(std::shared_ptr<const model::L
                                                   const std::vector<std::vector<int32_t>>& documents,
                                                   const std::vector<std::string>& specs,
                                                   const CodecEvalOptions& options);
+
+// A model's codec profile from sample documents: each is prefilled from position 0
+// with kv::QueryMoments watching the queries, and its KV exported; the profile
+// codes keys before RoPE (the model's rope_theta) weighted by those moments.
+// progress may be null.
+Result<codec::Profile> learn_model_profile(std::shared_ptr<const model::LlamaModel> model,
+                                           const std::vector<std::vector<int32_t>>& documents, int threads,
+                                           core::Progress* progress);
 
 // codec::KvChunkView over a dense export (no copy).
 codec::KvChunkView chunk_view(const kv::DenseKvF32& dense);

@@ -1,0 +1,149 @@
+#include "codec/plane_basis.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "kvforge/core/kernels.h"
+
+namespace kvforge::codec {
+
+namespace {
+
+// cos/sin of position * freq_p for every token and pair, [token][pair]. Angles
+// advance by one rotation per token (double precision, re-anchored every 64 tokens),
+// which is far cheaper than a sincos per element and agrees with the runtime's RoPE
+// to ~1e-6 relative.
+void rope_table(size_t T, int D, int32_t first, float theta, std::vector<float>* cs, std::vector<float>* sn) {
+  const int P = D / 2;
+  cs->resize(T * P);
+  sn->resize(T * P);
+  for (int p = 0; p < P; ++p) {
+    const double freq = 1.0 / std::pow(static_cast<double>(theta), 2.0 * p / D);
+    const double dc = std::cos(freq), ds = std::sin(freq);
+    double c = 0, s = 0;
+    for (size_t t = 0; t < T; ++t) {
+      if (t % 64 == 0) {
+        const double a = (static_cast<double>(first) + static_cast<double>(t)) * freq;
+        c = std::cos(a);
+        s = std::sin(a);
+      } else {
+        const double c2 = c * dc - s * ds;
+        s = s * dc + c * ds;
+        c = c2;
+      }
+      (*cs)[t * P + p] = static_cast<float>(c);
+      (*sn)[t * P + p] = static_cast<float>(s);
+    }
+  }
+}
+
+// Rotates every (head, token) vector of a plane by +angle (dir = 1) or -angle (dir = -1).
+void rotate(const PlaneBasis& b, size_t T, int32_t first, int dir, float* x) {
+  if (!(b.rope_theta > 0) || T == 0) return;
+  std::vector<float> cs, sn;
+  const int D = b.head_dim, P = D / 2;
+  rope_table(T, D, first, b.rope_theta, &cs, &sn);
+  for (int h = 0; h < b.n_heads; ++h)
+    for (size_t t = 0; t < T; ++t) {
+      float* v = x + (static_cast<size_t>(h) * T + t) * D;
+      const float* c = &cs[t * P];
+      const float* s = &sn[t * P];
+      for (int p = 0; p < P; ++p) {
+        const float v0 = v[2 * p], v1 = v[2 * p + 1], si = dir * s[p];
+        v[2 * p] = v0 * c[p] - v1 * si;
+        v[2 * p + 1] = v0 * si + v1 * c[p];
+      }
+    }
+}
+
+// Applies the per-block basis: forward y = U^T (sqrt(w) x), backward x = (U y) / sqrt(w).
+void apply(const PlaneBasis& b, size_t T, bool forward, const float* in, float* out) {
+  const int D = b.head_dim, B = b.block, C = b.n_heads * D;
+  std::vector<float> a(T * B), r(T * B), sw(C);
+  for (int c = 0; c < C; ++c) sw[c] = std::sqrt(b.weights[c]);
+  for (int c0 = 0; c0 < C; c0 += B) {
+    // Gather the block token-major: a[t][i] = channel c0 + i.
+    for (int i = 0; i < B; ++i) {
+      const int c = c0 + i, h = c / D, d = c % D;
+      const float scale = forward ? sw[c] : 1.0f;
+      for (size_t t = 0; t < T; ++t) a[t * B + i] = in[(static_cast<size_t>(h) * T + t) * D + d] * scale;
+    }
+    const float* u = b.basis + static_cast<size_t>(c0) * B;
+    // forward: r = a U (U is [c][j], k x n); backward: r = a U^T.
+    core::gemm_f32(T, B, B, a.data(), B, u, B, /*b_transposed=*/!forward, r.data(), B, nullptr);
+    for (int i = 0; i < B; ++i) {
+      const int c = c0 + i, h = c / D, d = c % D;
+      const float scale = forward ? 1.0f : 1.0f / sw[c];
+      for (size_t t = 0; t < T; ++t) out[(static_cast<size_t>(h) * T + t) * D + d] = r[t * B + i] * scale;
+    }
+  }
+}
+
+}  // namespace
+
+void to_basis(const PlaneBasis& b, size_t T, int32_t first, const float* x, float* y) {
+  const size_t n = static_cast<size_t>(b.n_heads) * T * b.head_dim;
+  if (n == 0) return;
+  std::vector<float> tmp(x, x + n);
+  rotate(b, T, first, -1, tmp.data());
+  apply(b, T, true, tmp.data(), y);
+}
+
+void from_basis(const PlaneBasis& b, size_t T, int32_t first, const float* y, float* x) {
+  const size_t n = static_cast<size_t>(b.n_heads) * T * b.head_dim;
+  if (n == 0) return;
+  apply(b, T, false, y, x);
+  rotate(b, T, first, 1, x);
+}
+
+void symmetric_eigen(int n, std::vector<double> a, std::vector<double>* vectors, std::vector<double>* values) {
+  std::vector<double> v(static_cast<size_t>(n) * n, 0.0);
+  for (int i = 0; i < n; ++i) v[static_cast<size_t>(i) * n + i] = 1.0;
+  auto A = [&](int i, int j) -> double& { return a[static_cast<size_t>(i) * n + j]; };
+  for (int sweep = 0; sweep < 100; ++sweep) {
+    double off = 0, diag = 0;
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < n; ++j) (i == j ? diag : off) += A(i, j) * A(i, j);
+    if (off <= 1e-24 * std::max(diag, 1e-300)) break;
+    for (int p = 0; p < n - 1; ++p)
+      for (int q = p + 1; q < n; ++q) {
+        const double apq = A(p, q);
+        if (std::fabs(apq) < 1e-300) continue;
+        const double tau = (A(q, q) - A(p, p)) / (2 * apq);
+        const double t = (tau >= 0 ? 1.0 : -1.0) / (std::fabs(tau) + std::sqrt(1 + tau * tau));
+        const double c = 1 / std::sqrt(1 + t * t), s = t * c;
+        for (int k = 0; k < n; ++k) {  // columns p, q
+          const double akp = A(k, p), akq = A(k, q);
+          A(k, p) = c * akp - s * akq;
+          A(k, q) = s * akp + c * akq;
+        }
+        for (int k = 0; k < n; ++k) {  // rows p, q
+          const double apk = A(p, k), aqk = A(q, k);
+          A(p, k) = c * apk - s * aqk;
+          A(q, k) = s * apk + c * aqk;
+        }
+        for (int k = 0; k < n; ++k) {
+          const double vkp = v[static_cast<size_t>(k) * n + p], vkq = v[static_cast<size_t>(k) * n + q];
+          v[static_cast<size_t>(k) * n + p] = c * vkp - s * vkq;
+          v[static_cast<size_t>(k) * n + q] = s * vkp + c * vkq;
+        }
+      }
+  }
+  std::vector<int> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int i, int j) { return A(i, i) > A(j, j); });
+  vectors->assign(static_cast<size_t>(n) * n, 0.0);
+  values->resize(n);
+  for (int j = 0; j < n; ++j) {
+    const int src = order[j];
+    (*values)[j] = A(src, src);
+    int big = 0;
+    for (int k = 1; k < n; ++k)
+      if (std::fabs(v[static_cast<size_t>(k) * n + src]) > std::fabs(v[static_cast<size_t>(big) * n + src])) big = k;
+    const double sign = v[static_cast<size_t>(big) * n + src] < 0 ? -1.0 : 1.0;
+    for (int k = 0; k < n; ++k) (*vectors)[static_cast<size_t>(k) * n + j] = sign * v[static_cast<size_t>(k) * n + src];
+  }
+}
+
+}  // namespace kvforge::codec
