@@ -502,7 +502,8 @@ void matvec(TensorType type, const void* w, size_t rows, size_t cols, const floa
   const auto* wb = static_cast<const uint8_t*>(w);
   // One captured pointer keeps the std::function in its small buffer (no allocation).
   struct Job {
-    decltype(HWY_DYNAMIC_DISPATCH(MatvecRange)) kernel;
+    // decay: the dispatch expression is a function lvalue under clang, a pointer under gcc.
+    std::decay_t<decltype(HWY_DYNAMIC_DISPATCH(MatvecRange))> kernel;
     TensorType type;
     const uint8_t* w;
     size_t rb, cols;
@@ -525,7 +526,7 @@ void matmul(TensorType type, const void* w, size_t rows, size_t cols, const floa
   }
   if (n_tokens < kSgemmMinTokens || cols == 0) {
     struct Job {
-      decltype(HWY_DYNAMIC_DISPATCH(MatmulRowsRange)) kernel;
+      std::decay_t<decltype(HWY_DYNAMIC_DISPATCH(MatmulRowsRange))> kernel;
       TensorType type;
       const uint8_t* w;
       size_t rb, rows, cols;
