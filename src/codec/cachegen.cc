@@ -57,17 +57,23 @@ struct LevelSpec {
   int v_first, v_rest;  // V bins: first max(1, round(L/16)) layers, then the rest
   bool delta;           // token delta against anchors (else per-channel prediction + contexts)
   int nctx;             // K context classes when !delta (V: 1)
+  // Profile (basis) planes: bins of the first max(1, round(L/16)) layers, the last
+  // layer, and the rest, for K and for V.
+  int bk_first, bk_rest, bk_last;
+  int bv_first, bv_rest, bv_last;
 };
 
-// Level table (docs/FORMAT.md, "cachegen levels"). Measured on stories260K, the deeper
-// layers are the sensitive ones (the reverse of CacheGen's 7B observation), so the
-// schedules give the later layers more bins.
+// Level table (docs/FORMAT.md, "cachegen levels"). Measured on stories260K: in raw
+// channels the deeper layers are the sensitive ones (the reverse of CacheGen's 7B
+// observation), so those schedules give the later layers more bins. In a profile's
+// basis the first layer's values and the last layer matter most (one extra bin there
+// lowers KL 3-10x more than anywhere else), so profile planes have their own schedule.
 constexpr LevelSpec kLevels[] = {
-    {1, 96, 128, 64, 96, false, 3},
-    {2, 32, 48, 24, 32, false, 3},
-    {3, 20, 28, 12, 20, false, 3},
-    {4, 16, 24, 12, 16, false, 3},
-    {5, 12, 16, 8, 12, false, 3},
+    {1, 96, 128, 64, 96, false, 3, 64, 48, 96, 96, 48, 64},
+    {2, 32, 48, 24, 32, false, 3, 24, 20, 40, 48, 16, 32},
+    {3, 20, 28, 12, 20, false, 3, 16, 14, 32, 40, 12, 24},
+    {4, 16, 24, 12, 16, false, 3, 12, 12, 24, 32, 10, 18},
+    {5, 12, 16, 8, 12, false, 3, 10, 10, 20, 24, 8, 16},
 };
 
 const LevelSpec* find_level(int id) {
@@ -98,10 +104,19 @@ constexpr int kMaxBasisQ = 63;
 int k_first_layers(int L) { return (L + 2) / 3; }
 int v_first_layers(int L) { return std::max(1, (L + 8) / 16); }
 
+int basis_bins(int first, int rest, int last, int L, int layer) {
+  if (layer < v_first_layers(L)) return first;
+  return layer == L - 1 ? last : rest;
+}
+
 Plane cachegen_plane(const LevelSpec& s, int L, int layer, int kv, bool basis) {
   Plane p;
-  const int bins = kv == 0 ? (layer < k_first_layers(L) ? s.k_first : s.k_rest)
-                           : (layer < v_first_layers(L) ? s.v_first : s.v_rest);
+  int bins = kv == 0 ? (layer < k_first_layers(L) ? s.k_first : s.k_rest)
+                     : (layer < v_first_layers(L) ? s.v_first : s.v_rest);
+  if (basis) {
+    bins = kv == 0 ? basis_bins(s.bk_first, s.bk_rest, s.bk_last, L, layer)
+                   : basis_bins(s.bv_first, s.bv_rest, s.bv_last, L, layer);
+  }
   p.Qnom = bins / 2 - 1;
   p.basis = basis;
   p.Q = basis ? std::min(kMaxBasisQ, 2 * p.Qnom) : p.Qnom;
@@ -218,8 +233,11 @@ class In {
 // ---------------------------------------------------------------- encoder side
 
 // Quantizes one plane: steps and offsets (fp16 bits) and values q[(h*T+t)*D+d].
+// Basis planes: fixed_step > 0 is the profile's step for the plane (else one is
+// derived from this chunk); *step_used (optional) receives the step before widening.
 void quantize_plane(const Plane& p, const Geometry& g, const float* x, std::vector<uint16_t>* steps,
-                    std::vector<uint16_t>* offs, std::vector<int16_t>* q) {
+                    std::vector<uint16_t>* offs, std::vector<int16_t>* q, float fixed_step = 0,
+                    float* step_used = nullptr) {
   const size_t n = static_cast<size_t>(g.H) * g.T * g.D;
   q->resize(n);
   if (p.per_token) {
@@ -277,7 +295,8 @@ void quantize_plane(const Plane& p, const Geometry& g, const float* x, std::vect
         log_sum += std::log(static_cast<double>(amax[c]) / p.Qnom);
         ++n;
       }
-    const float S = n ? static_cast<float>(std::exp(log_sum / n)) : 0.0f;
+    const float S = fixed_step > 0 ? fixed_step : n ? static_cast<float>(std::exp(log_sum / n)) : 0.0f;
+    if (step_used != nullptr) *step_used = n ? static_cast<float>(std::exp(log_sum / n)) : 0.0f;
     // Components whose whole range is below S round to 0 (their step 2 amax keeps
     // them there); the rest share S unless it would clip them.
     for (int c = 0; c < nch; ++c) want[c] = std::max(want[c], std::min(S, 2 * amax[c]));
@@ -923,7 +942,14 @@ class CacheGenCodec final : public CodecImpl {
         to_basis(basis_of(*c.profile, c.layer, kv), g.T, c.first_position, x, coded.data());
         x = coded.data();
       }
-      quantize_plane(p, g, x, &steps, &offs, &q);
+      float fixed_step = 0;
+      if (c.profile != nullptr) {
+        const Profile::LevelTables* lt = c.profile->find(static_cast<uint8_t>(level_));
+        if (lt != nullptr && lt->steps.size() == static_cast<size_t>(c.shape.n_layers) * 2) {
+          fixed_step = lt->steps[static_cast<size_t>(c.layer) * 2 + kv];
+        }
+      }
+      quantize_plane(p, g, x, &steps, &offs, &q, fixed_step);
       for (uint16_t s : steps) f::put_u16(out, s);
       for (uint16_t s : offs) f::put_u16(out, s);
       if (c.profile != nullptr) {
@@ -1172,6 +1198,7 @@ std::string Profile::serialize() const {
     f::put_u64(&s, l.freq.size());
     for (uint16_t v : l.freq) f::put_u16(&s, v);
     for (uint8_t v : l.pred) f::put_u8(&s, v);
+    for (float v : l.steps) put_f32(&s, v);
   }
   return s;
 }
@@ -1246,6 +1273,13 @@ Result<Profile> Profile::parse(std::string_view bytes) {
     at += npred;
     for (uint8_t v : lt.pred)
       if (v > 1) return bad("invalid prediction flag");
+    if ((body - at) / 4 < static_cast<size_t>(L) * 2) return bad("truncated");
+    lt.steps.resize(static_cast<size_t>(L) * 2);
+    for (size_t j = 0; j < lt.steps.size(); ++j) {
+      lt.steps[j] = get_f32(b + at + 4 * j);
+      if (!(lt.steps[j] >= 0 && lt.steps[j] < 1e30f)) return bad("invalid plane step");
+    }
+    at += 4 * lt.steps.size();
     // Every row must be a valid distribution over the plane's alphabet.
     const LevelSpec* spec = find_level(lt.level);
     if (spec == nullptr) return bad("unknown level");
@@ -1289,11 +1323,13 @@ Status learn_basis(std::span<const KvChunkView> chunks, const LearnOptions& o, P
   for (int32_t p : o.first_positions)
     if (p < 0) return Status::InvalidArgument("learn_profile: negative first position");
   if (!(o.rope_theta >= 0 && o.rope_theta < 1e12f)) return Status::InvalidArgument("learn_profile: invalid rope_theta");
-  if (!o.key_weights.empty() && o.key_weights.size() != static_cast<size_t>(L) * C) {
-    return Status::InvalidArgument("learn_profile: key_weights must hold n_layers * n_kv_heads * head_dim values");
+  for (const auto* ws : {&o.key_weights, &o.value_weights}) {
+    if (!ws->empty() && ws->size() != static_cast<size_t>(L) * C) {
+      return Status::InvalidArgument("learn_profile: key/value weights must hold n_layers * n_kv_heads * head_dim values");
+    }
+    for (float w : *ws)
+      if (!(w >= 0 && std::isfinite(w))) return Status::InvalidArgument("learn_profile: weights must be finite and >= 0");
   }
-  for (float w : o.key_weights)
-    if (!(w >= 0 && std::isfinite(w))) return Status::InvalidArgument("learn_profile: key weights must be finite and >= 0");
   const int B = o.block ? o.block : default_block(sh);
   if (B < 1 || static_cast<uint32_t>(B) > kMaxBasisBlock || C % B != 0) {
     return Status::InvalidArgument("learn_profile: basis block " + std::to_string(B) + " must divide " +
@@ -1302,13 +1338,16 @@ Status learn_basis(std::span<const KvChunkView> chunks, const LearnOptions& o, P
   prof->rope_theta = o.rope_theta;
   prof->block = static_cast<uint32_t>(B);
   prof->weights.assign(static_cast<size_t>(L) * 2 * C, 1.0f);
-  for (int l = 0; l < L && !o.key_weights.empty(); ++l) {
+  for (int plane = 0; plane < 2 * L; ++plane) {
+    const int l = plane / 2, kv = plane % 2;
+    const std::vector<float>& given = kv == 0 ? o.key_weights : o.value_weights;
+    if (given.empty()) continue;
     // Scaled to geometric mean 1 (only ratios matter), floored so every weight is > 0.
     // With RoPE undone, a pair (2i, 2i+1) shares one weight: the rotation mixes the
     // two, and equal weights let the error bound pass through it unchanged.
-    std::vector<float> w(o.key_weights.begin() + static_cast<std::ptrdiff_t>(l * C),
-                         o.key_weights.begin() + static_cast<std::ptrdiff_t>((l + 1) * C));
-    if (o.rope_theta > 0)
+    std::vector<float> w(given.begin() + static_cast<std::ptrdiff_t>(l * C),
+                         given.begin() + static_cast<std::ptrdiff_t>((l + 1) * C));
+    if (kv == 0 && o.rope_theta > 0)
       for (size_t c = 0; c + 1 < C; c += 2)
         if ((c % sh.head_dim) + 1 < static_cast<size_t>(sh.head_dim)) w[c] = w[c + 1] = 0.5f * (w[c] + w[c + 1]);
     const float top = *std::max_element(w.begin(), w.end());
@@ -1320,7 +1359,7 @@ Status learn_basis(std::span<const KvChunkView> chunks, const LearnOptions& o, P
       log_sum += std::log(fl[c]);
     }
     const double gm = std::exp(log_sum / C);
-    for (size_t c = 0; c < C; ++c) prof->weights[static_cast<size_t>(l) * 2 * C + c] = static_cast<float>(fl[c] / gm);
+    for (size_t c = 0; c < C; ++c) prof->weights[(static_cast<size_t>(l) * 2 + kv) * C + c] = static_cast<float>(fl[c] / gm);
   }
   std::vector<float> identity(C * B, 0.0f);
   for (size_t blk = 0; blk < C / B; ++blk)
@@ -1412,16 +1451,32 @@ Result<Profile> learn_profile(std::span<const KvChunkView> raw_chunks, uint64_t 
     // Quantize every sample plane once; choose each channel's prediction by total cost.
     std::vector<std::vector<int16_t>> qs(chunks.size() * L * 2);
     lt.pred.assign(static_cast<size_t>(L) * 2 * nch, 0);
+    lt.steps.assign(static_cast<size_t>(L) * 2, 0.0f);
     for (int l = 0; l < L; ++l)
       for (int kv = 0; kv < 2; ++kv) {
         const Plane p = cachegen_plane(spec, L, l, kv, true);
+        // The plane's step: the geometric mean, over the sample chunks (by tokens), of
+        // the step each would derive alone.
+        double log_sum = 0, weight = 0;
+        for (const auto& c : chunks) {
+          const Geometry g{c.shape.n_kv_heads, c.shape.head_dim, c.n_tokens};
+          const size_t per_layer = static_cast<size_t>(g.H) * g.T * g.D;
+          float S = 0;
+          quantize_plane(p, g, (kv ? c.v : c.k) + per_layer * l, &steps, &offs, &q, 0, &S);
+          if (S > 0) {
+            log_sum += std::log(static_cast<double>(S)) * static_cast<double>(c.n_tokens);
+            weight += static_cast<double>(c.n_tokens);
+          }
+        }
+        const float fixed_step = weight > 0 ? static_cast<float>(std::exp(log_sum / weight)) : 0.0f;
+        lt.steps[static_cast<size_t>(l) * 2 + kv] = fixed_step;
         std::vector<uint32_t> h0(nch * p.A, 0), h1(nch * p.A, 0);
         for (size_t ci = 0; ci < chunks.size(); ++ci) {
           const auto& c = chunks[ci];
           const Geometry g{c.shape.n_kv_heads, c.shape.head_dim, c.n_tokens};
           const size_t per_layer = static_cast<size_t>(g.H) * g.T * g.D;
           auto& qq = qs[(ci * L + l) * 2 + kv];
-          quantize_plane(p, g, (kv ? c.v : c.k) + per_layer * l, &steps, &offs, &qq);
+          quantize_plane(p, g, (kv ? c.v : c.k) + per_layer * l, &steps, &offs, &qq, fixed_step);
           for (int h = 0; h < g.H; ++h)
             for (int d = 0; d < g.D; ++d)
               for (size_t t = 0; t < g.T; ++t) {

@@ -7,6 +7,7 @@
 #include "eval/parallel_documents.h"
 #include "kvforge/codec/profile.h"
 #include "kvforge/kv/query_moments.h"
+#include "kvforge/core/kernels.h"
 
 namespace kvforge::eval {
 
@@ -26,6 +27,31 @@ constexpr std::string_view kProfileSuffix = "+profile";
 
 bool wants_profile(std::string_view spec) {
   return spec.size() > kProfileSuffix.size() && spec.substr(spec.size() - kProfileSuffix.size()) == kProfileSuffix;
+}
+
+}  // namespace
+
+namespace {
+
+// An error in value channel (kv head h, d) reaches the residual stream through the
+// output-projection columns of the group's query heads: weight = their squared norms.
+std::vector<float> value_weights(const model::LlamaModel& model) {
+  const auto& cfg = model.config();
+  const int D = cfg.head_dim, G = cfg.n_heads / cfg.n_kv_heads, C = cfg.n_kv_heads * D;
+  std::vector<float> w(static_cast<size_t>(cfg.n_layers) * C, 0.0f);
+  for (int l = 0; l < cfg.n_layers; ++l) {
+    const model::TensorRef& wo = *model.layers()[l].wo;
+    const int64_t cols = wo.cols(), rows = wo.rows();
+    const size_t row_bytes = wo.nbytes / static_cast<size_t>(rows);
+    std::vector<float> row(static_cast<size_t>(cols)), col_norm(static_cast<size_t>(cols), 0.0f);
+    for (int64_t r = 0; r < rows; ++r) {
+      core::dequantize_row(wo.type, wo.data + static_cast<size_t>(r) * row_bytes, row.data(), static_cast<size_t>(cols));
+      for (int64_t j = 0; j < cols; ++j) col_norm[j] += row[j] * row[j];
+    }
+    for (int c = 0; c < C; ++c)
+      for (int g = 0; g < G; ++g) w[static_cast<size_t>(l) * C + c] += col_norm[((c / D) * G + g) * D + c % D];
+  }
+  return w;
 }
 
 }  // namespace
@@ -52,6 +78,7 @@ Result<codec::Profile> learn_model_profile(std::shared_ptr<const model::LlamaMod
   codec::LearnOptions lo;
   lo.rope_theta = model->config().rope_theta;
   lo.key_weights = moments.key_weights();
+  lo.value_weights = value_weights(*model);
   return codec::learn_profile(views, model->fingerprint(), lo);
 }
 

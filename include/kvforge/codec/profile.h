@@ -32,6 +32,10 @@ class Profile {
     uint16_t n_ctx = 0;
     std::vector<uint16_t> freq;
     std::vector<uint8_t> pred;
+    // Quantization step of each plane in the basis, [layer * 2 + kv] (0: derive per
+    // chunk). A fixed step keeps each component's symbol statistics the same in every
+    // chunk, as the tables assume.
+    std::vector<float> steps;
   };
 
   uint64_t model_fingerprint = 0;
@@ -74,8 +78,11 @@ struct LearnOptions {
   // (2i, 2i+1) as kvforge's runtime rotates them); the profile codes them pre-RoPE.
   float rope_theta = 0;
   // Importance of each key channel, [layer][n_kv_heads * head_dim] (e.g. the mean
-  // squared query component, kv::QueryMoments); empty: all equal. Values weigh 1.
+  // squared query component, kv::QueryMoments); empty: all equal.
   std::vector<float> key_weights;
+  // Importance of each value channel, same layout (e.g. the squared norm of the
+  // output-projection columns it feeds); empty: all equal.
+  std::vector<float> value_weights;
   // Channels per basis block; 0: all channels of a layer when there are <= 64 of
   // them, else head_dim (keeps decode cost at head_dim multiply-adds per value).
   int block = 0;
