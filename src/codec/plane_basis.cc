@@ -2,9 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 #include <numeric>
 
-#include "kvforge/core/kernels.h"
 
 namespace kvforge::codec {
 
@@ -57,25 +61,99 @@ void rotate(const PlaneBasis& b, size_t T, int32_t first, int dir, float* x) {
     }
 }
 
-// Applies the per-block basis: forward y = U^T (sqrt(w) x), backward x = (U y) / sqrt(w).
-void apply(const PlaneBasis& b, size_t T, bool forward, const float* in, float* out) {
-  const int D = b.head_dim, B = b.block, C = b.n_heads * D;
-  std::vector<float> a(T * B), r(T * B), sw(C);
-  for (int c = 0; c < C; ++c) sw[c] = std::sqrt(b.weights[c]);
-  for (int c0 = 0; c0 < C; c0 += B) {
-    // Gather the block token-major: a[t][i] = channel c0 + i.
+// r[t] = a[t] M for n rows of B floats (row t of a at a + t * lda, of r at r + t * ldr;
+// M: B x B row-major). A row is read whole before it is written, so r may equal a.
+// A portable version and, for blocks of 8, 16, 32 or 64, an AVX2+FMA one chosen at
+// run time.
+void rows_generic(const float* a, size_t lda, const float* m, float* r, size_t ldr, size_t n, int B) {
+  std::vector<float> acc(static_cast<size_t>(B));
+  for (size_t t = 0; t < n; ++t) {
+    std::fill(acc.begin(), acc.end(), 0.0f);
+    const float* at = a + t * lda;
     for (int i = 0; i < B; ++i) {
-      const int c = c0 + i, h = c / D, d = c % D;
-      const float scale = forward ? sw[c] : 1.0f;
-      for (size_t t = 0; t < T; ++t) a[t * B + i] = in[(static_cast<size_t>(h) * T + t) * D + d] * scale;
+      const float ai = at[i];
+      const float* mi = m + static_cast<size_t>(i) * B;
+      for (int j = 0; j < B; ++j) acc[j] += ai * mi[j];
     }
+    std::copy(acc.begin(), acc.end(), r + t * ldr);
+  }
+}
+
+#if defined(__x86_64__)
+// kB / 8 accumulators of 8 lanes, one broadcast FMA per input.
+template <int kB>
+__attribute__((target("avx2,fma"))) void rows_avx2(const float* a, size_t lda, const float* m, float* r, size_t ldr,
+                                                   size_t n, int) {
+  static_assert(kB % 8 == 0 && kB > 0);
+  for (size_t t = 0; t < n; ++t) {
+    __m256 acc[kB / 8];
+    for (int k = 0; k < kB / 8; ++k) acc[k] = _mm256_setzero_ps();
+    for (int i = 0; i < kB; ++i) {
+      const __m256 ai = _mm256_broadcast_ss(a + t * lda + i);
+      const float* mi = m + static_cast<size_t>(i) * kB;
+      for (int k = 0; k < kB / 8; ++k) acc[k] = _mm256_fmadd_ps(ai, _mm256_loadu_ps(mi + 8 * k), acc[k]);
+    }
+    for (int k = 0; k < kB / 8; ++k) _mm256_storeu_ps(r + t * ldr + 8 * k, acc[k]);
+  }
+}
+#endif
+
+using RowsFn = void (*)(const float*, size_t, const float*, float*, size_t, size_t, int);
+
+RowsFn rows_kernel(int B) {
+#if defined(__x86_64__)
+  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (avx2) {
+    switch (B) {
+      case 8: return rows_avx2<8>;
+      case 16: return rows_avx2<16>;
+      case 32: return rows_avx2<32>;
+      case 64: return rows_avx2<64>;
+      default: break;
+    }
+  }
+#endif
+  return rows_generic;
+}
+
+// Applies the per-block basis: forward y = U^T (sqrt(w) x), backward x = (U y) / sqrt(w),
+// with the weights folded into the matrix. Tokens go through in tiles gathered
+// token-major (a block spans whole heads or part of one, so each copy is a run of
+// contiguous channels); in may equal out.
+void apply(const PlaneBasis& b, size_t T, bool forward, const float* in, float* out) {
+  constexpr size_t kTile = 64;
+  const int D = b.head_dim, B = b.block, C = b.n_heads * D;
+  const RowsFn rows = rows_kernel(B);
+  std::vector<float> a(B > D ? kTile * B : 0), m(static_cast<size_t>(B) * B);
+  for (int c0 = 0; c0 < C; c0 += B) {
     const float* u = b.basis + static_cast<size_t>(c0) * B;
-    // forward: r = a U (U is [c][j], k x n); backward: r = a U^T.
-    core::gemm_f32(T, B, B, a.data(), B, u, B, /*b_transposed=*/!forward, r.data(), B, nullptr);
+    // forward: M[i][j] = sqrt(w_i) U[i][j]; backward: M[j][i] = U[i][j] / sqrt(w_i).
     for (int i = 0; i < B; ++i) {
-      const int c = c0 + i, h = c / D, d = c % D;
-      const float scale = forward ? 1.0f : 1.0f / sw[c];
-      for (size_t t = 0; t < T; ++t) out[(static_cast<size_t>(h) * T + t) * D + d] = r[t * B + i] * scale;
+      const float sw = std::sqrt(b.weights[c0 + i]);
+      for (int j = 0; j < B; ++j) {
+        if (forward) m[static_cast<size_t>(i) * B + j] = sw * u[static_cast<size_t>(i) * B + j];
+        else m[static_cast<size_t>(j) * B + i] = u[static_cast<size_t>(i) * B + j] / sw;
+      }
+    }
+    if (B <= D) {
+      // The block lies within one head: its rows are already there, D floats apart.
+      const size_t at = static_cast<size_t>(c0 / D) * T * D + c0 % D;
+      rows(in + at, D, m.data(), out + at, D, T, B);
+      continue;
+    }
+    for (size_t t0 = 0; t0 < T; t0 += kTile) {
+      const size_t n = std::min(kTile, T - t0);
+      for (size_t t = 0; t < n; ++t)
+        for (int i = 0; i < B; i += D) {
+          const int c = c0 + i;
+          std::memcpy(&a[t * B + i], in + (static_cast<size_t>(c / D) * T + t0 + t) * D, sizeof(float) * D);
+        }
+      rows(a.data(), B, m.data(), a.data(), B, n, B);
+      for (size_t t = 0; t < n; ++t)
+        for (int i = 0; i < B; i += D) {
+          const int c = c0 + i;
+          std::memcpy(out + (static_cast<size_t>(c / D) * T + t0 + t) * D, &a[t * B + i], sizeof(float) * D);
+        }
     }
   }
 }

@@ -58,7 +58,7 @@ std::vector<float> value_weights(const model::LlamaModel& model) {
 
 Result<codec::Profile> learn_model_profile(std::shared_ptr<const model::LlamaModel> model,
                                            const std::vector<std::vector<int32_t>>& documents, int threads,
-                                           core::Progress* progress) {
+                                           core::Progress* progress, int block) {
   if (documents.empty()) return Status::InvalidArgument("learn_model_profile: no documents");
   const kv::KvShape shape = model->kv_shape();
   kv::QueryMoments moments(shape.n_layers, shape.n_kv_heads, shape.head_dim);
@@ -79,6 +79,7 @@ Result<codec::Profile> learn_model_profile(std::shared_ptr<const model::LlamaMod
   lo.rope_theta = model->config().rope_theta;
   lo.key_weights = moments.key_weights();
   lo.value_weights = value_weights(*model);
+  lo.block = block;
   return codec::learn_profile(views, model->fingerprint(), lo);
 }
 

@@ -113,25 +113,29 @@ KvChunk walk_chunk(KvChunkShape s, size_t T, uint32_t seed) {
   return c;
 }
 
-// Smallest nominal Q (bins / 2 - 1) of each level's schedule (docs/FORMAT.md).
+// Smallest nominal Q (bins / 2 - 1) of each level's profile schedule (docs/FORMAT.md).
 int min_qnom(int level) {
   switch (level) {
-    case 1: return 31;
-    case 2: return 11;
+    case 1: return 23;
+    case 2: return 7;
     case 3: return 5;
-    case 4: return 5;
+    case 4: return 4;
     default: return 3;
   }
 }
 
-// Per token and basis block: ||sqrt(w) .* (x - x')|| <= sqrt(B) * Rb / (4 Qnom),
-// Rb the largest distance between two tokens' weighted, un-rotated block vectors.
+// Per token and basis block: ||sqrt(w) .* (x - x')|| <= sqrt(B) * max step / 2, with
+// every step <= max(Rb / (2 Qnom), S): Rb the largest distance between two tokens'
+// weighted, un-rotated block vectors, S the profile's step for the plane.
 void expect_profile_bound(const KvChunk& in, const KvChunk& out, const Profile& p, int level, int32_t first) {
   const int L = in.shape.n_layers, H = in.shape.n_kv_heads, D = in.shape.head_dim, C = H * D, B = p.block;
   const size_t T = in.n_tokens;
   for (int kv = 0; kv < 2; ++kv)
     for (int l = 0; l < L; ++l) {
       const float* w = &p.weights[(static_cast<size_t>(l) * 2 + kv) * C];
+      const Profile::LevelTables* lt = p.find(static_cast<uint8_t>(level));
+      ASSERT_NE(lt, nullptr);
+      const double S = lt->steps[static_cast<size_t>(l) * 2 + kv];
       const auto& X = kv ? in.v : in.k;
       const auto& Y = kv ? out.v : out.k;
       std::vector<float> z(T * C), e(T * C);
@@ -158,7 +162,8 @@ void expect_profile_bound(const KvChunk& in, const KvChunk& out, const Profile& 
             for (int c = c0; c < c0 + B; ++c) d2 += std::pow(z[t * C + c] - z[s * C + c], 2);
             rb = std::max(rb, std::sqrt(d2));
           }
-        const double bound = std::sqrt(static_cast<double>(B)) * rb / (4.0 * min_qnom(level)) * 1.01 + 1e-3 * (rb + 1);
+        const double max_step = std::max(rb / (2.0 * min_qnom(level)), S) * 1.01;
+        const double bound = std::sqrt(static_cast<double>(B)) * max_step / 2 + 1e-3 * (rb + 1);
         for (size_t t = 0; t < T; ++t) {
           double n2 = 0;
           for (int c = c0; c < c0 + B; ++c) n2 += std::pow(e[t * C + c], 2);

@@ -15,12 +15,17 @@ Runner register_profile(CLI::App& app) {
     ModelFlags model;
     std::string text, out;
     size_t limit = 100;
+    int block = 0;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("profile", "Learn a model profile (cachegen symbol tables) from sample text");
   add_model_flags(cmd, &a->model);
   cmd->add_option("--text", a->text, "Sample text, one document per line")->required();
   cmd->add_option("--limit", a->limit, "Documents to learn from")->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--block", a->block,
+                  "Channels per basis block (whole heads or a divisor of head_dim; default: a layer's channels "
+                  "when <= 64, else 8). Larger blocks compress more and decode slower")
+      ->check(CLI::Range(0, 256));
   cmd->add_option("-o,--output", a->out, "Output .kvprof file")->required();
   return [a]() {
     auto loaded = load_model(a->model);
@@ -32,7 +37,7 @@ Runner register_profile(CLI::App& app) {
                                       .add_bos = true});
     if (!docs.ok()) return fail(docs.status());
     core::Progress progress("prefill", docs->size());
-    auto profile = eval::learn_model_profile(model, *docs, a->model.threads, &progress);
+    auto profile = eval::learn_model_profile(model, *docs, a->model.threads, &progress, a->block);
     progress.finish();
     if (!profile.ok()) return fail(profile.status());
     Status s = codec::save_profile(a->out, *profile);

@@ -83,8 +83,10 @@ struct LearnOptions {
   // Importance of each value channel, same layout (e.g. the squared norm of the
   // output-projection columns it feeds); empty: all equal.
   std::vector<float> value_weights;
-  // Channels per basis block; 0: all channels of a layer when there are <= 64 of
-  // them, else head_dim (keeps decode cost at head_dim multiply-adds per value).
+  // Channels per basis block (whole heads, or a divisor of head_dim); 0: all channels
+  // of a layer when there are <= 64 of them, else the largest divisor of head_dim
+  // <= 8 (decoding costs `block` multiply-adds per value; larger blocks decorrelate
+  // more channels and decode slower).
   int block = 0;
 };
 
