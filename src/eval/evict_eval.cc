@@ -102,37 +102,21 @@ Result<std::vector<EvictEvalRow>> evaluate_eviction(std::shared_ptr<const model:
     return Status::InvalidArgument("no document is long enough for every budget (the smallest budgets fall below "
                                    "what the policies protect); use longer documents or larger budgets");
   }
-  const int workers = std::max(1, std::min<int>(options.run.workers, static_cast<int>(used.size())));
-  model::SessionOptions so;
-  so.n_threads = std::max(1, options.run.threads_per_worker);
-  so.max_positions = options.run.max_positions;
-
   // scores[c][d]: merged in document order at the end, so results do not
   // depend on scheduling.
   std::vector<std::vector<DocScores>> scores(configs.size(), std::vector<DocScores>(used.size()));
   std::vector<double> full_bytes(used.size());
-  std::vector<std::unique_ptr<model::Session>> refs, tests;
-  for (int w = 0; w < workers; ++w) {
-    refs.push_back(std::make_unique<model::Session>(model, so));
-    tests.push_back(std::make_unique<model::Session>(model, so));
-  }
-  std::vector<std::vector<float>> ref_logits(static_cast<size_t>(workers));
-  KVF_RETURN_IF_ERROR(detail::parallel_documents(
-      used.size(), workers,
-      [&](int w, size_t d) {
-        const auto& doc = *used[d];
-        model::Session& ref = *refs[w];
-        ref.reset();
-        KVF_RETURN_IF_ERROR(run_full_cache(ref, doc, &ref_logits[w]));
+  KVF_RETURN_IF_ERROR(detail::compare_with_reference(
+      model, used, options.run,
+      [&](model::Session& ref, model::Session& test, size_t d, const std::vector<float>& ref_logits) {
         full_bytes[d] = static_cast<double>(ref.cache().bytes_live());
         for (size_t c = 0; c < configs.size(); ++c) {
-          KVF_RETURN_IF_ERROR(run_config(*tests[w], configs[c], options, doc, ref_logits[w], &scores[c][d])
+          KVF_RETURN_IF_ERROR(run_config(test, configs[c], options, *used[d], ref_logits, &scores[c][d])
                                   .with_context(configs[c].policy + " at budget " + configs[c].budget.to_string() +
                                                 " (" + evict::phase_name(configs[c].phase) + ")"));
         }
         return Status::OK();
-      },
-      options.run.progress));
+      }));
 
   std::vector<EvictEvalRow> rows;
   double mean_full = 0;

@@ -36,4 +36,28 @@ Status parallel_documents(size_t n_docs, int workers, const std::function<Status
   return first_error;
 }
 
+Status compare_with_reference(std::shared_ptr<const model::LlamaModel> model,
+                              const std::vector<const std::vector<int32_t>*>& docs, const RunOptions& run,
+                              const CompareFn& work) {
+  const int workers = std::max(1, std::min<int>(run.workers, static_cast<int>(docs.size())));
+  model::SessionOptions so;
+  so.n_threads = std::max(1, run.threads_per_worker);
+  so.max_positions = run.max_positions;
+  std::vector<std::unique_ptr<model::Session>> refs, tests;
+  for (int w = 0; w < workers; ++w) {
+    refs.push_back(std::make_unique<model::Session>(model, so));
+    tests.push_back(std::make_unique<model::Session>(model, so));
+  }
+  std::vector<std::vector<float>> ref_logits(static_cast<size_t>(workers));
+  return parallel_documents(
+      docs.size(), workers,
+      [&](int w, size_t d) {
+        model::Session& ref = *refs[static_cast<size_t>(w)];
+        ref.reset();
+        KVF_RETURN_IF_ERROR(run_full_cache(ref, *docs[d], &ref_logits[static_cast<size_t>(w)]));
+        return work(ref, *tests[static_cast<size_t>(w)], d, ref_logits[static_cast<size_t>(w)]);
+      },
+      run.progress);
+}
+
 }  // namespace kvforge::eval::detail

@@ -137,9 +137,11 @@ Runner register_bench(CLI::App& app) {
   add_json_flag(cmd, &a->json);
   Runner evict_runner = register_bench_evict(cmd);
   Runner codec_runner = register_bench_codec(cmd);
-  return [a, evict_runner, codec_runner]() {
+  Runner pq_runner = register_bench_pq(cmd);
+  return [a, evict_runner, codec_runner, pq_runner]() {
     if (const int code = evict_runner(); code >= 0) return code;
     if (const int code = codec_runner(); code >= 0) return code;
+    if (const int code = pq_runner(); code >= 0) return code;
     auto threads = parse_threads(a->threads);
     if (!threads.ok()) return fail(threads.status());
     eval::Table table({"model", "weights", "threads", "prefill_tok_s", "decode_tok_s", "decode_ms",

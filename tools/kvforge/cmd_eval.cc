@@ -8,43 +8,6 @@
 
 namespace kvforge::cli {
 
-namespace {
-
-struct TextFlags {
-  std::string text;
-  size_t window = 0;
-  size_t limit = 0;
-};
-
-void add_text_flags(CLI::App* cmd, TextFlags* f) {
-  cmd->add_option("--text", f->text, "Text file, one document per line")->required();
-  cmd->add_option("--window", f->window, "Max positions per document incl. BOS (default: the model's context)");
-  cmd->add_option("--limit", f->limit, "Only the first N documents (default: all)");
-}
-
-Result<std::vector<std::vector<int32_t>>> documents_for(const model::LlamaModel& m, const TextFlags& f) {
-  const size_t ctx = static_cast<size_t>(m.config().context_length);
-  if (f.window > ctx) {
-    return Status::InvalidArgument("--window " + std::to_string(f.window) + " exceeds the model's context length " +
-                                   std::to_string(ctx));
-  }
-  eval::DocumentOptions o;
-  o.window = f.window > 0 ? f.window : ctx;
-  o.limit = f.limit;
-  return eval::load_documents(f.text, *m.tokenizer(), o);
-}
-
-// Documents run in parallel, one single-threaded session per --threads.
-eval::RunOptions run_options(int threads, core::Progress& progress) {
-  eval::RunOptions o;
-  o.workers = threads;
-  o.threads_per_worker = 1;
-  o.progress = [&progress](size_t done, size_t) { progress.update(done); };
-  return o;
-}
-
-}  // namespace
-
 Runner register_eval(CLI::App& app) {
   auto* eval_cmd = app.add_subcommand("eval", "Evaluate on real text");
   eval_cmd->require_subcommand(1);
@@ -78,10 +41,12 @@ Runner register_eval(CLI::App& app) {
 
   Runner evict_runner = register_eval_evict(eval_cmd);
   Runner codec_runner = register_eval_codec(eval_cmd);
+  Runner pq_runner = register_eval_pq(eval_cmd);
 
-  return [eval_cmd, ppl, cmp, p, c, evict_runner, codec_runner]() {
+  return [eval_cmd, ppl, cmp, p, c, evict_runner, codec_runner, pq_runner]() {
     if (const int code = evict_runner(); code >= 0) return code;
     if (const int code = codec_runner(); code >= 0) return code;
+    if (const int code = pq_runner(); code >= 0) return code;
     if (ppl->parsed()) {
       auto loaded = load_model(p->model);
       if (!loaded.ok()) return fail(loaded.status());

@@ -6,6 +6,7 @@
 
 #include "common.h"
 #include "kvforge/evict/controller.h"
+#include "kvforge/pq/retrieval.h"
 #include "kvforge/evict/registry.h"
 #include "kvforge/model/sampler.h"
 
@@ -35,6 +36,7 @@ Runner register_generate(CLI::App& app) {
     std::string policy;
     std::string budget;
     int evict_stride = 1;
+    std::string pq;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("generate", "Generate text from a prompt");
@@ -49,6 +51,9 @@ Runner register_generate(CLI::App& app) {
   cmd->add_option("--budget", a->budget,
                   "KV budget per kv head with --policy: a fraction of -n (0.2, 20%) or a slot count (128)");
   cmd->add_option("--evict-stride", a->evict_stride, "Evict every N decode steps")->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--pq", a->pq,
+                  "Retrieval attention after the prompt: RATIO[:m=2,bits=6,sinks=32] (PQCache; method=oracle for exact "
+                  "top-k)");
   return [a]() {
     auto loaded = load_model(a->model);
     if (!loaded.ok()) return fail(loaded.status());
@@ -81,6 +86,15 @@ Runner register_generate(CLI::App& app) {
       Status s = evictor->set_budget(*budget, static_cast<size_t>(steps));
       if (!s.ok()) return fail(s);
     }
+    std::unique_ptr<pq::RetrievalSelector> retrieval;
+    if (!a->pq.empty()) {
+      if (evictor) return fail(Status::InvalidArgument("--pq and --policy cannot be combined"));
+      auto ro = pq::parse_retrieval_spec(a->pq);
+      if (!ro.ok()) return fail(ro.status().with_context("--pq"));
+      auto sel = pq::RetrievalSelector::create(*ro, session.cache().shape());
+      if (!sel.ok()) return fail(sel.status().with_context("--pq"));
+      retrieval = std::move(*sel);
+    }
     // The prompt is fed as one batch except its last token, which the loop
     // below decodes like run.c does every position.
     const size_t n_prefill = std::min<size_t>(prompt.size() - 1, static_cast<size_t>(steps));
@@ -90,6 +104,11 @@ Runner register_generate(CLI::App& app) {
                          : session.forward(head, model::LogitsMode::kNone, nullptr);
       if (!s.ok()) return fail(s);
       for (size_t i = 0; i < n_prefill; ++i) print_piece(tok.decode_piece(prompt[i], prompt[i + 1]));
+    }
+    if (retrieval) {  // the prompt ran with full attention; decoding retrieves
+      Status s = retrieval->build(session.cache(), session.pool());
+      if (!s.ok()) return fail(s);
+      session.set_selector(retrieval.get());
     }
     int32_t token = prompt[n_prefill];
     const auto t0 = std::chrono::steady_clock::now();
@@ -111,6 +130,17 @@ Runner register_generate(CLI::App& app) {
     std::printf("\n");
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (generated > 1) std::fprintf(stderr, "achieved tok/s: %.1f\n", generated / secs);
+    if (retrieval) {
+      session.set_selector(nullptr);
+      std::fprintf(stderr, "pq: %lld retrievals, index %.1f KiB, kv %.1f KiB\n",
+                   static_cast<long long>(retrieval->stats().selections), retrieval->index_bytes() / 1024.0,
+                   session.cache().bytes_live() / 1024.0);
+      const pq::TierStats tier = retrieval->stats().tier;
+      if (tier.hits + tier.misses > 0) {
+        std::fprintf(stderr, "pq tier: block hit rate %.3f (%lld hits, %lld misses)\n", tier.hit_rate(),
+                     static_cast<long long>(tier.hits), static_cast<long long>(tier.misses));
+      }
+    }
     if (evictor) {
       std::fprintf(stderr, "kv: %zu slots live (max %zu per kv head, budget %zu), %zu evicted, %.1f KiB\n",
                    session.cache().total_slots(), session.cache().max_head_size(), evictor->budget_slots(),

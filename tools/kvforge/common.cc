@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <iostream>
 
+#include "kvforge/core/progress.h"
+#include "kvforge/eval/documents.h"
 #include "kvforge/model/synthetic.h"
 
 namespace kvforge::cli {
@@ -51,6 +53,33 @@ int emit(const eval::Table& table, const std::string& json_path) {
     if (!s.ok()) return fail(s);
   }
   return 0;
+}
+
+void add_text_flags(CLI::App* cmd, TextFlags* f) {
+  cmd->add_option("--text", f->text, "Text file, one document per line")->required();
+  cmd->add_option("--window", f->window, "Max positions per document incl. BOS (default: the model's context)");
+  cmd->add_option("--limit", f->limit, "Only the first N documents (default: all)");
+}
+
+Result<std::vector<std::vector<int32_t>>> documents_for(const model::LlamaModel& m, const TextFlags& f) {
+  const size_t ctx = static_cast<size_t>(m.config().context_length);
+  if (f.window > ctx) {
+    return Status::InvalidArgument("--window " + std::to_string(f.window) + " exceeds the model's context length " +
+                                   std::to_string(ctx));
+  }
+  eval::DocumentOptions o;
+  o.window = f.window > 0 ? f.window : ctx;
+  o.limit = f.limit;
+  return eval::load_documents(f.text, *m.tokenizer(), o);
+}
+
+// Documents run in parallel, one single-threaded session per --threads.
+eval::RunOptions run_options(int threads, core::Progress& progress) {
+  eval::RunOptions o;
+  o.workers = threads;
+  o.threads_per_worker = 1;
+  o.progress = [&progress](size_t done, size_t) { progress.update(done); };
+  return o;
 }
 
 }  // namespace kvforge::cli

@@ -7,8 +7,13 @@
 #include <CLI/CLI.hpp>
 
 #include "kvforge/core/status.h"
+#include "kvforge/eval/perplexity.h"
 #include "kvforge/eval/table.h"
 #include "kvforge/model/llama.h"
+
+namespace kvforge::core {
+class Progress;
+}
 
 namespace kvforge::cli {
 
@@ -29,6 +34,18 @@ Result<std::shared_ptr<const model::LlamaModel>> load_model(const ModelFlags& fl
 Result<std::pair<std::string, std::shared_ptr<const model::LlamaModel>>> load_or_synthesize(
     const ModelFlags& flags, const std::string& synthetic);
 
+// --text FILE, --window N, --limit N of the eval subcommands.
+struct TextFlags {
+  std::string text;
+  size_t window = 0;
+  size_t limit = 0;
+};
+void add_text_flags(CLI::App* cmd, TextFlags* f);
+// The documents of --text, BOS first, cut to --window (default: the model's context).
+Result<std::vector<std::vector<int32_t>>> documents_for(const model::LlamaModel& m, const TextFlags& f);
+// Documents run in parallel, one single-threaded session per --threads.
+eval::RunOptions run_options(int threads, core::Progress& progress);
+
 // Prints "kvforge: <status>" to stderr; returns the process exit code (1).
 int fail(const Status& status);
 
@@ -47,6 +64,8 @@ Runner register_eval_evict(CLI::App* eval_cmd);
 Runner register_bench_evict(CLI::App* bench_cmd);
 Runner register_eval_codec(CLI::App* eval_cmd);
 Runner register_bench_codec(CLI::App* bench_cmd);
+Runner register_eval_pq(CLI::App* eval_cmd);
+Runner register_bench_pq(CLI::App* bench_cmd);
 Runner register_encode(CLI::App& app);
 Runner register_decode(CLI::App& app);
 Runner register_profile(CLI::App& app);

@@ -1,0 +1,337 @@
+#include "kvforge/pq/product_quantizer.h"
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <numeric>
+#include <random>
+#include <string>
+
+#include "kvforge/core/thread_pool.h"
+#include "pq/scan_simd.h"
+
+namespace kvforge::pq {
+
+namespace {
+
+// Eight independent partial sums: the compiler turns them into vector lanes
+// without -ffast-math (key sub-vectors of 64 floats dominate training time).
+inline float l2sq(const float* a, const float* b, int d) {
+  float acc[8] = {};
+  int i = 0;
+  for (; i + 8 <= d; i += 8) {
+    for (int l = 0; l < 8; ++l) {
+      const float t = a[i + l] - b[i + l];
+      acc[l] += t * t;
+    }
+  }
+  float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  for (; i < d; ++i) {
+    const float t = a[i] - b[i];
+    s += t * t;
+  }
+  return s;
+}
+
+inline float dotf(const float* a, const float* b, int d) {
+  float s = 0;
+  for (int i = 0; i < d; ++i) s += a[i] * b[i];
+  return s;
+}
+
+// Below this many points the assignment step stays on the calling thread.
+constexpr size_t kParallelPoints = 2048;
+
+void for_points(size_t n, core::ThreadPool* pool, const std::function<void(size_t, size_t)>& fn) {
+  if (pool == nullptr || pool->size() == 1 || n < kParallelPoints) {
+    fn(0, n);
+  } else {
+    pool->parallel_for(n, fn, 256);
+  }
+}
+
+}  // namespace
+
+int nearest_centroid(const float* x, const float* centroids, int k, int d) {
+  int best = 0;
+  float best_d = std::numeric_limits<float>::infinity();
+  for (int c = 0; c < k; ++c) {
+    const float dist = l2sq(x, centroids + static_cast<size_t>(c) * d, d);
+    if (dist < best_d) {
+      best_d = dist;
+      best = c;
+    }
+  }
+  return best;
+}
+
+Status kmeans(const float* x, size_t n, int d, int k, const KMeansOptions& options, core::ThreadPool* pool,
+              std::vector<float>* centroids) {
+  if (n == 0 || d < 1 || k < 1) {
+    return Status::InvalidArgument("kmeans: need at least one point, d >= 1 and k >= 1 (got n=" + std::to_string(n) +
+                                   ", d=" + std::to_string(d) + ", k=" + std::to_string(k) + ")");
+  }
+  const size_t dd = static_cast<size_t>(d);
+  std::mt19937_64 rng(options.seed);
+  // Sub-sample large sets (a partial Fisher-Yates shuffle of the indices).
+  std::vector<float> sample;
+  const size_t cap = static_cast<size_t>(k) * std::max<size_t>(1, options.max_points_per_centroid);
+  if (n > cap) {
+    std::vector<size_t> idx(n);
+    std::iota(idx.begin(), idx.end(), size_t{0});
+    for (size_t i = 0; i < cap; ++i) std::swap(idx[i], idx[i + rng() % (n - i)]);
+    std::sort(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(cap));
+    sample.resize(cap * dd);
+    for (size_t i = 0; i < cap; ++i) std::memcpy(&sample[i * dd], x + idx[i] * dd, dd * sizeof(float));
+    x = sample.data();
+    n = cap;
+  }
+
+  // k-means++ seeding: each next centroid drawn with probability proportional
+  // to its squared distance from the centroids chosen so far.
+  std::vector<float>& c = *centroids;
+  c.assign(static_cast<size_t>(k) * dd, 0.0f);
+  std::vector<float> dist(n, std::numeric_limits<float>::infinity());
+  size_t pick = rng() % n;
+  for (int j = 0; j < k; ++j) {
+    std::memcpy(&c[static_cast<size_t>(j) * dd], x + pick * dd, dd * sizeof(float));
+    if (j + 1 == k) break;
+    const float* cj = &c[static_cast<size_t>(j) * dd];
+    double total = 0;
+    for (size_t i = 0; i < n; ++i) {
+      dist[i] = std::min(dist[i], l2sq(x + i * dd, cj, d));
+      total += dist[i];
+    }
+    if (total <= 0) {  // every point is already a centroid: duplicate one
+      pick = rng() % n;
+      continue;
+    }
+    double r = std::uniform_real_distribution<double>(0.0, total)(rng);
+    pick = n - 1;
+    for (size_t i = 0; i < n; ++i) {
+      r -= dist[i];
+      if (r <= 0 && dist[i] > 0) {
+        pick = i;
+        break;
+      }
+    }
+  }
+
+  // Lloyd iterations.
+  std::vector<int> assign(n);
+  std::vector<float> err(n);
+  std::vector<double> sums(static_cast<size_t>(k) * dd);
+  std::vector<size_t> counts(static_cast<size_t>(k));
+  for (int it = 0; it < options.iterations; ++it) {
+    for_points(n, pool, [&](size_t b, size_t e) {
+      for (size_t i = b; i < e; ++i) {
+        assign[i] = nearest_centroid(x + i * dd, c.data(), k, d);
+        err[i] = l2sq(x + i * dd, &c[static_cast<size_t>(assign[i]) * dd], d);
+      }
+    });
+    std::fill(sums.begin(), sums.end(), 0.0);
+    std::fill(counts.begin(), counts.end(), size_t{0});
+    for (size_t i = 0; i < n; ++i) {
+      const size_t a = static_cast<size_t>(assign[i]);
+      ++counts[a];
+      for (size_t t = 0; t < dd; ++t) sums[a * dd + t] += x[i * dd + t];
+    }
+    bool changed = false;
+    for (size_t j = 0; j < static_cast<size_t>(k); ++j) {
+      float* cj = &c[j * dd];
+      if (counts[j] == 0) {
+        // Re-seed an empty cluster on the point worst served so far.
+        const size_t far = static_cast<size_t>(std::max_element(err.begin(), err.end()) - err.begin());
+        if (err[far] <= 0) continue;
+        std::memcpy(cj, x + far * dd, dd * sizeof(float));
+        err[far] = 0;
+        changed = true;
+        continue;
+      }
+      for (size_t t = 0; t < dd; ++t) {
+        const float v = static_cast<float>(sums[j * dd + t] / static_cast<double>(counts[j]));
+        changed |= v != cj[t];
+        cj[t] = v;
+      }
+    }
+    if (!changed) break;
+  }
+  return Status::OK();
+}
+
+Status validate(const PqParams& p) {
+  if (p.dim < 1) return Status::InvalidArgument("pq: dim must be >= 1 (got " + std::to_string(p.dim) + ")");
+  if (p.m < 1 || p.dim % p.m != 0) {
+    return Status::InvalidArgument("pq: m=" + std::to_string(p.m) + " must be >= 1 and divide the dimension " +
+                                   std::to_string(p.dim));
+  }
+  if (std::find(std::begin(kSupportedBits), std::end(kSupportedBits), p.bits) == std::end(kSupportedBits)) {
+    return Status::InvalidArgument("pq: bits=" + std::to_string(p.bits) + " is not supported (valid: 4, 6, 8)");
+  }
+  if (p.kmeans.iterations < 0) return Status::InvalidArgument("pq: k-means iterations must be >= 0");
+  return Status::OK();
+}
+
+// ---- PackedCodes ----
+
+void PackedCodes::push(const uint16_t* sub) {
+  const size_t code_bits = static_cast<size_t>(m_ * bits_);
+  size_t pos = n_ * code_bits;
+  ++n_;
+  bytes_.resize(bytes() + 8, 0);
+  for (int j = 0; j < m_; ++j) {
+    uint32_t v = sub[j];
+    for (int b = 0; b < bits_; ++b, ++pos) {
+      if ((v >> b) & 1u) bytes_[pos >> 3] |= static_cast<uint8_t>(1u << (pos & 7));
+    }
+  }
+}
+
+uint64_t PackedCodes::read_bits(size_t pos, int width) const {
+  uint64_t v;
+  std::memcpy(&v, bytes_.data() + (pos >> 3), 8);
+  return (v >> (pos & 7)) & ((uint64_t{1} << width) - 1);
+}
+
+void PackedCodes::clear() {
+  n_ = 0;
+  bytes_.clear();
+}
+
+// ---- ProductQuantizer ----
+
+Result<ProductQuantizer> ProductQuantizer::train(const PqParams& params, const float* x, size_t n,
+                                                 core::ThreadPool* pool) {
+  KVF_RETURN_IF_ERROR(validate(params));
+  if (n == 0) return Status::InvalidArgument("pq: no training vectors");
+  ProductQuantizer pq;
+  pq.params_ = params;
+  const size_t dsub = static_cast<size_t>(pq.dsub()), ksub = static_cast<size_t>(pq.ksub());
+  pq.centroids_.resize(static_cast<size_t>(params.m) * ksub * dsub);
+  std::vector<float> sub(n * dsub), cent;
+  for (int j = 0; j < params.m; ++j) {
+    for (size_t i = 0; i < n; ++i) {
+      std::memcpy(&sub[i * dsub], x + i * static_cast<size_t>(params.dim) + j * dsub, dsub * sizeof(float));
+    }
+    KMeansOptions ko = params.kmeans;
+    ko.seed = params.kmeans.seed + static_cast<uint64_t>(j) * 0x9E3779B97F4A7C15ull;
+    KVF_RETURN_IF_ERROR(kmeans(sub.data(), n, static_cast<int>(dsub), static_cast<int>(ksub), ko, pool, &cent));
+    std::copy(cent.begin(), cent.end(), pq.centroids_.begin() + static_cast<std::ptrdiff_t>(j * ksub * dsub));
+  }
+  return pq;
+}
+
+void ProductQuantizer::encode(const float* x, size_t n, PackedCodes* codes) const {
+  const int ds = dsub(), ks = ksub();
+  std::vector<uint16_t> sub(static_cast<size_t>(m()));
+  for (size_t i = 0; i < n; ++i) {
+    const float* xi = x + i * static_cast<size_t>(dim());
+    for (int j = 0; j < m(); ++j) {
+      sub[static_cast<size_t>(j)] = static_cast<uint16_t>(
+          nearest_centroid(xi + j * ds, centroids_.data() + static_cast<size_t>(j) * ks * ds, ks, ds));
+    }
+    codes->push(sub.data());
+  }
+}
+
+void ProductQuantizer::decode(const PackedCodes& codes, size_t i, float* out) const {
+  const size_t ds = static_cast<size_t>(dsub()), ks = static_cast<size_t>(ksub());
+  for (int j = 0; j < m(); ++j) {
+    const float* c = centroids_.data() + (static_cast<size_t>(j) * ks + codes.get(i, j)) * ds;
+    std::copy(c, c + ds, out + static_cast<size_t>(j) * ds);
+  }
+}
+
+void ProductQuantizer::ip_table(const float* q, float scale, float* table) const {
+  const int ds = dsub(), ks = ksub();
+  for (int j = 0; j < m(); ++j) {
+    const float* c = centroids_.data() + static_cast<size_t>(j) * ks * ds;
+    for (int k = 0; k < ks; ++k) {
+      table[j * ks + k] = scale * dotf(q + j * ds, c + static_cast<size_t>(k) * ds, ds);
+    }
+  }
+}
+
+// ---- scan ----
+
+namespace {
+
+// The joint table of short codes: joint[w] = sum_j table[j][(w >> j*bits) & mask].
+void fold_table(const float* table, int m, int bits, std::vector<float>* joint) {
+  const size_t ksub = size_t{1} << bits;
+  joint->assign(table, table + ksub);
+  for (int j = 1; j < m; ++j) {
+    const float* t = table + static_cast<size_t>(j) * ksub;
+    const size_t lo = joint->size();
+    std::vector<float> next(lo * ksub);
+    for (size_t c = 0; c < ksub; ++c) {
+      float* row = next.data() + c * lo;
+      const float tc = t[c];
+      for (size_t w = 0; w < lo; ++w) row[w] = (*joint)[w] + tc;
+    }
+    joint->swap(next);
+  }
+}
+
+}  // namespace
+
+void scan_ip(const PackedCodes& codes, size_t begin, size_t end, const float* table, int ksub, float* out) {
+  const int m = codes.m(), bits = codes.bits();
+  const int cb = m * bits;
+  const size_t n = end - begin;
+  if (n == 0) return;
+  KVF_CHECK(static_cast<uint64_t>(end) * static_cast<uint64_t>(cb) < (uint64_t{1} << 32));  // 32-bit lane offsets
+  // Short codes over long ranges: one lookup per code in the folded table.
+  if (cb <= 12 && n >= (size_t{2} << cb) / static_cast<size_t>(m)) {
+    thread_local std::vector<float> joint;
+    fold_table(table, m, bits, &joint);
+    detail::scan_field(codes.data(), begin, end, cb, 0, cb, joint.data(), /*add=*/false, out);
+    return;
+  }
+  // Else one pass per sub-space, accumulating into out.
+  for (int j = 0; j < m; ++j) {
+    detail::scan_field(codes.data(), begin, end, cb, j * bits, bits, table + static_cast<size_t>(j) * ksub, j > 0,
+                       out);
+  }
+}
+
+// ---- top-k ----
+
+void select_top_k(std::span<const float> scores, size_t k, std::vector<int32_t>* out) {
+  const size_t n = scores.size();
+  out->clear();
+  if (k >= n) {
+    out->resize(n);
+    std::iota(out->begin(), out->end(), 0);
+    return;
+  }
+  if (k == 0) return;
+  const float* s = scores.data();
+  float lo, hi;
+  detail::min_max(s, n, &lo, &hi);
+  constexpr int kBins = 2048;
+  const float inv = hi > lo ? static_cast<float>(kBins) / (hi - lo) : 0.0f;
+  thread_local std::vector<int32_t> bins, boundary;
+  bins.resize(n);
+  detail::bin_scores(s, n, lo, inv, kBins, bins.data());
+  uint32_t hist[kBins] = {};
+  for (size_t i = 0; i < n; ++i) ++hist[bins[i]];
+  // The boundary bin: bins above it hold fewer than k scores, with it at least k.
+  int t = kBins - 1;
+  size_t above = 0;
+  while (above + hist[t] < k) above += hist[t--];
+  out->resize(n + 16);
+  boundary.resize(n + 16);
+  size_t n_boundary = 0;
+  const size_t n_above = detail::split_by_bin(bins.data(), n, t, out->data(), boundary.data(), &n_boundary);
+  KVF_CHECK(n_above == above);
+  out->resize(n_above);
+  const size_t need = k - above;
+  auto better = [s](int32_t a, int32_t b) { return s[a] > s[b] || (s[a] == s[b] && a < b); };
+  const auto first = boundary.begin(), last = boundary.begin() + static_cast<std::ptrdiff_t>(n_boundary);
+  if (need < n_boundary) std::nth_element(first, first + static_cast<std::ptrdiff_t>(need), last, better);
+  out->insert(out->end(), first, first + static_cast<std::ptrdiff_t>(need));
+}
+
+}  // namespace kvforge::pq

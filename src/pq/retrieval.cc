@@ -1,0 +1,321 @@
+#include "kvforge/pq/retrieval.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <sstream>
+
+#include "kvforge/core/kernels.h"
+#include "kvforge/core/thread_pool.h"
+
+namespace kvforge::pq {
+
+const char* method_name(Method method) { return method == Method::kPq ? "pq" : "oracle"; }
+
+namespace {
+
+Result<double> parse_number(const std::string& key, const std::string& text, double min, double max) {
+  errno = 0;
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || errno != 0 || *end != '\0' || !std::isfinite(v) || v < min || v > max) {
+    std::ostringstream msg;
+    msg << "retrieval spec: " << key << "=" << text << " is not a number in [" << min << ", " << max << "]";
+    return Status::InvalidArgument(msg.str());
+  }
+  return v;
+}
+
+}  // namespace
+
+Result<RetrievalOptions> parse_retrieval_spec(const std::string& spec) {
+  RetrievalOptions o;
+  const size_t colon = spec.find(':');
+  const std::string ratio = spec.substr(0, colon);
+  errno = 0;
+  char* end = nullptr;
+  o.ratio = std::strtod(ratio.c_str(), &end);
+  if (ratio.empty() || errno != 0 || *end != '\0') {
+    return Status::InvalidArgument("retrieval spec '" + spec + "': expected RATIO[:key=value,...], e.g. 0.2:m=2,bits=6");
+  }
+  if (colon != std::string::npos) {
+    std::stringstream ss(spec.substr(colon + 1));
+    for (std::string item; std::getline(ss, item, ',');) {
+      if (item.empty()) continue;
+      const size_t eq = item.find('=');
+      const std::string key = item.substr(0, eq), value = eq == std::string::npos ? "" : item.substr(eq + 1);
+      if (key == "method") {
+        if (value != "pq" && value != "oracle") {
+          return Status::InvalidArgument("retrieval spec: method=" + value + " is not pq or oracle");
+        }
+        o.method = value == "pq" ? Method::kPq : Method::kOracle;
+        continue;
+      }
+      int* target = key == "m" ? &o.m : key == "bits" ? &o.bits : key == "sinks" ? &o.sinks
+                  : key == "iters" ? &o.iterations : nullptr;
+      if (target != nullptr) {
+        KVF_ASSIGN_OR_RETURN(double v, parse_number(key, value, 0, 1 << 20));
+        *target = static_cast<int>(v);
+      } else if (key == "tier" || key == "block") {
+        KVF_ASSIGN_OR_RETURN(double v, parse_number(key, value, key == "tier" ? 0 : 1, 1 << 30));
+        if (key == "tier") {
+          o.tier_blocks = static_cast<size_t>(v);
+        } else {
+          o.block_tokens = static_cast<int>(v);
+        }
+      } else if (key == "retrain") {
+        KVF_ASSIGN_OR_RETURN(o.retrain, parse_number(key, value, 0, 1e6));
+      } else if (key == "seed") {
+        KVF_ASSIGN_OR_RETURN(double v, parse_number(key, value, 0, 1e15));
+        o.seed = static_cast<uint64_t>(v);
+      } else {
+        return Status::InvalidArgument("retrieval spec: unknown key '" + key +
+                                       "'; valid keys: m, bits, sinks, iters, seed, retrain, tier, block, method");
+      }
+    }
+  }
+  return o;
+}
+
+Status validate(const RetrievalOptions& o, int head_dim) {
+  if (!(o.ratio > 0.0 && o.ratio <= 1.0)) {
+    std::ostringstream msg;
+    msg << "retrieval: ratio " << o.ratio << " is outside (0, 1]";
+    return Status::InvalidArgument(msg.str());
+  }
+  if (o.sinks < 0) return Status::InvalidArgument("retrieval: sinks must be >= 0");
+  if (o.retrain != 0 && o.retrain <= 1.0) {
+    return Status::InvalidArgument("retrieval: retrain must be 0 (never) or a growth factor > 1");
+  }
+  if (o.method == Method::kOracle) return Status::OK();
+  PqParams p{.dim = head_dim, .m = o.m, .bits = o.bits, .kmeans = {}};
+  p.kmeans.iterations = o.iterations;
+  return validate(p);
+}
+
+BudgetSplit split_budget(const RetrievalOptions& o, size_t n) {
+  BudgetSplit s;
+  const size_t budget = static_cast<size_t>(std::ceil(o.ratio * static_cast<double>(n)));
+  s.window = budget / 2;
+  s.top_k = budget - s.window;
+  s.all = n <= static_cast<size_t>(o.sinks) + budget + 1;
+  return s;
+}
+
+void combine_group(float* scores, int group, size_t n, float* combined) {
+  if (group == 1) {
+    std::copy(scores, scores + n, combined);
+    return;
+  }
+  std::fill(combined, combined + n, 0.0f);
+  for (int g = 0; g < group; ++g) {
+    float* row = scores + static_cast<size_t>(g) * n;
+    core::softmax_f32(row, n);
+    core::axpy_f32(1.0f, row, combined, n);
+  }
+}
+
+struct RetrievalSelector::HeadIndex {
+  std::mutex mu;
+  bool built = false;
+  ProductQuantizer pq;
+  PackedCodes codes;
+  std::vector<int32_t> slots;  // slots[i]: the slot code i describes (candidate sinks + i)
+  size_t trained_on = 0;       // keys the quantizer was trained on
+  RetrievalStats stats;
+  std::vector<float> scores, combined, table, keys;
+  std::vector<int32_t> top, exact, positions;
+  std::vector<float> fetched_k, fetched_v;
+  int64_t tier_errors = 0;
+  int32_t tier_stored = -1;  // the last position written to the tier
+};
+
+RetrievalSelector::RetrievalSelector(const RetrievalOptions& options, kv::KvShape shape)
+    : options_(options), shape_(shape) {
+  heads_.resize(static_cast<size_t>(shape.n_layers) * shape.n_kv_heads);
+  for (auto& h : heads_) h = std::make_unique<HeadIndex>();
+}
+
+RetrievalSelector::~RetrievalSelector() = default;
+
+Result<std::unique_ptr<RetrievalSelector>> RetrievalSelector::create(const RetrievalOptions& options,
+                                                                     kv::KvShape shape) {
+  KVF_RETURN_IF_ERROR(validate(options, shape.head_dim));
+  std::unique_ptr<RetrievalSelector> s(new RetrievalSelector(options, shape));
+  if (options.tier_blocks > 0 && options.method == Method::kPq) {
+    KVF_ASSIGN_OR_RETURN(s->tier_, KvTier::create({.block_tokens = options.block_tokens,
+                                                   .cache_blocks = options.tier_blocks, .directory = {}},
+                                                  shape));
+  }
+  return s;
+}
+
+void RetrievalSelector::add_code(HeadIndex* h, int head_index, const kv::KvHead& head, int32_t slot) {
+  h->pq.encode(head.key(slot), 1, &h->codes);
+  h->slots.push_back(slot);
+  // Positions are never reused, so a token re-coded by a re-training is in the tier already.
+  if (tier_ != nullptr && head.position(slot) > h->tier_stored) {
+    const int layer = head_index / shape_.n_kv_heads, kvh = head_index % shape_.n_kv_heads;
+    if (!tier_->store(layer, kvh, head.position(slot), head.key(slot), head.value(slot)).ok()) ++h->tier_errors;
+    h->tier_stored = head.position(slot);
+  }
+}
+
+void RetrievalSelector::build_head(HeadIndex* h, int head_index, const kv::KvHead& head,
+                                   std::span<const int32_t> live, size_t n_visible) {
+  h->built = false;
+  h->codes = PackedCodes(options_.m, options_.bits);
+  h->slots.clear();
+  if (options_.method != Method::kPq) return;
+  const BudgetSplit split = split_budget(options_, n_visible);
+  const size_t sinks = static_cast<size_t>(options_.sinks);
+  const size_t mid_end = std::min(live.size(), n_visible - 1 - std::min(n_visible - 1, split.window));
+  if (mid_end <= sinks) return;
+  // Trained on every visible key (sinks and window too: more data for the
+  // codebooks), codes kept for the middle range only.
+  const size_t hd = static_cast<size_t>(shape_.head_dim), n_train = live.size();
+  h->keys.resize(n_train * hd);
+  for (size_t i = 0; i < n_train; ++i) std::copy(head.key(live[i]), head.key(live[i]) + hd, &h->keys[i * hd]);
+  PqParams p{.dim = shape_.head_dim, .m = options_.m, .bits = options_.bits, .kmeans = {}};
+  p.kmeans.iterations = options_.iterations;
+  p.kmeans.seed = options_.seed;
+  auto trained = ProductQuantizer::train(p, h->keys.data(), n_train, nullptr);
+  if (!trained.ok()) return;  // parameters were validated at create(); nothing else can fail
+  h->pq = std::move(*trained);
+  for (size_t i = sinks; i < mid_end; ++i) add_code(h, head_index, head, live[i]);
+  h->trained_on = n_train;
+  h->built = true;
+}
+
+Status RetrievalSelector::build(const kv::KvCache& cache, core::ThreadPool* pool) {
+  if (!(cache.shape().n_layers == shape_.n_layers && cache.shape().n_kv_heads == shape_.n_kv_heads &&
+        cache.shape().head_dim == shape_.head_dim)) {
+    return Status::InvalidArgument("retrieval: cache shape differs from the selector's");
+  }
+  auto run = [&](size_t b, size_t e) {
+    for (size_t i = b; i < e; ++i) {
+      const int layer = static_cast<int>(i) / shape_.n_kv_heads, kvh = static_cast<int>(i) % shape_.n_kv_heads;
+      const kv::KvHead& head = cache.head(layer, kvh);
+      std::lock_guard<std::mutex> lock(heads_[i]->mu);
+      build_head(heads_[i].get(), static_cast<int>(i), head, head.live_slots(), head.size() + 1);
+    }
+  };
+  if (pool == nullptr) {
+    run(0, heads_.size());
+  } else {
+    pool->parallel_for(heads_.size(), run);
+  }
+  return Status::OK();
+}
+
+void RetrievalSelector::select(int layer, int kv_head, int32_t /*query_position*/, const kv::KvHead& head,
+                               std::span<const float> queries, std::span<const int32_t> candidates,
+                               std::vector<int32_t>* selected) {
+  const size_t n = candidates.size();
+  const BudgetSplit split = split_budget(options_, n);
+  if (split.all) {
+    selected->assign(candidates.begin(), candidates.end());
+    return;
+  }
+  const size_t sinks = static_cast<size_t>(options_.sinks);
+  const size_t mid_end = n - 1 - split.window, n_mid = mid_end - sinks;
+  const size_t hd = static_cast<size_t>(shape_.head_dim);
+  const int group = static_cast<int>(queries.size() / hd);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const int head_index = layer * shape_.n_kv_heads + kv_head;
+  HeadIndex& h = *heads_[static_cast<size_t>(head_index)];
+  std::lock_guard<std::mutex> lock(h.mu);
+  h.scores.resize(static_cast<size_t>(group) * n_mid);
+  h.combined.resize(n_mid);
+
+  auto exact_top = [&](std::vector<int32_t>* out) {
+    for (int g = 0; g < group; ++g) {
+      const float* q = queries.data() + static_cast<size_t>(g) * hd;
+      float* row = h.scores.data() + static_cast<size_t>(g) * n_mid;
+      for (size_t i = 0; i < n_mid; ++i) row[i] = core::dot_f32(q, head.key(candidates[sinks + i]), hd) * scale;
+    }
+    combine_group(h.scores.data(), group, n_mid, h.combined.data());
+    select_top_k(h.combined, split.top_k, out);
+  };
+
+  if (options_.method == Method::kOracle) {
+    exact_top(&h.top);
+  } else {
+    // Re-index when the head was never built or its slots changed under it.
+    const size_t used = std::min(h.slots.size(), n_mid);
+    const bool grown = options_.retrain > 0 && static_cast<double>(n) >=
+                                                  options_.retrain * static_cast<double>(h.trained_on);
+    if (!h.built || grown || (used > 0 && candidates[sinks + used - 1] != h.slots[used - 1])) {
+      build_head(&h, head_index, head, candidates, n);
+    }
+    // Tokens that left the local window: codes by nearest centroid.
+    while (h.slots.size() < n_mid) add_code(&h, head_index, head, candidates[sinks + h.slots.size()]);
+    const int ksub = h.pq.ksub();
+    h.table.resize(static_cast<size_t>(h.pq.m()) * ksub);
+    for (int g = 0; g < group; ++g) {
+      h.pq.ip_table(queries.data() + static_cast<size_t>(g) * hd, scale, h.table.data());
+      scan_ip(h.codes, 0, n_mid, h.table.data(), ksub, h.scores.data() + static_cast<size_t>(g) * n_mid);
+    }
+    combine_group(h.scores.data(), group, n_mid, h.combined.data());
+    select_top_k(h.combined, split.top_k, &h.top);
+    if (tier_ != nullptr) {  // the top-k's K/V come from the slower tier
+      h.positions.resize(h.top.size());
+      for (size_t i = 0; i < h.top.size(); ++i) h.positions[i] = head.position(candidates[sinks + static_cast<size_t>(h.top[i])]);
+      std::sort(h.positions.begin(), h.positions.end());  // block by block
+      h.fetched_k.resize(h.top.size() * hd);
+      h.fetched_v.resize(h.top.size() * hd);
+      tier_->fetch(layer, kv_head, h.positions, h.fetched_k.data(), h.fetched_v.data());
+    }
+    if (options_.track_recall) {
+      exact_top(&h.exact);
+      std::sort(h.exact.begin(), h.exact.end());
+      size_t hit = 0;
+      for (int32_t i : h.top) hit += std::binary_search(h.exact.begin(), h.exact.end(), i) ? 1 : 0;
+      h.stats.recall_sum += static_cast<double>(hit) / static_cast<double>(h.top.size());
+      ++h.stats.recall_count;
+    }
+  }
+  ++h.stats.selections;
+  selected->clear();
+  selected->reserve(sinks + h.top.size() + split.window + 1);
+  selected->insert(selected->end(), candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(sinks));
+  for (int32_t i : h.top) selected->push_back(candidates[sinks + static_cast<size_t>(i)]);
+  selected->insert(selected->end(), candidates.begin() + static_cast<std::ptrdiff_t>(mid_end), candidates.end());
+}
+
+RetrievalStats RetrievalSelector::stats() const {
+  RetrievalStats s;
+  for (const auto& h : heads_) {
+    std::lock_guard<std::mutex> lock(h->mu);
+    s.selections += h->stats.selections;
+    s.recall_sum += h->stats.recall_sum;
+    s.recall_count += h->stats.recall_count;
+    s.tier_errors += h->tier_errors;
+  }
+  if (tier_ != nullptr) s.tier = tier_->stats();
+  return s;
+}
+
+size_t RetrievalSelector::index_bytes() const {
+  size_t bytes = 0;
+  for (const auto& h : heads_) {
+    std::lock_guard<std::mutex> lock(h->mu);
+    if (h->built) bytes += h->codes.bytes() + h->pq.centroids().size() * sizeof(float) + h->slots.size() * sizeof(int32_t);
+  }
+  return bytes;
+}
+
+void RetrievalSelector::reset() {
+  for (auto& h : heads_) {
+    std::lock_guard<std::mutex> lock(h->mu);
+    h->built = false;
+    h->codes.clear();
+    h->slots.clear();
+    h->stats = {};
+    h->tier_errors = 0;
+    h->tier_stored = -1;
+  }
+}
+
+}  // namespace kvforge::pq

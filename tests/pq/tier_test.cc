@@ -1,0 +1,103 @@
+#include <algorithm>
+#include <filesystem>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "kvforge/pq/retrieval.h"
+#include "kvforge/pq/tier.h"
+
+namespace kvforge::pq {
+namespace {
+
+// K of position p, head h: every element p + 1000 h; V the negative.
+void fill(int32_t p, int h, int hd, float* k, float* v) {
+  for (int i = 0; i < hd; ++i) {
+    k[i] = static_cast<float>(p + 1000 * h) + 0.01f * static_cast<float>(i);
+    v[i] = -k[i];
+  }
+}
+
+TEST(KvTier, ServesStoredTokensThroughAnLfuBlockCache) {
+  const int hd = 4;
+  auto tier = KvTier::create({.block_tokens = 4, .cache_blocks = 2, .directory = {}}, kv::KvShape{1, 2, hd});
+  ASSERT_TRUE(tier.ok()) << tier.status().to_string();
+  std::vector<float> k(hd), v(hd);
+  for (int h = 0; h < 2; ++h) {
+    for (int32_t p = 0; p < 40; ++p) {
+      fill(p, h, hd, k.data(), v.data());
+      ASSERT_TRUE((*tier)->store(0, h, p, k.data(), v.data()).ok());
+    }
+  }
+  EXPECT_TRUE(std::filesystem::exists((*tier)->path()));
+  std::vector<float> ko(4 * hd), vo(4 * hd), want_k(hd), want_v(hd);
+  auto fetch_check = [&](int h, std::vector<int32_t> positions) {
+    (*tier)->fetch(0, h, positions, ko.data(), vo.data());
+    for (size_t i = 0; i < positions.size(); ++i) {
+      fill(positions[i], h, hd, want_k.data(), want_v.data());
+      for (int t = 0; t < hd; ++t) {
+        ASSERT_EQ(ko[i * hd + static_cast<size_t>(t)], want_k[static_cast<size_t>(t)]);
+        ASSERT_EQ(vo[i * hd + static_cast<size_t>(t)], want_v[static_cast<size_t>(t)]);
+      }
+    }
+  };
+  fetch_check(0, {0, 1, 2, 3});  // block 0: one load, three hits
+  EXPECT_EQ((*tier)->stats().misses, 1);
+  EXPECT_EQ((*tier)->stats().hits, 3);
+  fetch_check(1, {9});   // head 1's block 2: a second block
+  fetch_check(0, {13});  // a third: the least frequently used (head 1's, used once) leaves
+  fetch_check(0, {2});   // block 0 (used four times) stayed
+  const TierStats s = (*tier)->stats();
+  EXPECT_EQ(s.misses, 3);
+  EXPECT_EQ(s.hits, 4);
+  EXPECT_EQ(s.block_loads, 3);
+  EXPECT_NEAR(s.hit_rate(), 4.0 / 7.0, 1e-12);
+  fetch_check(1, {9});  // evicted before: loaded again
+  EXPECT_EQ((*tier)->stats().misses, 4);
+  const std::string path = (*tier)->path();
+  tier->reset();
+  EXPECT_FALSE(std::filesystem::exists(path));  // removed with the tier
+}
+
+TEST(KvTier, RefusesBadOptions) {
+  EXPECT_FALSE(KvTier::create({.block_tokens = 0, .cache_blocks = 2, .directory = {}}, {1, 1, 4}).ok());
+  EXPECT_FALSE(KvTier::create({.block_tokens = 4, .cache_blocks = 0, .directory = {}}, {1, 1, 4}).ok());
+  auto t = KvTier::create({.block_tokens = 4, .cache_blocks = 2, .directory = "/nonexistent/dir"}, {1, 1, 4});
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.status().code(), StatusCode::kIOError);
+}
+
+TEST(KvTier, SelectorWithATierSelectsTheSameAndCountsEveryFetch) {
+  kv::KvCache cache(kv::KvShape{1, 1, 8});
+  std::vector<float> k(8), v(8);
+  for (int32_t p = 0; p < 500; ++p) {
+    for (int i = 0; i < 8; ++i) k[static_cast<size_t>(i)] = static_cast<float>((p * 7 + i * 13) % 17) - 8.0f;
+    cache.head(0, 0).append(p, k.data(), v.data());
+  }
+  cache.set_next_position(500);
+  auto plain = RetrievalSelector::create(*parse_retrieval_spec("0.2:sinks=4,m=4,bits=4"), cache.shape());
+  auto tiered = RetrievalSelector::create(*parse_retrieval_spec("0.2:sinks=4,m=4,bits=4,tier=64,block=16"),
+                                          cache.shape());
+  ASSERT_TRUE(plain.ok() && tiered.ok());
+  ASSERT_TRUE((*plain)->build(cache, nullptr).ok());
+  ASSERT_TRUE((*tiered)->build(cache, nullptr).ok());
+  const std::vector<float> q = {1, -1, 2, 0, 0.5f, 1, -2, 1};
+  std::vector<int32_t> a, b;
+  const auto& head = cache.head(0, 0);
+  for (int rep = 0; rep < 3; ++rep) {
+    (*plain)->select(0, 0, 499, head, q, head.live_slots(), &a);
+    (*tiered)->select(0, 0, 499, head, q, head.live_slots(), &b);
+    EXPECT_EQ(a, b);
+  }
+  const RetrievalStats s = (*tiered)->stats();
+  const BudgetSplit split = split_budget((*tiered)->options(), 500);
+  EXPECT_EQ(s.tier.hits + s.tier.misses, static_cast<int64_t>(3 * split.top_k));
+  // 32 blocks fit: the second and third rounds only hit, the first hits within blocks.
+  EXPECT_GE(s.tier.hit_rate(), 2.0 / 3.0);
+  EXPECT_LE(s.tier.block_loads, 32);
+  EXPECT_EQ(s.tier_errors, 0);
+  EXPECT_EQ((*plain)->stats().tier.hits + (*plain)->stats().tier.misses, 0);
+}
+
+}  // namespace
+}  // namespace kvforge::pq
