@@ -471,6 +471,9 @@ struct GroupDec {
   uint32_t* st;           // kLanes states of the group's stream
   const uint8_t** wp;     // the stream's word pointer
   const uint8_t* wend;
+  // Profile planes with basis blocks of 8 channels (one lane group): the block's
+  // matrix, applied as values are written (x_row = y_row * mix, 8 x 8 row-major).
+  const float* mix = nullptr;
 };
 
 // Scalar decoder of one lane group (NL lanes) in two passes per block of tokens:
@@ -533,6 +536,7 @@ bool decode_group(const Plane& p, const Geometry& g, const float* tstep, const G
     for (size_t t = ta; t < tb; ++t, out += D) {
       const float ts = kPerToken ? tstep[t] : 0.0f;
       const bool anchor = kDelta && (t % f::kDeltaGroup) == 0;
+      float v[NL];
       for (int i = 0; i < NL; ++i) {
         int32_t qv = static_cast<int32_t>(sym[t - ta][i]) - soff;
         if (kDelta) {
@@ -543,7 +547,16 @@ bool decode_group(const Plane& p, const Geometry& g, const float* tstep, const G
           pq[i] = qv;
         }
         bad |= static_cast<uint32_t>(qv + Q) > span;
-        out[i] = kPerToken ? static_cast<float>(qv) * ts : static_cast<float>(qv) * gd.step[i] + gd.off[i];
+        v[i] = kPerToken ? static_cast<float>(qv) * ts : static_cast<float>(qv) * gd.step[i] + gd.off[i];
+      }
+      if (NL == kLanes && gd.mix != nullptr) {
+        for (int j = 0; j < NL; ++j) {
+          float acc = 0;
+          for (int i = 0; i < NL; ++i) acc += v[i] * gd.mix[i * kLanes + j];
+          out[j] = acc;
+        }
+      } else {
+        std::copy(v, v + NL, out);
       }
     }
   }
@@ -685,6 +698,15 @@ __attribute__((target("avx2,popcnt"))) bool decode_groups8_avx2(const Plane& p, 
         const __m256i qq = _mm256_add_epi32(q, qv0);
         badv = _mm256_or_si256(badv, _mm256_or_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), qq),
                                                      _mm256_cmpgt_epi32(qq, spanv)));
+        if (gds[k].mix != nullptr) {
+          const float* m = gds[k].mix;
+          __m256 acc = _mm256_mul_ps(_mm256_permutevar8x32_ps(y, _mm256_set1_epi32(0)), _mm256_loadu_ps(m));
+          for (int i = 1; i < kLanes; ++i) {
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_permutevar8x32_ps(y, _mm256_set1_epi32(i)),
+                                                   _mm256_loadu_ps(m + i * kLanes)));
+          }
+          y = acc;
+        }
         _mm256_storeu_ps(outk[k], y);
         outk[k] += D;
       }
@@ -995,6 +1017,7 @@ class CacheGenCodec final : public CodecImpl {
     std::unique_ptr<uint32_t[]> tabs;
     size_t tabs_n = 0;
     std::vector<uint8_t> pred;
+    std::vector<float> mixes;
     for (int kv = 0; kv < 2; ++kv) {
       const Plane p = plane(c.shape.n_layers, c.layer, kv, c.profile != nullptr);
       const size_t n_steps = p.per_token ? g.T : nch;
@@ -1080,9 +1103,21 @@ class CacheGenCodec final : public CodecImpl {
         else ok = decode_batch<false, false>(p, g, ts, gds, nb, xs[kv]);
         nb = 0;
       };
+      // Basis blocks of 8 channels coincide with lane groups: the decoder applies them.
+      PlaneBasis pbasis;
+      bool fused = false;
+      if (c.profile != nullptr) {
+        pbasis = basis_of(*c.profile, c.layer, kv);
+        fused = pbasis.block == kLanes && g.D % kLanes == 0;
+        if (fused) {
+          mixes.resize(nch * kLanes);
+          for (size_t blk = 0; blk < nch / kLanes; ++blk) backward_matrix(pbasis, static_cast<int>(blk), &mixes[blk * kLanes * kLanes]);
+        }
+      }
       int j = 0;
       for_groups(g, [&](int h, int d0, int nl, size_t, size_t) {
         GroupDec& gd = gds[nb];
+        gd.mix = fused ? &mixes[(static_cast<size_t>(h) * g.D + d0) * kLanes] : nullptr;
         const int sid = j % ns;
         gd.tab = tabs.get() + static_cast<size_t>(nb) * kLanes * stride;
         gd.stride = stride;
@@ -1114,7 +1149,8 @@ class CacheGenCodec final : public CodecImpl {
         for (int i = 0; i < kLanes; ++i)
           if (st[k2][i] != rans::kLow) return Status::Corruption("symbol stream final state mismatch");
       }
-      if (c.profile != nullptr) from_basis(basis_of(*c.profile, c.layer, kv), g.T, c.first_position, xs[kv], xs[kv]);
+      if (fused) rotate_to_positions(pbasis, g.T, c.first_position, xs[kv]);
+      else if (c.profile != nullptr) from_basis(pbasis, g.T, c.first_position, xs[kv], xs[kv]);
     }
     if (!in.done()) return Status::Corruption("trailing bytes in section");
     return Status::OK();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #if defined(__x86_64__)
@@ -102,7 +103,9 @@ using RowsFn = void (*)(const float*, size_t, const float*, float*, size_t, size
 
 RowsFn rows_kernel(int B) {
 #if defined(__x86_64__)
-  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  // KVF_CODEC_NO_SIMD (as for the symbol decoder) forces the portable kernel, for tests.
+  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                           std::getenv("KVF_CODEC_NO_SIMD") == nullptr;
   if (avx2) {
     switch (B) {
       case 8: return rows_avx2<8>;
@@ -116,6 +119,19 @@ RowsFn rows_kernel(int B) {
   return rows_generic;
 }
 
+// forward: M[i][j] = sqrt(w_i) U[i][j]; backward: M[j][i] = U[i][j] / sqrt(w_i).
+void block_matrix(const PlaneBasis& b, int k, bool forward, float* m) {
+  const int B = b.block, c0 = k * B;
+  const float* u = b.basis + static_cast<size_t>(c0) * B;
+  for (int i = 0; i < B; ++i) {
+    const float sw = std::sqrt(b.weights[c0 + i]);
+    for (int j = 0; j < B; ++j) {
+      if (forward) m[static_cast<size_t>(i) * B + j] = sw * u[static_cast<size_t>(i) * B + j];
+      else m[static_cast<size_t>(j) * B + i] = u[static_cast<size_t>(i) * B + j] / sw;
+    }
+  }
+}
+
 // Applies the per-block basis: forward y = U^T (sqrt(w) x), backward x = (U y) / sqrt(w),
 // with the weights folded into the matrix. Tokens go through in tiles gathered
 // token-major (a block spans whole heads or part of one, so each copy is a run of
@@ -126,15 +142,7 @@ void apply(const PlaneBasis& b, size_t T, bool forward, const float* in, float* 
   const RowsFn rows = rows_kernel(B);
   std::vector<float> a(B > D ? kTile * B : 0), m(static_cast<size_t>(B) * B);
   for (int c0 = 0; c0 < C; c0 += B) {
-    const float* u = b.basis + static_cast<size_t>(c0) * B;
-    // forward: M[i][j] = sqrt(w_i) U[i][j]; backward: M[j][i] = U[i][j] / sqrt(w_i).
-    for (int i = 0; i < B; ++i) {
-      const float sw = std::sqrt(b.weights[c0 + i]);
-      for (int j = 0; j < B; ++j) {
-        if (forward) m[static_cast<size_t>(i) * B + j] = sw * u[static_cast<size_t>(i) * B + j];
-        else m[static_cast<size_t>(j) * B + i] = u[static_cast<size_t>(i) * B + j] / sw;
-      }
-    }
+    block_matrix(b, c0 / B, forward, m.data());
     if (B <= D) {
       // The block lies within one head: its rows are already there, D floats apart.
       const size_t at = static_cast<size_t>(c0 / D) * T * D + c0 % D;
@@ -174,6 +182,10 @@ void from_basis(const PlaneBasis& b, size_t T, int32_t first, const float* y, fl
   apply(b, T, false, y, x);
   rotate(b, T, first, 1, x);
 }
+
+void backward_matrix(const PlaneBasis& b, int block_index, float* m) { block_matrix(b, block_index, false, m); }
+
+void rotate_to_positions(const PlaneBasis& b, size_t T, int32_t first, float* x) { rotate(b, T, first, 1, x); }
 
 void symmetric_eigen(int n, std::vector<double> a, std::vector<double>* vectors, std::vector<double>* values) {
   std::vector<double> v(static_cast<size_t>(n) * n, 0.0);

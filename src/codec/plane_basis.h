@@ -31,6 +31,12 @@ struct PlaneBasis {
 void to_basis(const PlaneBasis& b, size_t n_tokens, int32_t first_position, const float* x, float* y);
 void from_basis(const PlaneBasis& b, size_t n_tokens, int32_t first_position, const float* y, float* x);
 
+// The two halves of from_basis, for a decoder that applies the basis while it writes
+// values: block k's matrix M (block x block, row-major) with x_row = y_row M, weights
+// folded in; and the RoPE rotation alone (a no-op unless rope_theta > 0), in place.
+void backward_matrix(const PlaneBasis& b, int block_index, float* m);
+void rotate_to_positions(const PlaneBasis& b, size_t n_tokens, int32_t first_position, float* x);
+
 // Eigen-decomposition of a symmetric n x n matrix (row-major) by cyclic Jacobi
 // rotations in double precision. Eigenvectors are the columns of *vectors (row-major
 // [row][column]), ordered by descending eigenvalue, each signed so that its largest
