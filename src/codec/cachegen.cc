@@ -69,10 +69,10 @@ struct LevelSpec {
 // basis the first layer's values and the last layer matter most (one extra bin there
 // lowers KL 3-10x more than anywhere else), so profile planes have their own schedule.
 constexpr LevelSpec kLevels[] = {
-    {1, 96, 128, 64, 96, false, 3, 64, 48, 96, 96, 48, 64},
+    {1, 96, 128, 64, 96, false, 3, 48, 40, 64, 64, 40, 48},
     {2, 32, 48, 24, 32, false, 3, 24, 20, 40, 48, 16, 32},
     {3, 20, 28, 12, 20, false, 3, 16, 14, 32, 40, 12, 24},
-    {4, 16, 24, 12, 16, false, 3, 12, 12, 24, 32, 10, 18},
+    {4, 16, 24, 12, 16, false, 3, 12, 12, 28, 40, 10, 20},
     {5, 12, 16, 8, 12, false, 3, 10, 10, 20, 24, 8, 16},
 };
 
@@ -587,7 +587,7 @@ const RenormLut kRenormLut;
 // interleaved step by step (the groups' dependency chains overlap, hiding the gather
 // latency): the same arithmetic as decode_group, so the same output and verdicts.
 template <int NG, bool kDelta, bool kPerToken>
-__attribute__((target("avx2,popcnt"))) bool decode_groups8_avx2(const Plane& p, const Geometry& g, const float* tstep,
+__attribute__((target("avx2,fma,popcnt"))) bool decode_groups8_avx2(const Plane& p, const Geometry& g, const float* tstep,
                                                                  const GroupDec* gds, float* x) {
   constexpr int NL = 8;
   constexpr bool kCtx = !kDelta && !kPerToken;
@@ -702,8 +702,8 @@ __attribute__((target("avx2,popcnt"))) bool decode_groups8_avx2(const Plane& p, 
           const float* m = gds[k].mix;
           __m256 acc = _mm256_mul_ps(_mm256_permutevar8x32_ps(y, _mm256_set1_epi32(0)), _mm256_loadu_ps(m));
           for (int i = 1; i < kLanes; ++i) {
-            acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_permutevar8x32_ps(y, _mm256_set1_epi32(i)),
-                                                   _mm256_loadu_ps(m + i * kLanes)));
+            acc = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(y, _mm256_set1_epi32(i)), _mm256_loadu_ps(m + i * kLanes),
+                                  acc);
           }
           y = acc;
         }
@@ -721,7 +721,8 @@ __attribute__((target("avx2,popcnt"))) bool decode_groups8_avx2(const Plane& p, 
 
 // KVF_CODEC_NO_SIMD (read once) forces the scalar decoder, for tests.
 bool use_avx2() {
-  static const bool v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt") &&
+  static const bool v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                        __builtin_cpu_supports("popcnt") &&
                         std::getenv("KVF_CODEC_NO_SIMD") == nullptr;
   return v;
 }

@@ -116,7 +116,7 @@ KvChunk walk_chunk(KvChunkShape s, size_t T, uint32_t seed) {
 // Smallest nominal Q (bins / 2 - 1) of each level's profile schedule (docs/FORMAT.md).
 int min_qnom(int level) {
   switch (level) {
-    case 1: return 23;
+    case 1: return 19;
     case 2: return 7;
     case 3: return 5;
     case 4: return 4;
