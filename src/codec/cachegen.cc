@@ -965,19 +965,17 @@ class CacheGenCodec final : public CodecImpl {
         to_basis(basis_of(*c.profile, c.layer, kv), g.T, c.first_position, x, coded.data());
         x = coded.data();
       }
+      const Profile::LevelTables* lt = nullptr;
       float fixed_step = 0;
       if (c.profile != nullptr) {
-        const Profile::LevelTables* lt = c.profile->find(static_cast<uint8_t>(level_));
-        if (lt != nullptr && lt->steps.size() == static_cast<size_t>(c.shape.n_layers) * 2) {
-          fixed_step = lt->steps[static_cast<size_t>(c.layer) * 2 + kv];
-        }
+        KVF_RETURN_IF_ERROR(profile_plane(*c.profile, c.layer, kv, p, &lt));
+        const size_t plane_index = static_cast<size_t>(c.layer) * 2 + kv;
+        if (plane_index < lt->steps.size()) fixed_step = lt->steps[plane_index];
       }
       quantize_plane(p, g, x, &steps, &offs, &q, fixed_step);
       for (uint16_t s : steps) f::put_u16(out, s);
       for (uint16_t s : offs) f::put_u16(out, s);
-      if (c.profile != nullptr) {
-        const Profile::LevelTables* lt;
-        KVF_RETURN_IF_ERROR(profile_plane(*c.profile, c.layer, kv, p, &lt));
+      if (lt != nullptr) {
         const size_t rows = nch * lt->n_ctx, base = (static_cast<size_t>(c.layer) * 2 + kv) * rows;
         pred.assign(lt->pred.begin() + (static_cast<size_t>(c.layer) * 2 + kv) * nch,
                     lt->pred.begin() + (static_cast<size_t>(c.layer) * 2 + kv + 1) * nch);

@@ -18,10 +18,13 @@
 #include "kvforge/codec/profile.h"
 #include "kvforge/core/half.h"
 #include "kvforge/core/thread_pool.h"
+#include "codec/test_chunks.h"
 #include "temp_dir.h"
 
 namespace kvforge::codec {
 namespace {
+
+using testdata::make_chunk;
 
 // Option builders (designated initializers that skip members trip -Wextra).
 EncodeOptions eo(uint64_t fp = 0, core::ThreadPool* pool = nullptr, const Profile* prof = nullptr) {
@@ -56,34 +59,6 @@ std::vector<std::string> all_specs() {
   out.push_back("cachegen:level=1,delta=on");
   out.push_back("cachegen:level=5,delta=off");
   return out;
-}
-
-// Structured KV: per-channel offsets and outlier channels, values that drift
-// slowly along tokens (token locality), plus noise.
-KvChunk make_chunk(KvChunkShape s, size_t T, uint32_t seed, bool structured = true) {
-  KvChunk c;
-  c.shape = s;
-  c.n_tokens = T;
-  const size_t n = static_cast<size_t>(s.n_layers) * s.n_kv_heads * T * s.head_dim;
-  c.k.resize(n);
-  c.v.resize(n);
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd(0.0f, 1.0f);
-  for (int side = 0; side < 2; ++side) {
-    auto& x = side ? c.v : c.k;
-    for (int l = 0; l < s.n_layers; ++l)
-      for (int h = 0; h < s.n_kv_heads; ++h)
-        for (int d = 0; d < s.head_dim; ++d) {
-          const float off = structured ? nd(rng) * (d % 5 == 0 ? 4.0f : 0.5f) : 0.0f;
-          const float amp = structured ? (d % 7 == 3 ? 6.0f : 1.0f) : 1.0f;
-          float walk = 0;
-          for (size_t t = 0; t < T; ++t) {
-            walk = structured ? 0.9f * walk + 0.3f * nd(rng) : nd(rng);
-            x[c.index(l, h, t) + d] = off + amp * walk + (structured ? 0.05f * nd(rng) : 0.0f);
-          }
-        }
-  }
-  return c;
 }
 
 float fp16_round(float x) { return core::fp16_to_f32(core::f32_to_fp16(x)); }

@@ -11,12 +11,15 @@
 #include <vector>
 
 #include "codec/plane_basis.h"
+#include "codec/test_chunks.h"
 #include "kvforge/codec/codec.h"
 #include "kvforge/codec/profile.h"
 #include "kvforge/core/kernels.h"
 
 namespace kvforge::codec {
 namespace {
+
+using testdata::make_chunk;
 
 // A profile's file bytes: the body and its XXH64 (as save_profile writes them).
 std::string file_bytes(const Profile& p) {
@@ -94,24 +97,6 @@ TEST(PlaneBasis, ToAndFromBasisInvertEachOther) {
   for (size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(y[i], x[i], 2e-3f);
 }
 
-KvChunk walk_chunk(KvChunkShape s, size_t T, uint32_t seed) {
-  KvChunk c;
-  c.shape = s;
-  c.n_tokens = T;
-  const size_t n = static_cast<size_t>(s.n_layers) * s.n_kv_heads * T * s.head_dim;
-  c.k.resize(n);
-  c.v.resize(n);
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd;
-  for (auto* x : {&c.k, &c.v})
-    for (int l = 0; l < s.n_layers; ++l)
-      for (int h = 0; h < s.n_kv_heads; ++h)
-        for (int d = 0; d < s.head_dim; ++d) {
-          const float off = nd(rng) * 3.0f, amp = d % 3 == 0 ? 5.0f : 1.0f;
-          for (size_t t = 0; t < T; ++t) (*x)[c.index(l, h, t) + d] = off + amp * std::sin(0.05f * t + d) + 0.2f * nd(rng);
-        }
-  return c;
-}
 
 // Smallest nominal Q (bins / 2 - 1) of each level's profile schedule (docs/FORMAT.md).
 int min_qnom(int level) {
@@ -176,14 +161,14 @@ void expect_profile_bound(const KvChunk& in, const KvChunk& out, const Profile& 
 void round_trip_with_profile(const LearnOptions& lo, KvChunkShape shape, int32_t first) {
   std::vector<KvChunk> train;
   std::vector<KvChunkView> views;
-  for (int i = 0; i < 3; ++i) train.push_back(walk_chunk(shape, 90, 20 + i));
+  for (int i = 0; i < 3; ++i) train.push_back(make_chunk(shape, 90, 20 + i));
   for (auto& c : train) views.push_back(c.view());
   auto prof = learn_profile(views, 5, lo);
   ASSERT_TRUE(prof.ok()) << prof.status().to_string();
   auto again = Profile::parse(file_bytes(*prof));
   ASSERT_TRUE(again.ok()) << again.status().to_string();
   EXPECT_EQ(again->id(), prof->id());
-  const KvChunk in = walk_chunk(shape, 57, 99);
+  const KvChunk in = make_chunk(shape, 57, 99);
   for (int level = 1; level <= 5; ++level) {
     auto c = make_codec("cachegen:level=" + std::to_string(level));
     ASSERT_TRUE(c.ok());
@@ -229,7 +214,7 @@ TEST(ProfileBasis, PerHeadBlocksOnWideLayers) {
 }
 
 TEST(ProfileBasis, BadLearnOptionsAreNamed) {
-  const KvChunk c = walk_chunk({1, 2, 8}, 10, 1);
+  const KvChunk c = make_chunk({1, 2, 8}, 10, 1);
   const KvChunkView v = c.view();
   LearnOptions lo;
   lo.block = 3;
@@ -246,7 +231,7 @@ TEST(ProfileBasis, BadLearnOptionsAreNamed) {
 }
 
 TEST(ProfileBasis, DamagedBasisIsCorruption) {
-  const KvChunk c = walk_chunk({1, 2, 8}, 40, 1);
+  const KvChunk c = make_chunk({1, 2, 8}, 40, 1);
   const KvChunkView v = c.view();
   auto prof = learn_profile({&v, 1}, 0, {});
   ASSERT_TRUE(prof.ok());
@@ -262,7 +247,7 @@ TEST(ProfileBasis, DamagedBasisIsCorruption) {
 }
 
 TEST(ProfileBasis, FirstPositionOutOfRangeIsRejected) {
-  const KvChunk c = walk_chunk({1, 1, 8}, 4, 1);
+  const KvChunk c = make_chunk({1, 1, 8}, 4, 1);
   EncodeOptions eo;
   eo.first_position = -1;
   EXPECT_TRUE((*make_codec("q8"))->encode(c.view(), eo).status().is_invalid_argument());
