@@ -175,7 +175,22 @@ Status validate(const PqParams& p) {
 
 // ---- PackedCodes ----
 
+size_t PackedCodes::bytes() const {
+  if (blocked()) return (n_ + kBlock - 1) / kBlock * block_rows() * kBlock;
+  return (n_ * static_cast<size_t>(m_ * bits_) + 7) / 8;
+}
+
 void PackedCodes::push(const uint16_t* sub) {
+  if (blocked()) {
+    if (n_ % kBlock == 0) bytes_.resize(bytes_.size() + block_rows() * kBlock, 0);
+    uint8_t* block = bytes_.data() + (n_ / kBlock) * block_rows() * kBlock;
+    const size_t t = row_byte(n_ % kBlock);
+    for (int j = 0; j < m_; ++j) {
+      block[static_cast<size_t>(j / 2) * kBlock + t] |= static_cast<uint8_t>((sub[j] & 15u) << (4 * (j & 1)));
+    }
+    ++n_;
+    return;
+  }
   const size_t code_bits = static_cast<size_t>(m_ * bits_);
   size_t pos = n_ * code_bits;
   ++n_;
@@ -186,6 +201,16 @@ void PackedCodes::push(const uint16_t* sub) {
       if ((v >> b) & 1u) bytes_[pos >> 3] |= static_cast<uint8_t>(1u << (pos & 7));
     }
   }
+}
+
+uint32_t PackedCodes::get(size_t i, int j) const {
+  if (blocked()) {
+    const uint8_t byte =
+        bytes_[(i / kBlock) * block_rows() * kBlock + static_cast<size_t>(j / 2) * kBlock + row_byte(i % kBlock)];
+    return (byte >> (4 * (j & 1))) & 15u;
+  }
+  return static_cast<uint32_t>(
+      read_bits(i * static_cast<size_t>(m_ * bits_) + static_cast<size_t>(j * bits_), bits_));
 }
 
 uint64_t PackedCodes::read_bits(size_t pos, int width) const {
@@ -274,25 +299,88 @@ void fold_table(const float* table, int m, int bits, std::vector<float>* joint) 
   }
 }
 
+// The fast scan's byte tables ([rows][32], see detail::scan_nibbles): entry =
+// round((table[j][c] - min_c table[j]) / step), one step for all sub-spaces so
+// entries add up; the minima add up to the bias.
+struct ByteTables {
+  float step = 1.0f;
+  float bias = 0.0f;
+};
+
+ByteTables quantize_tables(const float* table, int m, std::vector<uint8_t>* luts) {
+  const size_t rows = static_cast<size_t>(m + 1) / 2;
+  const float cap = static_cast<float>(std::min<size_t>(255, 65535 / (2 * rows)));  // 16-bit sums never overflow
+  ByteTables bt;
+  float widest = 0;
+  for (int j = 0; j < m; ++j) {
+    const float* t = table + static_cast<size_t>(j) * 16;
+    const auto [lo, hi] = std::minmax_element(t, t + 16);
+    widest = std::max(widest, *hi - *lo);
+    bt.bias += *lo;
+  }
+  if (widest > 0) bt.step = widest / cap;
+  if (luts == nullptr) return bt;
+  luts->assign(rows * 32, 0);
+  for (int j = 0; j < m; ++j) {
+    const float* t = table + static_cast<size_t>(j) * 16;
+    const float lo = *std::min_element(t, t + 16);
+    uint8_t* dst = luts->data() + static_cast<size_t>(j / 2) * 32 + static_cast<size_t>(j & 1) * 16;
+    for (int c = 0; c < 16; ++c) dst[c] = static_cast<uint8_t>(std::min(cap, std::nearbyint((t[c] - lo) / bt.step)));
+  }
+  return bt;
+}
+
 }  // namespace
 
+float scan_ip_error_bound(const float* table, int m) {
+  return static_cast<float>(m) * quantize_tables(table, m, nullptr).step * 0.5f;
+}
+
 void scan_ip(const PackedCodes& codes, size_t begin, size_t end, const float* table, int ksub, float* out) {
+  scan_ip(codes, begin, end, table, 1, ksub, out);
+}
+
+void scan_ip(const PackedCodes& codes, size_t begin, size_t end, const float* tables, int n_tables, int ksub,
+             float* out) {
   const int m = codes.m(), bits = codes.bits();
   const int cb = m * bits;
   const size_t n = end - begin;
-  if (n == 0) return;
-  KVF_CHECK(static_cast<uint64_t>(end) * static_cast<uint64_t>(cb) < (uint64_t{1} << 32));  // 32-bit lane offsets
-  // Short codes over long ranges: one lookup per code in the folded table.
-  if (cb <= 12 && n >= (size_t{2} << cb) / static_cast<size_t>(m)) {
-    thread_local std::vector<float> joint;
-    fold_table(table, m, bits, &joint);
-    detail::scan_field(codes.data(), begin, end, cb, 0, cb, joint.data(), /*add=*/false, out);
+  if (n == 0 || n_tables < 1) return;
+  const size_t table_floats = static_cast<size_t>(m) * static_cast<size_t>(ksub);
+  if (codes.blocked()) {
+    KVF_CHECK(ksub == 16);
+    thread_local std::vector<uint8_t> luts, one;
+    thread_local std::vector<float> steps, biases;
+    const size_t lut_bytes = codes.block_rows() * 32;
+    luts.resize(static_cast<size_t>(n_tables) * lut_bytes);
+    steps.resize(static_cast<size_t>(n_tables));
+    biases.resize(static_cast<size_t>(n_tables));
+    for (int g = 0; g < n_tables; ++g) {
+      const ByteTables bt = quantize_tables(tables + static_cast<size_t>(g) * table_floats, m, &one);
+      std::copy(one.begin(), one.end(), luts.begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(g) * lut_bytes));
+      steps[static_cast<size_t>(g)] = bt.step;
+      biases[static_cast<size_t>(g)] = bt.bias;
+    }
+    detail::scan_nibbles(codes.data(), codes.block_rows(), luts.data(), static_cast<size_t>(n_tables), steps.data(),
+                         biases.data(), begin, end, out, n);
     return;
   }
-  // Else one pass per sub-space, accumulating into out.
-  for (int j = 0; j < m; ++j) {
-    detail::scan_field(codes.data(), begin, end, cb, j * bits, bits, table + static_cast<size_t>(j) * ksub, j > 0,
-                       out);
+  KVF_CHECK(static_cast<uint64_t>(end) * static_cast<uint64_t>(cb) < (uint64_t{1} << 32));  // 32-bit lane offsets
+  for (int g = 0; g < n_tables; ++g) {
+    const float* table = tables + static_cast<size_t>(g) * table_floats;
+    float* o = out + static_cast<size_t>(g) * n;
+    // Short codes over long ranges: one lookup per code in the folded table.
+    if (cb <= 12 && n >= (size_t{2} << cb) / static_cast<size_t>(m)) {
+      thread_local std::vector<float> joint;
+      fold_table(table, m, bits, &joint);
+      detail::scan_field(codes.data(), begin, end, cb, 0, cb, joint.data(), /*add=*/false, o);
+      continue;
+    }
+    // Else one pass per sub-space, accumulating into o.
+    for (int j = 0; j < m; ++j) {
+      detail::scan_field(codes.data(), begin, end, cb, j * bits, bits, table + static_cast<size_t>(j) * ksub, j > 0,
+                         o);
+    }
   }
 }
 

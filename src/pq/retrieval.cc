@@ -252,11 +252,12 @@ void RetrievalSelector::select(int layer, int kv_head, int32_t /*query_position*
     // Tokens that left the local window: codes by nearest centroid.
     while (h.slots.size() < n_mid) add_code(&h, head_index, head, candidates[sinks + h.slots.size()]);
     const int ksub = h.pq.ksub();
-    h.table.resize(static_cast<size_t>(h.pq.m()) * ksub);
+    const size_t table_floats = static_cast<size_t>(h.pq.m()) * static_cast<size_t>(ksub);
+    h.table.resize(static_cast<size_t>(group) * table_floats);
     for (int g = 0; g < group; ++g) {
-      h.pq.ip_table(queries.data() + static_cast<size_t>(g) * hd, scale, h.table.data());
-      scan_ip(h.codes, 0, n_mid, h.table.data(), ksub, h.scores.data() + static_cast<size_t>(g) * n_mid);
+      h.pq.ip_table(queries.data() + static_cast<size_t>(g) * hd, scale, h.table.data() + static_cast<size_t>(g) * table_floats);
     }
+    scan_ip(h.codes, 0, n_mid, h.table.data(), group, ksub, h.scores.data());
     combine_group(h.scores.data(), group, n_mid, h.combined.data());
     select_top_k(h.combined, split.top_k, &h.top);
     if (tier_ != nullptr) {  // the top-k's K/V come from the slower tier

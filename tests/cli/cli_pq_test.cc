@@ -68,18 +68,23 @@ TEST(CliPq, EvalPqWritesOneRowPerMethodAndRatio) {
 TEST(CliPq, BenchPqWritesScanAndAttentionRows) {
   const std::string json = (std::filesystem::temp_directory_path() / "kvf_pq_bench.json").string();
   CliRun r = run("bench pq --n-keys 2000 --dim 16 --configs 2x6,4x4 --reps 1 --attention-tokens 600 "
-                 "--synthetic dim=64,heads=4,kv_heads=2 --steps 1 --recall-synthetic '' --pq 0.2:sinks=4 --json " +
+                 "--synthetic dim=64,heads=4,kv_heads=2 --steps 1 --recall-synthetic '' "
+                 "--pq '0.2:sinks=4;0.2:sinks=4,m=16,bits=4' --json " +
                  json);
   ASSERT_EQ(r.code, 0) << r.err;
   std::ifstream in(json);
   const auto rows = nlohmann::json::parse(in)["rows"];
-  ASSERT_EQ(rows.size(), 3u);
+  ASSERT_EQ(rows.size(), 4u);  // two scan rows, an attention row per retrieval spec
   EXPECT_EQ(rows[0]["case"], "scan");
   EXPECT_EQ(rows[0]["k"], 200);
   EXPECT_TRUE(rows[0].contains("kvforge_ms"));
   EXPECT_EQ(rows[2]["case"], "attention");
   EXPECT_TRUE(rows[2].contains("full_attention_ms"));
   EXPECT_TRUE(rows[2].contains("pq_attention_ms"));
+  EXPECT_EQ(rows[2]["m"], 2);
+  EXPECT_EQ(rows[3]["case"], "attention");
+  EXPECT_EQ(rows[3]["m"], 16);
+  EXPECT_EQ(rows[3]["bits"], 4);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <hwy/targets.h>
 
 #include "kvforge/core/kernels.h"
 #include "kvforge/core/thread_pool.h"
@@ -66,7 +67,9 @@ TEST(PackedCodes, RoundTripsEveryWidth) {
         all.insert(all.end(), sub.begin(), sub.end());
       }
       ASSERT_EQ(codes.size(), 77u);
-      EXPECT_EQ(codes.bytes(), (77u * static_cast<size_t>(m * bits) + 7) / 8);
+      const size_t expected = bits == 4 ? 96u * static_cast<size_t>((m + 1) / 2)  // 3 blocks of 32, rows of 2 codes
+                                        : (77u * static_cast<size_t>(m * bits) + 7) / 8;
+      EXPECT_EQ(codes.bytes(), expected);
       for (size_t i = 0; i < 77; ++i)
         for (int j = 0; j < m; ++j) ASSERT_EQ(codes.get(i, j), all[i * static_cast<size_t>(m) + static_cast<size_t>(j)]);
     }
@@ -130,8 +133,9 @@ TEST(ProductQuantizer, TableScoresEqualDotWithReconstruction) {
   struct Case {
     int m, bits;
   };
-  // m * bits of 8 and 12 take the folded-table path, the others the generic one.
-  for (Case c : {Case{2, 4}, Case{2, 6}, Case{2, 8}, Case{4, 6}, Case{8, 8}, Case{16, 4}}) {
+  // 6 and 8 bits: m * bits of 12 takes the folded-table path, the others the generic one; 4 bits the fast scan
+  // (m = 1: a row with an empty high nibble).
+  for (Case c : {Case{2, 4}, Case{2, 6}, Case{2, 8}, Case{4, 6}, Case{8, 8}, Case{16, 4}, Case{1, 4}}) {
     auto pq = ProductQuantizer::train({.dim = dim, .m = c.m, .bits = c.bits, .kmeans = {.iterations = 4}}, x.data(),
                                       n, nullptr);
     ASSERT_TRUE(pq.ok());
@@ -139,7 +143,12 @@ TEST(ProductQuantizer, TableScoresEqualDotWithReconstruction) {
     pq->encode(x.data(), n, &codes);
     std::vector<float> table(static_cast<size_t>(c.m * pq->ksub()));
     pq->ip_table(q.data(), 0.5f, table.data());
-    for (size_t begin : {size_t{0}, size_t{5}}) {
+    // 4 bits: the fast scan's byte tables round every entry.
+    const float bound = c.bits == 4 ? scan_ip_error_bound(table.data(), c.m) : 0.0f;
+    if (c.bits == 4) {
+      EXPECT_GT(bound, 0.0f);
+    }
+    for (size_t begin : {size_t{0}, size_t{5}, size_t{37}}) {
       std::vector<float> scores(n - begin);
       scan_ip(codes, begin, n, table.data(), pq->ksub(), scores.data());
       std::vector<float> y(dim);
@@ -147,9 +156,47 @@ TEST(ProductQuantizer, TableScoresEqualDotWithReconstruction) {
         pq->decode(codes, i, y.data());
         float ref = 0;
         for (int t = 0; t < dim; ++t) ref += q[static_cast<size_t>(t)] * y[static_cast<size_t>(t)];
-        ASSERT_NEAR(scores[i - begin], 0.5f * ref, 1e-3f * (1.0f + std::fabs(ref))) << c.m << "x" << c.bits;
+        ASSERT_NEAR(scores[i - begin], 0.5f * ref, bound + 1e-3f * (1.0f + std::fabs(ref))) << c.m << "x" << c.bits;
       }
     }
+  }
+}
+
+// Machines without AVX-512 take other code paths: every target this CPU can
+// run scans random codes to the same scores (the 4-bit fast scan sums integers,
+// so the targets agree up to the final float conversion).
+TEST(ProductQuantizer, ScanAgreesOnEveryCompiledTarget) {
+  struct Case {
+    int m, bits;
+  };
+  const size_t n = 301;
+  for (Case c : {Case{1, 4}, Case{2, 4}, Case{128, 4}, Case{2, 6}, Case{8, 8}}) {
+    PackedCodes codes(c.m, c.bits);
+    std::mt19937 rng(static_cast<uint32_t>(c.m * 10 + c.bits));
+    std::vector<uint16_t> sub(static_cast<size_t>(c.m));
+    for (size_t i = 0; i < n; ++i) {
+      for (auto& v : sub) v = static_cast<uint16_t>(rng() % (1u << c.bits));
+      codes.push(sub.data());
+    }
+    const int ksub = 1 << c.bits;
+    const auto table = gaussian(static_cast<size_t>(c.m * ksub), 5);
+    std::vector<float> first(n - 3), scores(n - 3);
+    bool have_first = false;
+    for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+      hwy::SetSupportedTargetsForTest(target);
+      scan_ip(codes, 3, n, table.data(), ksub, scores.data());
+      if (!have_first) {
+        first = scores;
+        have_first = true;
+        continue;
+      }
+      for (size_t i = 0; i < scores.size(); ++i) {
+        ASSERT_NEAR(scores[i], first[i], 1e-4f * (1.0f + std::fabs(first[i])))
+            << c.m << "x" << c.bits << " target " << hwy::TargetName(target) << " vector " << i;
+      }
+    }
+    hwy::SetSupportedTargetsForTest(0);  // back to the real CPU
+    ASSERT_TRUE(have_first);
   }
 }
 

@@ -190,12 +190,14 @@ Runner register_bench_pq(CLI::App* bench_cmd) {
     int threads = 1;
     int dim = 128;
     std::string n_keys = "32768";
-    std::string configs = "2x6,2x4,2x8,8x8,16x4";
+    std::string configs = "2x6,2x4,2x8,8x8,16x4,128x4";
     std::string attention_tokens = "8192,16384,32768";
     std::string synthetic = "dim=4096,hidden=14336,layers=1,heads=32,kv_heads=8";
     std::string recall_synthetic = "dim=2048,hidden=5632,layers=2,heads=16,kv_heads=4";
     int recall_context = 1024;
-    std::string retrieval = "0.2:m=2,bits=6";
+    // The paper's default, and 4 bits per dimension: the fast scan at the code
+    // size where random (near-isotropic) keys keep their top-k ranking.
+    std::string retrieval = "0.2:m=2,bits=6;0.2:m=128,bits=4";
     int reps = 9;
     int steps = 10;
     std::string json;
@@ -210,7 +212,7 @@ Runner register_bench_pq(CLI::App* bench_cmd) {
   cmd->add_option("--synthetic", a->synthetic, "Model shape of the attention rows (synthetic spec)");
   cmd->add_option("--recall-synthetic", a->recall_synthetic, "Synthetic model of the recall row ('' for none)");
   cmd->add_option("--recall-context", a->recall_context, "Tokens prefilled before the recall row's decode steps");
-  cmd->add_option("--pq", a->retrieval, "Retrieval spec of the attention and recall rows");
+  cmd->add_option("--pq", a->retrieval, "Retrieval specs of the attention and recall rows, ';'-separated");
   cmd->add_option("--reps", a->reps, "Repetitions per scan timing (median)")->check(CLI::Range(1, 1000));
   cmd->add_option("--steps", a->steps, "Decode steps per attention timing (mean)")->check(CLI::Range(1, 1000));
   add_json_flag(cmd, &a->json);
@@ -231,25 +233,32 @@ Runner register_bench_pq(CLI::App* bench_cmd) {
       Status s = scan_rows(n, a->dim, configs, a->reps, &table);
       if (!s.ok()) return fail(s.with_context("scan rows"));
     }
-    auto ro = pq::parse_retrieval_spec(a->retrieval);
-    if (!ro.ok()) return fail(ro.status().with_context("--pq"));
+    std::vector<pq::RetrievalOptions> specs;
+    std::stringstream specs_text(a->retrieval);
+    for (std::string item; std::getline(specs_text, item, ';');) {
+      auto ro = pq::parse_retrieval_spec(item);
+      if (!ro.ok()) return fail(ro.status().with_context("--pq"));
+      specs.push_back(*ro);
+    }
     core::ThreadPool pool(a->threads);
     const auto tokens = parse_ints(a->attention_tokens);
-    if (!tokens.empty()) {
-      auto spec = model::parse_synthetic_spec(a->synthetic);
-      if (!spec.ok()) return fail(spec.status().with_context("--synthetic"));
-      model::ModelConfig cfg;
-      cfg.dim = spec->dim;
-      cfg.n_heads = spec->n_heads;
-      cfg.n_kv_heads = spec->n_kv_heads;
-      for (int n : tokens) {
-        Status s = attention_row(cfg, n, *ro, a->steps, &pool, &table);
-        if (!s.ok()) return fail(s.with_context("attention rows"));
+    for (const pq::RetrievalOptions& ro : specs) {
+      if (!tokens.empty()) {
+        auto spec = model::parse_synthetic_spec(a->synthetic);
+        if (!spec.ok()) return fail(spec.status().with_context("--synthetic"));
+        model::ModelConfig cfg;
+        cfg.dim = spec->dim;
+        cfg.n_heads = spec->n_heads;
+        cfg.n_kv_heads = spec->n_kv_heads;
+        for (int n : tokens) {
+          Status s = attention_row(cfg, n, ro, a->steps, &pool, &table);
+          if (!s.ok()) return fail(s.with_context("attention rows"));
+        }
       }
-    }
-    if (!a->recall_synthetic.empty()) {
-      Status s = recall_row(a->recall_synthetic, a->recall_context, *ro, a->threads, &table);
-      if (!s.ok()) return fail(s.with_context("recall row"));
+      if (!a->recall_synthetic.empty()) {
+        Status s = recall_row(a->recall_synthetic, a->recall_context, ro, a->threads, &table);
+        if (!s.ok()) return fail(s.with_context("recall row"));
+      }
     }
     return emit(table, a->json);
   };

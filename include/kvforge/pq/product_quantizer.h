@@ -56,36 +56,52 @@ struct PqParams {
 // bits not in kSupportedBits.
 Status validate(const PqParams& params);
 
-// Codes of a growing set of vectors, m * bits bits per vector, packed
-// little-endian bit by bit (vector i's code starts at bit i * m * bits; its
-// sub-space j occupies bits [j * bits, (j + 1) * bits) of it).
+// Codes of a growing set of vectors, m * bits bits of content per vector, in
+// one of two layouts chosen by the width:
+// - bits 6 and 8: packed little-endian bit by bit (vector i's code starts at bit
+//   i * m * bits; its sub-space j occupies bits [j * bits, (j + 1) * bits) of
+//   it), plus 8 bytes of read padding;
+// - bits 4, the fast-scan layout: blocks of kBlock = 32 vectors, each block
+//   ceil(m / 2) rows of 32 bytes; row r holds the codes of sub-spaces 2r (low
+//   nibbles) and 2r + 1 (high nibbles) of the block's vectors, vector t < 16
+//   at byte 2t and vector 16 + t at byte 2t + 1. A row is one SIMD register of
+//   32 vectors' codes for two sub-spaces, so the scan looks 16-entry tables up
+//   with byte shuffles (as FAISS's fast scan), and the interleaving lets its
+//   16-bit sums of even and odd bytes come out in vector order.
 class PackedCodes {
  public:
+  static constexpr size_t kBlock = 32;  // vectors per block of the fast-scan layout
+
   PackedCodes() = default;
   PackedCodes(int m, int bits) : m_(m), bits_(bits) {}
 
   int m() const { return m_; }
   int bits() const { return bits_; }
   size_t size() const { return n_; }
-  // Bytes used by the codes (without the read padding).
-  size_t bytes() const { return (n_ * static_cast<size_t>(m_ * bits_) + 7) / 8; }
+  bool blocked() const { return bits_ == 4; }
+  // Rows of 32 bytes per block (fast-scan layout).
+  size_t block_rows() const { return static_cast<size_t>(m_ + 1) / 2; }
+  // Bytes the codes occupy (without the read padding; whole blocks in the
+  // fast-scan layout).
+  size_t bytes() const;
 
   // Appends one vector's code: sub[j] < 2^bits for j in [0, m).
   void push(const uint16_t* sub);
   // Sub-space j's code of vector i.
-  uint32_t get(size_t i, int j) const {
-    return static_cast<uint32_t>(read_bits(i * static_cast<size_t>(m_ * bits_) + static_cast<size_t>(j * bits_), bits_));
-  }
-  // `width` <= 57 bits starting at bit `pos`.
-  uint64_t read_bits(size_t pos, int width) const;
+  uint32_t get(size_t i, int j) const;
   const uint8_t* data() const { return bytes_.data(); }
   void clear();
 
  private:
+  // The byte of a fast-scan row that holds vector t of its block.
+  static size_t row_byte(size_t t) { return t < 16 ? 2 * t : 2 * (t - 16) + 1; }
+  // `width` <= 57 bits starting at bit `pos` (bit-packed layout).
+  uint64_t read_bits(size_t pos, int width) const;
+
   int m_ = 0;
   int bits_ = 0;
   size_t n_ = 0;
-  std::vector<uint8_t> bytes_;  // bytes() plus 8 zero bytes, so any read_bits loads 8 bytes
+  std::vector<uint8_t> bytes_;
 };
 
 class ProductQuantizer {
@@ -116,13 +132,28 @@ class ProductQuantizer {
 };
 
 // Approximate inner products of codes[begin, end) from a lookup table
-// ([m][ksub], from ip_table): out[i - begin] = sum_j table[j][code_j(i)]. One
-// vectorized pass (Highway, chosen at run time) straight over the packed codes:
-// each lane gathers its code's bytes, shifts and masks, and gathers the table.
-// Short codes (m * bits <= 12) over long ranges first fold the table into one
-// of 2^(m*bits) entries, so a code costs a single lookup; otherwise one pass
-// per sub-space accumulates. end * m * bits must stay below 2^32.
+// ([m][ksub], from ip_table): out[i - begin] = sum_j table[j][code_j(i)].
+// Vectorized (Highway, chosen at run time):
+// - bits 6 and 8: one pass straight over the packed codes, each lane gathering
+//   its code's bytes, shifting, masking and gathering the table. Short codes
+//   (m * bits <= 12) over long ranges first fold the table into one of
+//   2^(m*bits) entries, so a code costs a single lookup; otherwise one pass
+//   per sub-space accumulates. end * m * bits must stay below 2^32.
+// - bits 4 (fast scan): the table is quantized to bytes (per sub-space offset,
+//   one common step, at most 255 and at most 65535 / m per entry so 16-bit
+//   sums cannot overflow), looked up 32 vectors at a time by byte shuffles and
+//   summed in 16-bit lanes. Each score is then within
+//   scan_ip_error_bound(table) of the float sum.
 void scan_ip(const PackedCodes& codes, size_t begin, size_t end, const float* table, int ksub, float* out);
+// The same for n_tables tables ([n_tables][m][ksub], e.g. the query heads of a
+// GQA group) into out[n_tables][end - begin]. The fast scan reads each block of
+// codes from memory once for all tables.
+void scan_ip(const PackedCodes& codes, size_t begin, size_t end, const float* tables, int n_tables, int ksub,
+             float* out);
+
+// The fast scan's worst-case deviation from the exact table sum for this table
+// ([m][16]): m * step / 2, the rounding of every entry.
+float scan_ip_error_bound(const float* table, int m);
 
 // The indices of the k largest scores (ties: lower index first), in no particular
 // order, into *out (resized to min(k, n)). A threshold selection, no heap: the
