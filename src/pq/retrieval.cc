@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <future>
 #include <sstream>
 
+#include "kvforge/core/background_worker.h"
 #include "kvforge/core/kernels.h"
 #include "kvforge/core/thread_pool.h"
 
@@ -116,8 +119,19 @@ void combine_group(float* scores, int group, size_t n, float* combined) {
   }
 }
 
+// A head's quantizer re-trained in the background on a snapshot of its keys,
+// with the codes of the snapshot's middle range.
+struct Retrained {
+  ProductQuantizer pq;
+  PackedCodes codes;
+  std::vector<int32_t> slots;
+  size_t trained_on = 0;
+};
+
 struct RetrievalSelector::HeadIndex {
   std::mutex mu;
+  std::future<Retrained> retraining;  // valid while a re-training runs
+  size_t swap_at = 0;                 // the visible-token count at which it replaces the index
   bool built = false;
   ProductQuantizer pq;
   PackedCodes codes;
@@ -143,6 +157,7 @@ Result<std::unique_ptr<RetrievalSelector>> RetrievalSelector::create(const Retri
                                                                      kv::KvShape shape) {
   KVF_RETURN_IF_ERROR(validate(options, shape.head_dim));
   std::unique_ptr<RetrievalSelector> s(new RetrievalSelector(options, shape));
+  if (options.retrain > 0 && options.method == Method::kPq) s->trainer_ = std::make_unique<core::BackgroundWorker>();
   if (options.tier_blocks > 0 && options.method == Method::kPq) {
     KVF_ASSIGN_OR_RETURN(s->tier_, KvTier::create({.block_tokens = options.block_tokens,
                                                    .cache_blocks = options.tier_blocks, .directory = {}},
@@ -246,8 +261,13 @@ void RetrievalSelector::select(int layer, int kv_head, int32_t /*query_position*
     const size_t used = std::min(h.slots.size(), n_mid);
     const bool grown = options_.retrain > 0 && static_cast<double>(n) >=
                                                   options_.retrain * static_cast<double>(h.trained_on);
-    if (!h.built || grown || (used > 0 && candidates[sinks + used - 1] != h.slots[used - 1])) {
+    if (!h.built || (used > 0 && candidates[sinks + used - 1] != h.slots[used - 1])) {
+      h.retraining = {};  // its snapshot no longer describes the head
       build_head(&h, head_index, head, candidates, n);
+    } else if (h.retraining.valid() && n >= h.swap_at) {
+      install_retrained(&h);
+    } else if (grown && !h.retraining.valid()) {
+      start_retraining(&h, head, candidates, n);
     }
     // Tokens that left the local window: codes by nearest centroid.
     while (h.slots.size() < n_mid) add_code(&h, head_index, head, candidates[sinks + h.slots.size()]);
@@ -285,6 +305,55 @@ void RetrievalSelector::select(int layer, int kv_head, int32_t /*query_position*
   selected->insert(selected->end(), candidates.begin() + static_cast<std::ptrdiff_t>(mid_end), candidates.end());
 }
 
+// The snapshot is copied under the head's lock (the cache may grow while the
+// worker trains); training and coding the snapshot run on the worker. The
+// result replaces the index at a fixed later context length, not whenever the
+// worker finishes, so decoding stays deterministic; by then the worker has had
+// a growth of (retrain - 1) / 2 to finish, and decoding only waits when it has not.
+void RetrievalSelector::start_retraining(HeadIndex* h, const kv::KvHead& head, std::span<const int32_t> candidates,
+                                         size_t n_visible) {
+  const BudgetSplit split = split_budget(options_, n_visible);
+  const size_t sinks = static_cast<size_t>(options_.sinks);
+  const size_t mid_end = n_visible - 1 - split.window;
+  const size_t hd = static_cast<size_t>(shape_.head_dim);
+  auto keys = std::make_shared<std::vector<float>>((mid_end - sinks) * hd);
+  auto slots = std::make_shared<std::vector<int32_t>>(candidates.begin() + static_cast<std::ptrdiff_t>(sinks),
+                                                      candidates.begin() + static_cast<std::ptrdiff_t>(mid_end));
+  for (size_t i = 0; i < slots->size(); ++i) std::copy(head.key((*slots)[i]), head.key((*slots)[i]) + hd, &(*keys)[i * hd]);
+  PqParams p{.dim = shape_.head_dim, .m = options_.m, .bits = options_.bits, .kmeans = {}};
+  p.kmeans.iterations = options_.iterations;
+  p.kmeans.seed = options_.seed;
+  auto promise = std::make_shared<std::promise<Retrained>>();
+  h->retraining = promise->get_future();
+  const size_t lag = std::max<size_t>(
+      kMinRetrainLag, static_cast<size_t>(std::ceil((options_.retrain - 1.0) / 2.0 * static_cast<double>(n_visible))));
+  h->swap_at = n_visible + lag;
+  trainer_->post([p, keys, slots, promise, n_visible] {
+    Retrained r;
+    auto trained = ProductQuantizer::train(p, keys->data(), slots->size(), nullptr);
+    if (trained.ok()) {  // parameters were validated at create(); the snapshot is never empty
+      r.pq = std::move(*trained);
+      r.codes = PackedCodes(p.m, p.bits);
+      r.pq.encode(keys->data(), slots->size(), &r.codes);
+      r.slots = std::move(*slots);
+      r.trained_on = n_visible;
+    }
+    promise->set_value(std::move(r));
+  });
+}
+
+void RetrievalSelector::install_retrained(HeadIndex* h) {
+  const auto start = std::chrono::steady_clock::now();
+  Retrained r = h->retraining.get();
+  h->stats.retrain_wait_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  if (r.slots.empty()) return;  // training failed: keep the old index
+  h->pq = std::move(r.pq);
+  h->codes = std::move(r.codes);
+  h->slots = std::move(r.slots);
+  h->trained_on = r.trained_on;
+  ++h->stats.retrains;
+}
+
 RetrievalStats RetrievalSelector::stats() const {
   RetrievalStats s;
   for (const auto& h : heads_) {
@@ -292,6 +361,8 @@ RetrievalStats RetrievalSelector::stats() const {
     s.selections += h->stats.selections;
     s.recall_sum += h->stats.recall_sum;
     s.recall_count += h->stats.recall_count;
+    s.retrains += h->stats.retrains;
+    s.retrain_wait_ms += h->stats.retrain_wait_ms;
     s.tier_errors += h->tier_errors;
   }
   if (tier_ != nullptr) s.tier = tier_->stats();
@@ -311,6 +382,7 @@ void RetrievalSelector::reset() {
   for (auto& h : heads_) {
     std::lock_guard<std::mutex> lock(h->mu);
     h->built = false;
+    h->retraining = {};
     h->codes.clear();
     h->slots.clear();
     h->stats = {};

@@ -132,9 +132,10 @@ Runner register_generate(CLI::App& app) {
     if (generated > 1) std::fprintf(stderr, "achieved tok/s: %.1f\n", generated / secs);
     if (retrieval) {
       session.set_selector(nullptr);
-      std::fprintf(stderr, "pq: %lld retrievals, index %.1f KiB, kv %.1f KiB\n",
-                   static_cast<long long>(retrieval->stats().selections), retrieval->index_bytes() / 1024.0,
-                   session.cache().bytes_live() / 1024.0);
+      const pq::RetrievalStats rs = retrieval->stats();
+      std::fprintf(stderr, "pq: %lld retrievals, index %.1f KiB, kv %.1f KiB; %lld background re-trainings (decode waited %.1f ms)\n",
+                   static_cast<long long>(rs.selections), retrieval->index_bytes() / 1024.0,
+                   session.cache().bytes_live() / 1024.0, static_cast<long long>(rs.retrains), rs.retrain_wait_ms);
       const pq::TierStats tier = retrieval->stats().tier;
       if (tier.hits + tier.misses > 0) {
         std::fprintf(stderr, "pq tier: block hit rate %.3f (%lld hits, %lld misses)\n", tier.hit_rate(),

@@ -18,7 +18,8 @@
 // Index: per (layer, kv head), when build() runs (after prefill) the head's
 // post-RoPE keys train the quantizer and the middle range gets codes; tokens
 // that later leave the local window get codes by nearest centroid, and the
-// index is re-trained on all keys once the context has grown by `retrain`.
+// index is re-trained in the background once the context has grown by
+// `retrain` (RetrievalOptions::retrain).
 // With a tier (tier_blocks > 0) indexed tokens' K/V are also written to the
 // tier and each retrieval fetches its top-k through the block cache.
 //
@@ -41,9 +42,15 @@
 #include "kvforge/pq/product_quantizer.h"
 #include "kvforge/pq/tier.h"
 
+namespace kvforge::core {
+class BackgroundWorker;
+}
+
 namespace kvforge::pq {
 
 enum class Method { kPq, kOracle };
+
+inline constexpr size_t kMinRetrainLag = 16;
 const char* method_name(Method method);
 
 struct RetrievalOptions {
@@ -54,8 +61,12 @@ struct RetrievalOptions {
   int bits = 6;        // PQ bits per sub-space code (4, 6, 8)
   int iterations = 20; // k-means iterations
   uint64_t seed = 1;
-  // Re-train a head's quantizer once its codes number `retrain` times those it
-  // was trained on (0: never; codes of later tokens come from nearest centroids).
+  // Re-train a head's quantizer once the context is `retrain` times the one it
+  // was trained on (0: never; codes of later tokens come from nearest
+  // centroids). The re-training runs on a background thread over a snapshot
+  // of the keys; its index replaces the old one once the context has grown by
+  // another (retrain - 1) / 2 (at least kMinRetrainLag tokens), so decoding
+  // neither stalls for it nor depends on when it finishes.
   double retrain = 1.2;
   // Slower tier (tier.h): 0 keeps K/V only in the cache; N > 0 also writes the
   // indexed tokens' K/V to a memory-mapped file and fetches each retrieval's
@@ -85,6 +96,8 @@ struct RetrievalStats {
   int64_t selections = 0;     // select() calls that retrieved (not "attend all")
   double recall_sum = 0;      // sum over those of |chosen ∩ exact top-k| / k (track_recall)
   int64_t recall_count = 0;
+  int64_t retrains = 0;         // background re-trainings that replaced a head's index
+  double retrain_wait_ms = 0;   // decode time spent waiting for one to finish
   TierStats tier;             // fetches through the block cache (tier_blocks > 0)
   int64_t tier_errors = 0;    // K/V the tier could not store (its file could not grow)
   double recall() const { return recall_count ? recall_sum / static_cast<double>(recall_count) : 0.0; }
@@ -117,11 +130,14 @@ class RetrievalSelector final : public kv::SlotSelector {
   void build_head(HeadIndex* h, int head_index, const kv::KvHead& head, std::span<const int32_t> live,
                   size_t n_visible);
   void add_code(HeadIndex* h, int head_index, const kv::KvHead& head, int32_t slot);
+  void start_retraining(HeadIndex* h, const kv::KvHead& head, std::span<const int32_t> candidates, size_t n_visible);
+  void install_retrained(HeadIndex* h);
 
   RetrievalOptions options_;
   kv::KvShape shape_;
   std::vector<std::unique_ptr<HeadIndex>> heads_;  // [layer][kv_head]
   std::unique_ptr<KvTier> tier_;                   // null unless options.tier_blocks > 0
+  std::unique_ptr<core::BackgroundWorker> trainer_;  // re-trainings (retrain > 0, kPq)
 };
 
 // Group scores: for each query head g in [0, group), scores_g[i] = q_g . key_i
