@@ -267,7 +267,15 @@ void RetrievalSelector::select(int layer, int kv_head, int32_t /*query_position*
     } else if (h.retraining.valid() && n >= h.swap_at) {
       install_retrained(&h);
     } else if (grown && !h.retraining.valid()) {
-      start_retraining(&h, head, candidates, n);
+      // Small heads re-train at once (a few ms of k-means): the background
+      // path's lag would leave their codebooks stale for nothing.
+      const double work = static_cast<double>(n) * static_cast<double>(hd) * static_cast<double>(1 << options_.bits);
+      if (work < kSyncRetrainWork) {
+        build_head(&h, head_index, head, candidates, n);
+        ++h.stats.retrains;
+      } else {
+        start_retraining(&h, head, candidates, n);
+      }
     }
     // Tokens that left the local window: codes by nearest centroid.
     while (h.slots.size() < n_mid) add_code(&h, head_index, head, candidates[sinks + h.slots.size()]);
@@ -316,10 +324,11 @@ void RetrievalSelector::start_retraining(HeadIndex* h, const kv::KvHead& head, s
   const size_t sinks = static_cast<size_t>(options_.sinks);
   const size_t mid_end = n_visible - 1 - split.window;
   const size_t hd = static_cast<size_t>(shape_.head_dim);
-  auto keys = std::make_shared<std::vector<float>>((mid_end - sinks) * hd);
+  // Like build_head: trained on every visible key, codes for the middle range.
+  auto keys = std::make_shared<std::vector<float>>(n_visible * hd);
   auto slots = std::make_shared<std::vector<int32_t>>(candidates.begin() + static_cast<std::ptrdiff_t>(sinks),
                                                       candidates.begin() + static_cast<std::ptrdiff_t>(mid_end));
-  for (size_t i = 0; i < slots->size(); ++i) std::copy(head.key((*slots)[i]), head.key((*slots)[i]) + hd, &(*keys)[i * hd]);
+  for (size_t i = 0; i < n_visible; ++i) std::copy(head.key(candidates[i]), head.key(candidates[i]) + hd, &(*keys)[i * hd]);
   PqParams p{.dim = shape_.head_dim, .m = options_.m, .bits = options_.bits, .kmeans = {}};
   p.kmeans.iterations = options_.iterations;
   p.kmeans.seed = options_.seed;
@@ -328,13 +337,13 @@ void RetrievalSelector::start_retraining(HeadIndex* h, const kv::KvHead& head, s
   const size_t lag = std::max<size_t>(
       kMinRetrainLag, static_cast<size_t>(std::ceil((options_.retrain - 1.0) / 2.0 * static_cast<double>(n_visible))));
   h->swap_at = n_visible + lag;
-  trainer_->post([p, keys, slots, promise, n_visible] {
+  trainer_->post([p, keys, slots, promise, n_visible, sinks, hd] {
     Retrained r;
-    auto trained = ProductQuantizer::train(p, keys->data(), slots->size(), nullptr);
+    auto trained = ProductQuantizer::train(p, keys->data(), n_visible, nullptr);
     if (trained.ok()) {  // parameters were validated at create(); the snapshot is never empty
       r.pq = std::move(*trained);
       r.codes = PackedCodes(p.m, p.bits);
-      r.pq.encode(keys->data(), slots->size(), &r.codes);
+      r.pq.encode(keys->data() + sinks * hd, slots->size(), &r.codes);
       r.slots = std::move(*slots);
       r.trained_on = n_visible;
     }

@@ -384,10 +384,26 @@ TEST(Retrieval, NewlyAppendedTokensAreFound) {
   EXPECT_EQ((*s)->stats().selections, 1);
 }
 
+TEST(Retrieval, SmallHeadsRetrainAtOnce) {
+  Fixture f;
+  f.append(100, 0);
+  // 311 keys x 16 dims x 64 centroids: below kSyncRetrainWork.
+  auto s = RetrievalSelector::create(*parse_retrieval_spec("0.1:sinks=2,m=2,bits=6,retrain=1.5"), f.cache.shape());
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE((*s)->build(f.cache, nullptr).ok());
+  f.append(10, 3);
+  f.append(201, 0);
+  std::vector<float> q(f.dirs.begin() + 3 * Fixture::kDim, f.dirs.begin() + 4 * Fixture::kDim);
+  const auto got = f.select(**s, q);
+  EXPECT_EQ((*s)->stats().retrains, 1);
+  for (int32_t p = 100; p < 110; ++p) EXPECT_TRUE(std::binary_search(got.begin(), got.end(), p)) << p;
+}
+
 TEST(Retrieval, RetrainingRunsInTheBackgroundAndSwapsInAtAFixedLength) {
   Fixture f;
   f.append(100, 0);
-  const RetrievalOptions o = *parse_retrieval_spec("0.1:sinks=2,m=2,bits=6,retrain=1.5");
+  // 311 keys x 16 dims x 256 centroids: above kSyncRetrainWork.
+  const RetrievalOptions o = *parse_retrieval_spec("0.1:sinks=2,m=2,bits=8,retrain=1.5");
   auto s = RetrievalSelector::create(o, f.cache.shape());
   ASSERT_TRUE(s.ok());
   ASSERT_TRUE((*s)->build(f.cache, nullptr).ok());

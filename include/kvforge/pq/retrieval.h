@@ -51,6 +51,9 @@ namespace kvforge::pq {
 enum class Method { kPq, kOracle };
 
 inline constexpr size_t kMinRetrainLag = 16;
+// Below this n * head_dim * 2^bits (one k-means iteration's multiply-adds) a
+// head re-trains synchronously: it takes milliseconds.
+inline constexpr double kSyncRetrainWork = 1 << 20;
 const char* method_name(Method method);
 
 struct RetrievalOptions {
@@ -63,10 +66,11 @@ struct RetrievalOptions {
   uint64_t seed = 1;
   // Re-train a head's quantizer once the context is `retrain` times the one it
   // was trained on (0: never; codes of later tokens come from nearest
-  // centroids). The re-training runs on a background thread over a snapshot
-  // of the keys; its index replaces the old one once the context has grown by
-  // another (retrain - 1) / 2 (at least kMinRetrainLag tokens), so decoding
-  // neither stalls for it nor depends on when it finishes.
+  // centroids). Small heads (kSyncRetrainWork) re-train at once; larger ones
+  // on a background thread over a snapshot of the keys, whose index replaces
+  // the old one once the context has grown by another (retrain - 1) / 2 (at
+  // least kMinRetrainLag tokens), so decoding neither stalls for it nor
+  // depends on when it finishes.
   double retrain = 1.2;
   // Slower tier (tier.h): 0 keeps K/V only in the cache; N > 0 also writes the
   // indexed tokens' K/V to a memory-mapped file and fetches each retrieval's
@@ -96,7 +100,7 @@ struct RetrievalStats {
   int64_t selections = 0;     // select() calls that retrieved (not "attend all")
   double recall_sum = 0;      // sum over those of |chosen ∩ exact top-k| / k (track_recall)
   int64_t recall_count = 0;
-  int64_t retrains = 0;         // background re-trainings that replaced a head's index
+  int64_t retrains = 0;         // re-trainings that replaced a head's index
   double retrain_wait_ms = 0;   // decode time spent waiting for one to finish
   TierStats tier;             // fetches through the block cache (tier_blocks > 0)
   int64_t tier_errors = 0;    // K/V the tier could not store (its file could not grow)
