@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <filesystem>
+#include <random>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -59,6 +60,29 @@ TEST(KvTier, ServesStoredTokensThroughAnLfuBlockCache) {
   EXPECT_FALSE(std::filesystem::exists(path));  // removed with the tier
 }
 
+TEST(KvTier, FetchKeepsTheCallersOrderAndVisitsBlocksInOrder) {
+  const int hd = 4;
+  auto tier = KvTier::create({.block_tokens = 4, .cache_blocks = 1, .directory = {}}, kv::KvShape{1, 1, hd});
+  ASSERT_TRUE(tier.ok()) << tier.status().to_string();
+  std::vector<float> k(hd), v(hd);
+  for (int32_t p = 0; p < 8; ++p) {
+    fill(p, 0, hd, k.data(), v.data());
+    ASSERT_TRUE((*tier)->store(0, 0, p, k.data(), v.data()).ok());
+  }
+  const std::vector<int32_t> positions = {6, 1, 5, 0};
+  std::vector<float> ko(positions.size() * hd), vo(positions.size() * hd);
+  (*tier)->fetch(0, 0, positions, ko.data(), vo.data());
+  for (size_t i = 0; i < positions.size(); ++i) {
+    fill(positions[i], 0, hd, k.data(), v.data());
+    EXPECT_TRUE(std::equal(k.begin(), k.end(), ko.begin() + static_cast<std::ptrdiff_t>(i * hd))) << i;
+    EXPECT_TRUE(std::equal(v.begin(), v.end(), vo.begin() + static_cast<std::ptrdiff_t>(i * hd))) << i;
+  }
+  // One resident block: in the order asked, all four would miss; block by
+  // block, each block loads once and serves its second token from the cache.
+  EXPECT_EQ((*tier)->stats().misses, 2);
+  EXPECT_EQ((*tier)->stats().hits, 2);
+}
+
 TEST(KvTier, RefusesBadOptions) {
   EXPECT_FALSE(KvTier::create({.block_tokens = 0, .cache_blocks = 2, .directory = {}}, {1, 1, 4}).ok());
   EXPECT_FALSE(KvTier::create({.block_tokens = 4, .cache_blocks = 0, .directory = {}}, {1, 1, 4}).ok());
@@ -97,6 +121,59 @@ TEST(KvTier, SelectorWithATierSelectsTheSameAndCountsEveryFetch) {
   EXPECT_LE(s.tier.block_loads, 32);
   EXPECT_EQ(s.tier_errors, 0);
   EXPECT_EQ((*plain)->stats().tier.hits + (*plain)->stats().tier.misses, 0);
+}
+
+// Attention reads the top-k from the rows select_and_gather fetched: they must
+// be the selected slots' keys and values, bit for bit, in selection order.
+TEST(KvTier, SelectorServesTheSelectedTopKsKeysAndValuesFromTheTier) {
+  const int hd = 8;
+  kv::KvCache cache(kv::KvShape{1, 1, hd});
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd;
+  std::vector<float> k(hd), v(hd);
+  for (int32_t p = 0; p < 600; ++p) {
+    for (auto& x : k) x = nd(rng);
+    for (auto& x : v) x = nd(rng);
+    cache.head(0, 0).append(p, k.data(), v.data());
+  }
+  cache.set_next_position(600);
+  auto tiered = RetrievalSelector::create(*parse_retrieval_spec("0.2:sinks=4,m=4,bits=4,tier=4,block=16"),
+                                          cache.shape());
+  ASSERT_TRUE(tiered.ok());
+  ASSERT_TRUE((*tiered)->build(cache, nullptr).ok());
+  const auto& head = cache.head(0, 0);
+  const BudgetSplit split = split_budget((*tiered)->options(), 600);
+  std::vector<int32_t> selected;
+  kv::GatheredKv gathered;
+  int64_t fetched = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    std::vector<float> q(2 * hd);  // a group of two query heads
+    for (auto& x : q) x = nd(rng);
+    (*tiered)->select_and_gather(0, 0, 599, head, q, head.live_slots(), &selected, &gathered);
+    ASSERT_EQ(gathered.first, 4u);  // after the sinks
+    ASSERT_EQ(gathered.rows, split.top_k);
+    ASSERT_EQ(selected.size(), 4 + split.top_k + split.window + 1);
+    for (size_t i = 0; i < gathered.rows; ++i) {
+      const int32_t slot = selected[gathered.first + i];
+      ASSERT_GE(head.position(slot), 4);  // a retrieved token, not a sink or the window
+      ASSERT_LT(head.position(slot), static_cast<int32_t>(600 - 1 - split.window));
+      ASSERT_TRUE(std::equal(head.key(slot), head.key(slot) + hd, gathered.keys.begin() + static_cast<std::ptrdiff_t>(i * hd)));
+      ASSERT_TRUE(std::equal(head.value(slot), head.value(slot) + hd,
+                             gathered.values.begin() + static_cast<std::ptrdiff_t>(i * hd)));
+    }
+    fetched += static_cast<int64_t>(gathered.rows);
+  }
+  // Every row came through the block cache (4 blocks of the ~34 indexed: loads and hits both).
+  const TierStats s = (*tiered)->stats().tier;
+  EXPECT_EQ(s.hits + s.misses, fetched);
+  EXPECT_EQ(s.block_loads, s.misses);
+  EXPECT_GT(s.misses, 0);
+  EXPECT_GT(s.hits, 0);
+  // A query that sees few enough tokens attends to all: nothing gathered or fetched.
+  (*tiered)->select_and_gather(0, 0, 5, head, std::vector<float>(hd, 1.0f), head.live_slots().first(6), &selected,
+                               &gathered);
+  EXPECT_EQ(gathered.rows, 0u);
+  EXPECT_EQ((*tiered)->stats().tier.hits + (*tiered)->stats().tier.misses, fetched);
 }
 
 }  // namespace
