@@ -19,64 +19,62 @@ void fill(int32_t p, int h, int hd, float* k, float* v) {
   }
 }
 
-TEST(KvTier, ServesStoredTokensThroughAnLfuBlockCache) {
-  const int hd = 4;
-  auto tier = KvTier::create({.block_tokens = 4, .cache_blocks = 2, .directory = {}}, kv::KvShape{1, 2, hd});
-  ASSERT_TRUE(tier.ok()) << tier.status().to_string();
-  std::vector<float> k(hd), v(hd);
-  for (int h = 0; h < 2; ++h) {
-    for (int32_t p = 0; p < 40; ++p) {
-      fill(p, h, hd, k.data(), v.data());
-      ASSERT_TRUE((*tier)->store(0, h, p, k.data(), v.data()).ok());
+constexpr int kHeadDim = 4;
+
+// A tier of one layer and n_heads heads holding fill()'s K/V for positions [0, n_positions).
+Result<std::unique_ptr<KvTier>> filled_tier(int block_tokens, size_t cache_blocks, int n_heads, int32_t n_positions) {
+  KVF_ASSIGN_OR_RETURN(auto tier, KvTier::create({.block_tokens = block_tokens, .cache_blocks = cache_blocks,
+                                                   .directory = {}},
+                                                  kv::KvShape{1, n_heads, kHeadDim}));
+  std::vector<float> k(kHeadDim), v(kHeadDim);
+  for (int h = 0; h < n_heads; ++h) {
+    for (int32_t p = 0; p < n_positions; ++p) {
+      fill(p, h, kHeadDim, k.data(), v.data());
+      KVF_RETURN_IF_ERROR(tier->store(0, h, p, k.data(), v.data()));
     }
   }
-  EXPECT_TRUE(std::filesystem::exists((*tier)->path()));
-  std::vector<float> ko(4 * hd), vo(4 * hd), want_k(hd), want_v(hd);
-  auto fetch_check = [&](int h, std::vector<int32_t> positions) {
-    (*tier)->fetch(0, h, positions, ko.data(), vo.data());
-    for (size_t i = 0; i < positions.size(); ++i) {
-      fill(positions[i], h, hd, want_k.data(), want_v.data());
-      for (int t = 0; t < hd; ++t) {
-        ASSERT_EQ(ko[i * hd + static_cast<size_t>(t)], want_k[static_cast<size_t>(t)]);
-        ASSERT_EQ(vo[i * hd + static_cast<size_t>(t)], want_v[static_cast<size_t>(t)]);
-      }
-    }
-  };
-  fetch_check(0, {0, 1, 2, 3});  // block 0: one load, three hits
-  EXPECT_EQ((*tier)->stats().misses, 1);
-  EXPECT_EQ((*tier)->stats().hits, 3);
-  fetch_check(1, {9});   // head 1's block 2: a second block
-  fetch_check(0, {13});  // a third: the least frequently used (head 1's, used once) leaves
-  fetch_check(0, {2});   // block 0 (used four times) stayed
-  const TierStats s = (*tier)->stats();
+  return tier;
+}
+
+// Fetches `positions` of head h and checks row i holds fill()'s K/V of positions[i].
+void fetch_check(KvTier* tier, int h, const std::vector<int32_t>& positions) {
+  const size_t hd = kHeadDim;
+  std::vector<float> ko(positions.size() * hd), vo(positions.size() * hd), want_k(hd), want_v(hd);
+  tier->fetch(0, h, positions, ko.data(), vo.data());
+  for (size_t i = 0; i < positions.size(); ++i) {
+    fill(positions[i], h, kHeadDim, want_k.data(), want_v.data());
+    EXPECT_TRUE(std::equal(want_k.begin(), want_k.end(), ko.begin() + static_cast<std::ptrdiff_t>(i * hd))) << i;
+    EXPECT_TRUE(std::equal(want_v.begin(), want_v.end(), vo.begin() + static_cast<std::ptrdiff_t>(i * hd))) << i;
+  }
+}
+
+TEST(KvTier, ServesStoredTokensThroughAnLfuBlockCache) {
+  auto filled = filled_tier(/*block_tokens=*/4, /*cache_blocks=*/2, /*n_heads=*/2, /*n_positions=*/40);
+  ASSERT_TRUE(filled.ok()) << filled.status().to_string();
+  std::unique_ptr<KvTier> tier = std::move(*filled);
+  EXPECT_TRUE(std::filesystem::exists(tier->path()));
+  fetch_check(tier.get(), 0, {0, 1, 2, 3});  // block 0: one load, three hits
+  EXPECT_EQ(tier->stats().misses, 1);
+  EXPECT_EQ(tier->stats().hits, 3);
+  fetch_check(tier.get(), 1, {9});   // head 1's block 2: a second block
+  fetch_check(tier.get(), 0, {13});  // a third: the least frequently used (head 1's, used once) leaves
+  fetch_check(tier.get(), 0, {2});   // block 0 (used four times) stayed
+  const TierStats s = tier->stats();
   EXPECT_EQ(s.misses, 3);
   EXPECT_EQ(s.hits, 4);
   EXPECT_EQ(s.block_loads, 3);
   EXPECT_NEAR(s.hit_rate(), 4.0 / 7.0, 1e-12);
-  fetch_check(1, {9});  // evicted before: loaded again
-  EXPECT_EQ((*tier)->stats().misses, 4);
-  const std::string path = (*tier)->path();
-  tier->reset();
+  fetch_check(tier.get(), 1, {9});  // evicted before: loaded again
+  EXPECT_EQ(tier->stats().misses, 4);
+  const std::string path = tier->path();
+  tier.reset();
   EXPECT_FALSE(std::filesystem::exists(path));  // removed with the tier
 }
 
 TEST(KvTier, FetchKeepsTheCallersOrderAndVisitsBlocksInOrder) {
-  const int hd = 4;
-  auto tier = KvTier::create({.block_tokens = 4, .cache_blocks = 1, .directory = {}}, kv::KvShape{1, 1, hd});
+  auto tier = filled_tier(/*block_tokens=*/4, /*cache_blocks=*/1, /*n_heads=*/1, /*n_positions=*/8);
   ASSERT_TRUE(tier.ok()) << tier.status().to_string();
-  std::vector<float> k(hd), v(hd);
-  for (int32_t p = 0; p < 8; ++p) {
-    fill(p, 0, hd, k.data(), v.data());
-    ASSERT_TRUE((*tier)->store(0, 0, p, k.data(), v.data()).ok());
-  }
-  const std::vector<int32_t> positions = {6, 1, 5, 0};
-  std::vector<float> ko(positions.size() * hd), vo(positions.size() * hd);
-  (*tier)->fetch(0, 0, positions, ko.data(), vo.data());
-  for (size_t i = 0; i < positions.size(); ++i) {
-    fill(positions[i], 0, hd, k.data(), v.data());
-    EXPECT_TRUE(std::equal(k.begin(), k.end(), ko.begin() + static_cast<std::ptrdiff_t>(i * hd))) << i;
-    EXPECT_TRUE(std::equal(v.begin(), v.end(), vo.begin() + static_cast<std::ptrdiff_t>(i * hd))) << i;
-  }
+  fetch_check(tier->get(), 0, {6, 1, 5, 0});
   // One resident block: in the order asked, all four would miss; block by
   // block, each block loads once and serves its second token from the cache.
   EXPECT_EQ((*tier)->stats().misses, 2);
