@@ -29,6 +29,7 @@ inline void axpy(float w, const float* x, float* y, int n) {
 
 struct Scratch {
   std::vector<int32_t> selected;
+  GatheredKv gathered;
   std::vector<float> scores;
 };
 
@@ -44,23 +45,39 @@ void attend_group(const KvView& view, const AttentionBatch& b, size_t t, int kv_
   float* out_group = b.out + (t * b.n_heads + static_cast<size_t>(kv_head) * group) * hd;
 
   std::span<const int32_t> slots = head.live_slots().first(head.count_visible(qpos));
+  GatheredKv& gathered = scratch->gathered;
+  gathered.clear();
   if (view.selector != nullptr) {
     scratch->selected.clear();
-    view.selector->select(b.layer, kv_head, qpos, head,
-                          std::span<const float>(q_group, static_cast<size_t>(group) * hd), slots,
-                          &scratch->selected);
+    view.selector->select_and_gather(b.layer, kv_head, qpos, head,
+                                     std::span<const float>(q_group, static_cast<size_t>(group) * hd), slots,
+                                     &scratch->selected, &gathered);
     slots = scratch->selected;
+    KVF_CHECK(gathered.first + gathered.rows <= slots.size() &&
+              gathered.keys.size() >= gathered.rows * static_cast<size_t>(hd) &&
+              gathered.values.size() >= gathered.rows * static_cast<size_t>(hd));
   }
   const size_t n = slots.size();
+  // Slots [g0, g1) are read from the gathered rows, the rest from the cache.
+  // Three plain loops in slot order rather than a test per slot: without
+  // gathered rows the first two are empty and the loop is the one it always
+  // was; with them, the sums run in the same order over the same numbers.
+  const size_t g0 = gathered.first, g1 = gathered.first + gathered.rows;
+  const float* gathered_k = gathered.keys.data();
+  const float* gathered_v = gathered.values.data();
   scratch->scores.resize(n);
   for (int g = 0; g < group; ++g) {
     const float* q = q_group + static_cast<size_t>(g) * hd;
     float* out = out_group + static_cast<size_t>(g) * hd;
     float* scores = scratch->scores.data();
-    for (size_t i = 0; i < n; ++i) scores[i] = dot(q, head.key(slots[i]), hd) * scale;
+    for (size_t i = 0; i < g0; ++i) scores[i] = dot(q, head.key(slots[i]), hd) * scale;
+    for (size_t i = g0; i < g1; ++i) scores[i] = dot(q, gathered_k + (i - g0) * hd, hd) * scale;
+    for (size_t i = g1; i < n; ++i) scores[i] = dot(q, head.key(slots[i]), hd) * scale;
     core::softmax_f32(scores, n);
     for (int d = 0; d < hd; ++d) out[d] = 0.0f;
-    for (size_t i = 0; i < n; ++i) axpy(scores[i], head.value(slots[i]), out, hd);
+    for (size_t i = 0; i < g0; ++i) axpy(scores[i], head.value(slots[i]), out, hd);
+    for (size_t i = g0; i < g1; ++i) axpy(scores[i], gathered_v + (i - g0) * hd, out, hd);
+    for (size_t i = g1; i < n; ++i) axpy(scores[i], head.value(slots[i]), out, hd);
     if (view.observer != nullptr) {
       view.observer->on_attention(b.layer, kv_head * group + g, kv_head, qpos, slots,
                                   std::span<const float>(scores, n));

@@ -140,7 +140,6 @@ struct RetrievalSelector::HeadIndex {
   RetrievalStats stats;
   std::vector<float> scores, combined, table, keys;
   std::vector<int32_t> top, exact, positions;
-  std::vector<float> fetched_k, fetched_v;
   int64_t tier_errors = 0;
   int32_t tier_stored = -1;  // the last position written to the tier
 };
@@ -224,9 +223,17 @@ Status RetrievalSelector::build(const kv::KvCache& cache, core::ThreadPool* pool
   return Status::OK();
 }
 
-void RetrievalSelector::select(int layer, int kv_head, int32_t /*query_position*/, const kv::KvHead& head,
+void RetrievalSelector::select(int layer, int kv_head, int32_t query_position, const kv::KvHead& head,
                                std::span<const float> queries, std::span<const int32_t> candidates,
                                std::vector<int32_t>* selected) {
+  thread_local kv::GatheredKv dropped;
+  select_and_gather(layer, kv_head, query_position, head, queries, candidates, selected, &dropped);
+}
+
+void RetrievalSelector::select_and_gather(int layer, int kv_head, int32_t /*query_position*/, const kv::KvHead& head,
+                                          std::span<const float> queries, std::span<const int32_t> candidates,
+                                          std::vector<int32_t>* selected, kv::GatheredKv* gathered) {
+  gathered->clear();
   const size_t n = candidates.size();
   const BudgetSplit split = split_budget(options_, n);
   if (split.all) {
@@ -288,13 +295,14 @@ void RetrievalSelector::select(int layer, int kv_head, int32_t /*query_position*
     scan_ip(h.codes, 0, n_mid, h.table.data(), group, ksub, h.scores.data());
     combine_group(h.scores.data(), group, n_mid, h.combined.data());
     select_top_k(h.combined, split.top_k, &h.top);
-    if (tier_ != nullptr) {  // the top-k's K/V come from the slower tier
+    if (tier_ != nullptr) {
+      // Attention reads the top-k's K/V from the slower tier. Rows in h.top's
+      // order, which is the order *selected lists them in after the sinks (and
+      // the order attention sums in without a tier, so the output is the same).
       h.positions.resize(h.top.size());
       for (size_t i = 0; i < h.top.size(); ++i) h.positions[i] = head.position(candidates[sinks + static_cast<size_t>(h.top[i])]);
-      std::sort(h.positions.begin(), h.positions.end());  // block by block
-      h.fetched_k.resize(h.top.size() * hd);
-      h.fetched_v.resize(h.top.size() * hd);
-      tier_->fetch(layer, kv_head, h.positions, h.fetched_k.data(), h.fetched_v.data());
+      gathered->resize(sinks, h.top.size(), shape_.head_dim);
+      tier_->fetch(layer, kv_head, h.positions, gathered->keys.data(), gathered->values.data());
     }
     if (options_.track_recall) {
       exact_top(&h.exact);

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <numeric>
 
 namespace kvforge::pq {
 
@@ -87,10 +88,16 @@ Status KvTier::store(int layer, int kv_head, int32_t position, const float* k, c
 }
 
 void KvTier::fetch(int layer, int kv_head, std::span<const int32_t> positions, float* k_out, float* v_out) {
+  // The order is sorted before taking the lock that every head's fetch shares.
+  thread_local std::vector<uint32_t> by_position;
+  by_position.resize(positions.size());
+  std::iota(by_position.begin(), by_position.end(), 0u);
+  std::sort(by_position.begin(), by_position.end(),
+            [&](uint32_t a, uint32_t b) { return positions[a] < positions[b] || (positions[a] == positions[b] && a < b); });
   std::lock_guard<std::mutex> lock(mu_);
   const size_t bt = static_cast<size_t>(options_.block_tokens), hd = static_cast<size_t>(shape_.head_dim);
   const size_t head = static_cast<size_t>(layer) * static_cast<size_t>(shape_.n_kv_heads) + static_cast<size_t>(kv_head);
-  for (size_t i = 0; i < positions.size(); ++i) {
+  for (const uint32_t i : by_position) {
     const size_t block = static_cast<size_t>(positions[i]) / bt, tok = static_cast<size_t>(positions[i]) % bt;
     const uint64_t key = (static_cast<uint64_t>(block) << 32) | head;
     size_t e;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <mutex>
 #include <random>
@@ -148,6 +149,85 @@ TEST(Attention, SelectorRestrictsVisibleSlots) {
   for (const auto& c : rec.calls) {
     for (int32_t s : c.slots) EXPECT_EQ(f.cache.head(0, c.kv_head).position(s) % 2, 0);
   }
+}
+
+// Selects every candidate and serves the second and third selected slots' K/V
+// itself, with rows unlike anything in the cache (as a tier would serve them).
+class ServesTwoSlots : public SlotSelector {
+ public:
+  explicit ServesTwoSlots(int hd) : hd_(hd) {
+    for (int i = 0; i < 2 * hd; ++i) {
+      keys.push_back(0.3f * static_cast<float>(i % 5) - 0.6f);
+      values.push_back(100.0f + static_cast<float>(i));
+    }
+  }
+  void select(int, int, int32_t, const KvHead&, std::span<const float>, std::span<const int32_t> candidates,
+              std::vector<int32_t>* selected) override {
+    selected->assign(candidates.begin(), candidates.end());
+  }
+  void select_and_gather(int layer, int kv_head, int32_t qpos, const KvHead& head, std::span<const float> queries,
+                         std::span<const int32_t> candidates, std::vector<int32_t>* selected,
+                         GatheredKv* gathered) override {
+    select(layer, kv_head, qpos, head, queries, candidates, selected);
+    gathered->clear();
+    if (selected->size() < 3) return;
+    gathered->resize(1, 2, hd_);
+    std::copy(keys.begin(), keys.end(), gathered->keys.begin());
+    std::copy(values.begin(), values.end(), gathered->values.begin());
+  }
+  std::vector<float> keys, values;  // [2][hd]
+
+ private:
+  int hd_;
+};
+
+TEST(Attention, GatheredRowsReplaceTheCachedKeysAndValuesOfTheirSlots) {
+  Fixture f;
+  ServesTwoSlots sel(f.hd);
+  std::vector<float> plain(f.q.size()), out(f.q.size()), observed(f.q.size());
+  AttentionBatch b{0, f.n_heads, size_t(f.n_tok), f.pos.data(), f.q.data(), plain.data()};
+  attend(KvView{&f.cache, nullptr, nullptr}, b, nullptr);
+  core::ThreadPool pool(3);
+  b.out = out.data();
+  attend(KvView{&f.cache, &sel, nullptr}, b, &pool);
+  Recorder rec;  // the observer path reads the same rows
+  b.out = observed.data();
+  attend(KvView{&f.cache, &sel, &rec}, b, &pool);
+  EXPECT_EQ(observed, out);
+  for (int t = 0; t < f.n_tok; ++t) {
+    for (int h = 0; h < f.n_heads; ++h) {
+      const int kv = h / 2;
+      std::vector<std::vector<float>> ks(f.keys[kv].begin(), f.keys[kv].begin() + t + 1);
+      std::vector<std::vector<float>> vs(f.values[kv].begin(), f.values[kv].begin() + t + 1);
+      if (t >= 2) {  // three slots or more: slots 1 and 2 are served by the selector
+        for (int r = 0; r < 2; ++r) {
+          ks[1 + r].assign(sel.keys.begin() + r * f.hd, sel.keys.begin() + (r + 1) * f.hd);
+          vs[1 + r].assign(sel.values.begin() + r * f.hd, sel.values.begin() + (r + 1) * f.hd);
+        }
+      }
+      const size_t at = (size_t(t) * f.n_heads + h) * f.hd;
+      const auto want = reference(&f.q[at], ks, vs, f.hd);
+      for (int j = 0; j < f.hd; ++j) ASSERT_NEAR(out[at + j], want[j], 1e-4) << t << " " << h << " " << j;
+      // The served values are ~100 where the cache's are ~N(0, 1): the output follows them.
+      if (t >= 2) {
+        EXPECT_GT(std::fabs(out[at] - plain[at]), 1.0f) << t << " " << h;
+      } else {
+        for (int j = 0; j < f.hd; ++j) EXPECT_EQ(out[at + j], plain[at + j]);
+      }
+    }
+  }
+}
+
+TEST(Attention, SelectorsThatOnlySelectGatherNothing) {
+  Fixture f;
+  EvenOnly sel;
+  GatheredKv gathered;
+  gathered.resize(0, 1, f.hd);  // left from an earlier call: the default clears it
+  std::vector<int32_t> selected;
+  const KvHead& head = f.cache.head(0, 0);
+  sel.select_and_gather(0, 0, 5, head, {}, head.live_slots(), &selected, &gathered);
+  EXPECT_EQ(gathered.rows, 0u);
+  EXPECT_EQ(selected, (std::vector<int32_t>{0, 2, 4}));
 }
 
 TEST(Attention, EvictedSlotsAreNotAttended) {

@@ -1,6 +1,7 @@
 // Attention over the cache, and the two seams later modules plug into:
 //  - SlotSelector narrows, per kv head and query, which slots are visible
-//    (retrieval picks top-k; the default is every causally visible live slot);
+//    (retrieval picks top-k; the default is every causally visible live slot),
+//    and may serve some of their keys and values itself (GatheredKv);
 //  - AttentionObserver receives the softmax row of every query head (eviction
 //    policies score tokens from it). With none registered nothing is copied.
 #pragma once
@@ -9,6 +10,7 @@
 #include <span>
 #include <vector>
 
+#include "kvforge/kv/gathered_kv.h"
 #include "kvforge/kv/kv_cache.h"
 
 namespace kvforge::core {
@@ -39,6 +41,17 @@ class SlotSelector {
   virtual void select(int layer, int kv_head, int32_t query_position, const KvHead& head,
                       std::span<const float> queries, std::span<const int32_t> candidates,
                       std::vector<int32_t>* selected) = 0;
+  // What attention calls: select(), plus optionally the keys and values of a
+  // run of the selected slots written to *gathered, which attention then reads
+  // instead of the cache's (it trusts them: retrieval serves its top-k from a
+  // slower tier this way, the same numbers the cache holds). The default
+  // gathers nothing, so selectors that only choose slots implement select().
+  virtual void select_and_gather(int layer, int kv_head, int32_t query_position, const KvHead& head,
+                                 std::span<const float> queries, std::span<const int32_t> candidates,
+                                 std::vector<int32_t>* selected, GatheredKv* gathered) {
+    gathered->clear();
+    select(layer, kv_head, query_position, head, queries, candidates, selected);
+  }
 };
 
 // What attention sees of the cache: the cache plus optional selector/observer.

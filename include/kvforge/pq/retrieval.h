@@ -21,7 +21,9 @@
 // index is re-trained in the background once the context has grown by
 // `retrain` (RetrievalOptions::retrain).
 // With a tier (tier_blocks > 0) indexed tokens' K/V are also written to the
-// tier and each retrieval fetches its top-k through the block cache.
+// tier, and each retrieval fetches its top-k's K/V through the block cache and
+// hands them to attention (select_and_gather), which reads those from the tier
+// and only the sinks, window and current token from the cache.
 //
 // The selector assumes the cache's slots are not evicted while it is
 // installed; a head whose slots changed under it is re-indexed.
@@ -118,8 +120,17 @@ class RetrievalSelector final : public kv::SlotSelector {
   // never built is built on its first select() (single-threaded).
   Status build(const kv::KvCache& cache, core::ThreadPool* pool);
 
+  // Called directly (not through attention), a retrieval with a tier still
+  // fetches its top-k through the block cache, so the traffic counts the same;
+  // the rows are dropped.
   void select(int layer, int kv_head, int32_t query_position, const kv::KvHead& head, std::span<const float> queries,
               std::span<const int32_t> candidates, std::vector<int32_t>* selected) override;
+  // With a tier, *gathered holds the top-k's K/V fetched from it (the top-k
+  // follow the sinks in *selected); without one, or when the query attends to
+  // all, nothing is gathered.
+  void select_and_gather(int layer, int kv_head, int32_t query_position, const kv::KvHead& head,
+                         std::span<const float> queries, std::span<const int32_t> candidates,
+                         std::vector<int32_t>* selected, kv::GatheredKv* gathered) override;
 
   const RetrievalOptions& options() const { return options_; }
   RetrievalStats stats() const;

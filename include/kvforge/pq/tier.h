@@ -51,8 +51,11 @@ class KvTier {
   // Writes one token's key and value (head_dim floats each) at its position.
   // A block already cached is updated too. IOError when the file cannot grow.
   Status store(int layer, int kv_head, int32_t position, const float* k, const float* v);
-  // Copies the K/V of `positions` (stored before) into k_out/v_out
-  // ([positions.size()][head_dim]) through the block cache.
+  // Copies the K/V of `positions` (stored before, any order) into k_out/v_out
+  // ([positions.size()][head_dim], row i for positions[i]) through the block
+  // cache. Blocks are visited in ascending order whatever the order asked, so
+  // one block's tokens are served together (one load, then hits) and the
+  // caller keeps the order attention sums in.
   void fetch(int layer, int kv_head, std::span<const int32_t> positions, float* k_out, float* v_out);
 
   TierStats stats() const;
