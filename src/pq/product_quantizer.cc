@@ -182,7 +182,8 @@ size_t PackedCodes::bytes() const {
 
 void PackedCodes::push(const uint16_t* sub) {
   if (blocked()) {
-    if (n_ % kBlock == 0) bytes_.resize(bytes_.size() + block_rows() * kBlock, 0);
+    static_assert(kBlockPadding >= detail::kNibblePadding);
+    if (n_ % kBlock == 0) bytes_.resize((n_ / kBlock + 1) * block_rows() * kBlock + kBlockPadding, 0);
     uint8_t* block = bytes_.data() + (n_ / kBlock) * block_rows() * kBlock;
     const size_t t = row_byte(n_ % kBlock);
     for (int j = 0; j < m_; ++j) {
@@ -307,7 +308,8 @@ struct ByteTables {
   float bias = 0.0f;
 };
 
-ByteTables quantize_tables(const float* table, int m, std::vector<uint8_t>* luts) {
+// luts: the two planes of detail::scan_nibbles, 2 * lut_stride bytes.
+ByteTables quantize_tables(const float* table, int m, size_t lut_stride, uint8_t* luts) {
   const size_t rows = static_cast<size_t>(m + 1) / 2;
   const float cap = static_cast<float>(std::min<size_t>(255, 65535 / (2 * rows)));  // 16-bit sums never overflow
   ByteTables bt;
@@ -320,12 +322,14 @@ ByteTables quantize_tables(const float* table, int m, std::vector<uint8_t>* luts
   }
   if (widest > 0) bt.step = widest / cap;
   if (luts == nullptr) return bt;
-  luts->assign(rows * 32, 0);
+  std::fill(luts, luts + 2 * lut_stride, uint8_t{0});
   for (int j = 0; j < m; ++j) {
     const float* t = table + static_cast<size_t>(j) * 16;
     const float lo = *std::min_element(t, t + 16);
-    uint8_t* dst = luts->data() + static_cast<size_t>(j / 2) * 32 + static_cast<size_t>(j & 1) * 16;
-    for (int c = 0; c < 16; ++c) dst[c] = static_cast<uint8_t>(std::min(cap, std::nearbyint((t[c] - lo) / bt.step)));
+    uint8_t* dst = luts + static_cast<size_t>(j & 1) * lut_stride + static_cast<size_t>(j / 2) * 32;
+    for (int c = 0; c < 16; ++c) {
+      dst[c] = dst[16 + c] = static_cast<uint8_t>(std::min(cap, std::nearbyint((t[c] - lo) / bt.step)));
+    }
   }
   return bt;
 }
@@ -333,7 +337,7 @@ ByteTables quantize_tables(const float* table, int m, std::vector<uint8_t>* luts
 }  // namespace
 
 float scan_ip_error_bound(const float* table, int m) {
-  return static_cast<float>(m) * quantize_tables(table, m, nullptr).step * 0.5f;
+  return static_cast<float>(m) * quantize_tables(table, m, 0, nullptr).step * 0.5f;
 }
 
 void scan_ip(const PackedCodes& codes, size_t begin, size_t end, const float* table, int ksub, float* out) {
@@ -349,20 +353,20 @@ void scan_ip(const PackedCodes& codes, size_t begin, size_t end, const float* ta
   const size_t table_floats = static_cast<size_t>(m) * static_cast<size_t>(ksub);
   if (codes.blocked()) {
     KVF_CHECK(ksub == 16);
-    thread_local std::vector<uint8_t> luts, one;
+    thread_local std::vector<uint8_t> luts;
     thread_local std::vector<float> steps, biases;
-    const size_t lut_bytes = codes.block_rows() * 32;
-    luts.resize(static_cast<size_t>(n_tables) * lut_bytes);
+    const size_t lut_stride = codes.block_rows() * 32 + detail::kNibblePadding;
+    luts.resize(static_cast<size_t>(n_tables) * 2 * lut_stride);
     steps.resize(static_cast<size_t>(n_tables));
     biases.resize(static_cast<size_t>(n_tables));
     for (int g = 0; g < n_tables; ++g) {
-      const ByteTables bt = quantize_tables(tables + static_cast<size_t>(g) * table_floats, m, &one);
-      std::copy(one.begin(), one.end(), luts.begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(g) * lut_bytes));
+      const ByteTables bt = quantize_tables(tables + static_cast<size_t>(g) * table_floats, m, lut_stride,
+                                            luts.data() + static_cast<size_t>(g) * 2 * lut_stride);
       steps[static_cast<size_t>(g)] = bt.step;
       biases[static_cast<size_t>(g)] = bt.bias;
     }
-    detail::scan_nibbles(codes.data(), codes.block_rows(), luts.data(), static_cast<size_t>(n_tables), steps.data(),
-                         biases.data(), begin, end, out, n);
+    detail::scan_nibbles(codes.data(), codes.block_rows(), luts.data(), lut_stride, static_cast<size_t>(n_tables),
+                         steps.data(), biases.data(), begin, end, out, n);
     return;
   }
   KVF_CHECK(static_cast<uint64_t>(end) * static_cast<uint64_t>(cb) < (uint64_t{1} << 32));  // 32-bit lane offsets

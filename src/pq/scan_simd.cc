@@ -49,76 +49,118 @@ void ScanField(const uint8_t* data, size_t begin, size_t end, int stride_bits, i
   }
 }
 
-// A block row is 32 bytes: one 256-bit register (two 128-bit halves on
-// 128-bit targets). Byte shuffles look the 16-entry tables up within each
-// 128-bit lane; sums go to 16-bit lanes without widening: a 16-bit add of the
-// looked-up bytes sums even vectors plus odd ones * 256 (mod 2^16), a second
-// accumulator sums the odd ones (shifted down), and even = first - odd * 256.
-void ScanNibbles(const uint8_t* blocks, size_t rows, const uint8_t* luts, size_t n_tables, const float* steps,
-                 const float* biases, size_t begin, size_t end, float* out, size_t out_stride) {
-  const size_t lut_bytes = rows * 32;
+// Per vector of codes: the low and high nibbles index byte shuffles of the
+// tables (within each 128-bit lane), and the looked-up bytes are summed in
+// 16-bit lanes without widening: a 16-bit add sums even bytes plus odd bytes *
+// 256 (mod 2^16), a second accumulator sums the odd bytes shifted down, and
+// even = first - odd * 256.
+template <class D8, class V16>
+HWY_INLINE void AddLookups(D8 d8, const uint8_t* codes, const uint8_t* lo_lut, const uint8_t* hi_lut, V16& sum0,
+                           V16& sum1, V16& odd0, V16& odd1) {
+  const hn::Repartition<uint16_t, D8> d16;
+  const auto nibble = hn::Set(d8, uint8_t{0x0F});
+  const auto v = hn::LoadU(d8, codes);
+  const auto lo = hn::And(v, nibble);
+  const auto hi = hn::And(hn::BitCast(d8, hn::ShiftRight<4>(hn::BitCast(d16, v))), nibble);
+  const auto w0 = hn::BitCast(d16, hn::TableLookupBytes(hn::LoadU(d8, lo_lut), lo));
+  const auto w1 = hn::BitCast(d16, hn::TableLookupBytes(hn::LoadU(d8, hi_lut), hi));
+  sum0 = hn::Add(sum0, w0);
+  sum1 = hn::Add(sum1, w1);
+  odd0 = hn::Add(odd0, hn::ShiftRight<8>(w0));
+  odd1 = hn::Add(odd1, hn::ShiftRight<8>(w1));
+}
+
+void ScanNibbles(const uint8_t* blocks, size_t rows, const uint8_t* luts, size_t lut_stride, size_t n_tables,
+                 const float* steps, const float* biases, size_t begin, size_t end, float* out, size_t out_stride) {
+  const size_t block_bytes = rows * 32;
+  // even[u], odd[u]: the sums of vectors u and 16 + u of the block.
+  HWY_ALIGN uint16_t even[16], odd[16];
+  auto emit = [&](size_t b, size_t g) {
+    const float step = steps[g], bias = biases[g];
+    float* dst = out + g * out_stride;
+    const size_t first = b * 32;
+    if (first >= begin && first + 32 <= end) {
+      float* de = dst + (first - begin);
+      for (size_t u = 0; u < 16; ++u) de[u] = bias + step * static_cast<float>(even[u]);
+      for (size_t u = 0; u < 16; ++u) de[16 + u] = bias + step * static_cast<float>(odd[u]);
+      return;
+    }
+    for (size_t u = 0; u < 32; ++u) {
+      const size_t t = first + u;
+      if (t >= begin && t < end) dst[t - begin] = bias + step * static_cast<float>(u < 16 ? even[u] : odd[u - 16]);
+    }
+  };
 #if HWY_TARGET == HWY_SCALAR  // one-lane vectors cannot hold a 16-entry table
-  for (size_t g = 0; g < n_tables; ++g) {
-    const uint8_t* lut = luts + g * lut_bytes;
-    for (size_t i = begin; i < end; ++i) {
-      const size_t t = i % 32;
-      const uint8_t* row = blocks + (i / 32) * rows * 32 + (t < 16 ? 2 * t : 2 * (t - 16) + 1);
-      uint32_t sum = 0;
-      for (size_t r = 0; r < rows; ++r) sum += lut[r * 32 + (row[r * 32] & 15u)] + lut[r * 32 + 16 + (row[r * 32] >> 4)];
-      out[g * out_stride + i - begin] = biases[g] + steps[g] * static_cast<float>(sum);
+  for (size_t b = begin / 32; b * 32 < end; ++b) {
+    const uint8_t* block = blocks + b * block_bytes;
+    for (size_t g = 0; g < n_tables; ++g) {
+      const uint8_t* lo = luts + g * 2 * lut_stride;
+      const uint8_t* hi = lo + lut_stride;
+      for (size_t t = 0; t < 32; ++t) {
+        const size_t at = t < 16 ? 2 * t : 2 * (t - 16) + 1;
+        uint32_t sum = 0;
+        for (size_t r = 0; r < rows; ++r) {
+          const uint8_t c = block[r * 32 + at];
+          sum += lo[r * 32 + (c & 15u)] + hi[r * 32 + (c >> 4)];
+        }
+        (t < 16 ? even[t] : odd[t - 16]) = static_cast<uint16_t>(sum);
+      }
+      emit(b, g);
     }
   }
 #else
-  const hn::CappedTag<uint8_t, 32> d8;
+  const hn::ScalableTag<uint8_t> d8;
   const hn::Repartition<uint16_t, decltype(d8)> d16;
   const size_t N = hn::Lanes(d8);
-  const auto nibble = hn::Set(d8, uint8_t{0x0F});
-  HWY_ALIGN uint16_t even[16], odd[16];
+  HWY_ALIGN uint16_t sums[64], odds[64];
   // Block by block, every table over the block: its codes are read from
   // memory once and from L1 for the other tables.
   for (size_t b = begin / 32; b * 32 < end; ++b) {
-    const uint8_t* block = blocks + b * rows * 32;
+    const uint8_t* block = blocks + b * block_bytes;
     // Codes stream from memory: ask for the block after next while this one is
     // scanned (the hardware prefetcher alone leaves the scan waiting on loads).
     if ((b + 2) * 32 < end) {
-      const uint8_t* ahead = block + 2 * rows * 32;
-      for (size_t off = 0; off < rows * 32; off += 64) hwy::Prefetch(ahead + off);
+      const uint8_t* ahead = block + 2 * block_bytes;
+      for (size_t off = 0; off < block_bytes; off += 64) hwy::Prefetch(ahead + off);
     }
     for (size_t g = 0; g < n_tables; ++g) {
-      const uint8_t* lut = luts + g * lut_bytes;
-      float* dst_g = out + g * out_stride;
-      for (size_t half = 0; half < 32; half += N) {
-        auto sum0 = hn::Zero(d16), sum1 = hn::Zero(d16), odd0 = hn::Zero(d16), odd1 = hn::Zero(d16);
-        for (size_t r = 0; r < rows; ++r) {
-          const auto v = hn::LoadU(d8, block + r * 32 + half);
-          const auto lo = hn::And(v, nibble);
-          const auto hi = hn::And(hn::BitCast(d8, hn::ShiftRight<4>(hn::BitCast(d16, v))), nibble);
-          const auto w0 = hn::BitCast(d16, hn::TableLookupBytes(hn::LoadDup128(d8, lut + r * 32), lo));
-          const auto w1 = hn::BitCast(d16, hn::TableLookupBytes(hn::LoadDup128(d8, lut + r * 32 + 16), hi));
-          sum0 = hn::Add(sum0, w0);
-          sum1 = hn::Add(sum1, w1);
-          odd0 = hn::Add(odd0, hn::ShiftRight<8>(w0));
-          odd1 = hn::Add(odd1, hn::ShiftRight<8>(w1));
-        }
-        const auto o = hn::Add(odd0, odd1);
-        hn::Store(hn::Sub(hn::Add(sum0, sum1), hn::ShiftLeft<8>(o)), d16, even);
-        hn::Store(o, d16, odd);
-        // Byte 2u of a row holds vector u, byte 2u + 1 vector 16 + u: the even
-        // sums are vectors [half / 2, half / 2 + N / 2), the odd ones 16 on.
-        const float step = steps[g], bias = biases[g];
-        const size_t first_even = b * 32 + half / 2, first_odd = first_even + 16;
-        if (b * 32 >= begin && b * 32 + 32 <= end) {
-          float* de = dst_g + (first_even - begin);
-          float* dd = dst_g + (first_odd - begin);
-          for (size_t u = 0; u < N / 2; ++u) de[u] = bias + step * static_cast<float>(even[u]);
-          for (size_t u = 0; u < N / 2; ++u) dd[u] = bias + step * static_cast<float>(odd[u]);
-        } else {
-          for (size_t u = 0; u < N / 2; ++u) {
-            if (first_even + u >= begin && first_even + u < end) dst_g[first_even + u - begin] = bias + step * static_cast<float>(even[u]);
-            if (first_odd + u >= begin && first_odd + u < end) dst_g[first_odd + u - begin] = bias + step * static_cast<float>(odd[u]);
+      const uint8_t* lo = luts + g * 2 * lut_stride;
+      const uint8_t* hi = lo + lut_stride;
+      auto sum0 = hn::Zero(d16), sum1 = hn::Zero(d16), odd0 = hn::Zero(d16), odd1 = hn::Zero(d16);
+      if (N >= 32) {
+        // A vector spans N / 32 rows of the same 32 vectors; the block's
+        // bytes run on into the next block (or the padding), where the tables
+        // are zero. Folding the rows' 16-lane segments gives the sums.
+        for (size_t off = 0; off < block_bytes; off += N) AddLookups(d8, block + off, lo + off, hi + off, sum0, sum1, odd0, odd1);
+        hn::Store(hn::Add(sum0, sum1), d16, sums);
+        hn::Store(hn::Add(odd0, odd1), d16, odds);
+        for (size_t u = 0; u < 16; ++u) {
+          uint16_t sv = sums[u], ov = odds[u];
+          for (size_t seg = 16; seg < N / 2; seg += 16) {
+            sv = static_cast<uint16_t>(sv + sums[seg + u]);
+            ov = static_cast<uint16_t>(ov + odds[seg + u]);
           }
+          odd[u] = ov;
+          even[u] = static_cast<uint16_t>(sv - (ov << 8));
+        }
+      } else {
+        // 16-byte vectors: the two halves of a row cover vectors 0-7 / 16-23
+        // and 8-15 / 24-31; one accumulator set per half.
+        auto sum2 = hn::Zero(d16), sum3 = hn::Zero(d16), odd2 = hn::Zero(d16), odd3 = hn::Zero(d16);
+        for (size_t off = 0; off < block_bytes; off += 32) {
+          AddLookups(d8, block + off, lo + off, hi + off, sum0, sum1, odd0, odd1);
+          AddLookups(d8, block + off + N, lo + off + N, hi + off + N, sum2, sum3, odd2, odd3);
+        }
+        hn::Store(hn::Add(sum0, sum1), d16, sums);
+        hn::Store(hn::Add(sum2, sum3), d16, sums + N / 2);
+        hn::Store(hn::Add(odd0, odd1), d16, odds);
+        hn::Store(hn::Add(odd2, odd3), d16, odds + N / 2);
+        for (size_t u = 0; u < 16; ++u) {
+          odd[u] = odds[u];
+          even[u] = static_cast<uint16_t>(sums[u] - (odds[u] << 8));
         }
       }
+      emit(b, g);
     }
   }
 #endif
@@ -195,9 +237,10 @@ void scan_field(const uint8_t* data, size_t begin, size_t end, int stride_bits, 
                 const float* table, bool add, float* out) {
   HWY_DYNAMIC_DISPATCH(ScanField)(data, begin, end, stride_bits, offset_bits, width, table, add, out);
 }
-void scan_nibbles(const uint8_t* blocks, size_t rows, const uint8_t* luts, size_t n_tables, const float* steps,
-                  const float* biases, size_t begin, size_t end, float* out, size_t out_stride) {
-  HWY_DYNAMIC_DISPATCH(ScanNibbles)(blocks, rows, luts, n_tables, steps, biases, begin, end, out, out_stride);
+void scan_nibbles(const uint8_t* blocks, size_t rows, const uint8_t* luts, size_t lut_stride, size_t n_tables,
+                  const float* steps, const float* biases, size_t begin, size_t end, float* out, size_t out_stride) {
+  HWY_DYNAMIC_DISPATCH(ScanNibbles)(blocks, rows, luts, lut_stride, n_tables, steps, biases, begin, end, out,
+                                    out_stride);
 }
 void min_max(const float* s, size_t n, float* lo, float* hi) { HWY_DYNAMIC_DISPATCH(MinMax)(s, n, lo, hi); }
 void bin_scores(const float* s, size_t n, float lo, float inv, int n_bins, int32_t* bins) {

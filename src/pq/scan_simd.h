@@ -14,13 +14,17 @@ void scan_field(const uint8_t* data, size_t begin, size_t end, int stride_bits, 
                 const float* table, bool add, float* out);
 
 // Fast scan of the 4-bit blocked layout (PackedCodes, blocks of 32 vectors of
-// `rows` 32-byte rows) with n_tables byte tables: for vectors i in [begin, end),
+// `rows` 32-byte rows; readable up to kNibblePadding bytes past the last
+// block) with n_tables byte tables: for vectors i in [begin, end),
 // out[g * out_stride + i - begin] = biases[g] + steps[g] * the sum of table g's
-// entries over the vector's sub-spaces. luts: [n_tables][rows][32], bytes 0-15
-// of a row the table of sub-space 2r (low nibbles), 16-31 of 2r + 1 (high);
-// the sum of a vector's entries must fit in 16 bits.
-void scan_nibbles(const uint8_t* blocks, size_t rows, const uint8_t* luts, size_t n_tables, const float* steps,
-                  const float* biases, size_t begin, size_t end, float* out, size_t out_stride);
+// entries over the vector's sub-spaces. luts: [n_tables][2][lut_stride], plane
+// 0 for the low nibbles, 1 for the high ones; in plane p, bytes [32r, 32r + 16)
+// and [32r + 16, 32r + 32) both hold the 16-entry table of sub-space 2r + p, and
+// bytes from rows * 32 to lut_stride (>= rows * 32 + kNibblePadding) are zero.
+// A vector's sum must fit in 16 bits.
+inline constexpr size_t kNibblePadding = 64;
+void scan_nibbles(const uint8_t* blocks, size_t rows, const uint8_t* luts, size_t lut_stride, size_t n_tables,
+                  const float* steps, const float* biases, size_t begin, size_t end, float* out, size_t out_stride);
 
 // *lo, *hi = min, max of s[0, n); n >= 1.
 void min_max(const float* s, size_t n, float* lo, float* hi);

@@ -71,6 +71,7 @@ Status validate(const PqParams& params);
 class PackedCodes {
  public:
   static constexpr size_t kBlock = 32;  // vectors per block of the fast-scan layout
+  static constexpr size_t kBlockPadding = 64;  // zero bytes after the last block: whole-vector reads
 
   PackedCodes() = default;
   PackedCodes(int m, int bits) : m_(m), bits_(bits) {}
