@@ -20,7 +20,7 @@
 
 #include "kvforge/core/file_io.h"
 #include "store/backends.h"
-#include "store/lru_index.h"
+#include "store/lru_backend.h"
 
 namespace kvforge::store {
 
@@ -45,9 +45,9 @@ bool is_stale_temp(std::string_view name) {
   if (pid_text.empty() || !std::all_of(pid_text.begin(), pid_text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     return true;
   }
+  // A live writer (this process included: another backend on the same
+  // directory) keeps its temp file.
   const long pid = std::strtol(pid_text.c_str(), nullptr, 10);
-  if (pid == static_cast<long>(::getpid())) return true;
-  // A live writer elsewhere keeps its temp file.
   return ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
 }
 
@@ -55,10 +55,10 @@ int64_t mtime_micros(const struct stat& st) {
   return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000 + st.st_mtim.tv_nsec / 1000;
 }
 
-class FileBackend final : public Backend {
+class FileBackend final : public LruBackend {
  public:
   FileBackend(std::string url, std::string dir, uint64_t capacity)
-      : url_(std::move(url)), dir_(std::move(dir)), index_(capacity) {}
+      : LruBackend(std::move(url), capacity), dir_(std::move(dir)) {}
 
   // Rebuilds the index from the directory and deletes stale temp files.
   Status load() {
@@ -95,14 +95,9 @@ class FileBackend final : public Backend {
     return Status::OK();
   }
 
-  std::string url() const override { return url_; }
-
   Status put(const ChunkKey& key, std::string_view bytes) override {
+    KVF_RETURN_IF_ERROR(check_fits(key, bytes.size()));
     std::lock_guard write_lock(write_mu_);
-    if (index_.capacity() != 0 && bytes.size() > index_.capacity()) {
-      return Status::ResourceExhausted("store: chunk " + key.hex() + " of " + std::to_string(bytes.size()) +
-                                       " bytes exceeds the capacity of " + url_);
-    }
     const std::string path = path_of(key);
     KVF_RETURN_IF_ERROR(core::write_file_atomic(path, bytes));
     const int64_t stamp = stamp_use(path);
@@ -118,11 +113,6 @@ class FileBackend final : public Backend {
   Result<std::string> get(const ChunkKey& key) override { return read(key, /*count_use=*/true); }
   Result<std::string> peek(const ChunkKey& key) override { return read(key, /*count_use=*/false); }
 
-  Result<bool> contains(const ChunkKey& key) override {
-    std::lock_guard lock(mu_);
-    return index_.contains(key);
-  }
-
   Status remove(const ChunkKey& key) override {
     std::lock_guard write_lock(write_mu_);
     const std::string path = path_of(key);
@@ -137,22 +127,8 @@ class FileBackend final : public Backend {
     return Status::OK();
   }
 
-  Result<std::vector<EntryInfo>> list() override {
-    std::lock_guard lock(mu_);
-    return index_.list();
-  }
-
-  Result<BackendStats> stats() override {
-    std::lock_guard lock(mu_);
-    return index_.stats();
-  }
-
  private:
   std::string path_of(const ChunkKey& key) const { return dir_ + "/" + key.hex() + std::string(kChunkSuffix); }
-
-  Status not_found(const ChunkKey& key) const {
-    return Status::NotFound("store: chunk " + key.hex() + " is not in " + url_);
-  }
 
   Result<std::string> read(const ChunkKey& key, bool count_use) {
     auto bytes = core::read_file(path_of(key));
@@ -198,12 +174,9 @@ class FileBackend final : public Backend {
     return last_stamp_;
   }
 
-  const std::string url_;
   const std::string dir_;
-  std::mutex write_mu_;  // serializes changes to the directory (put, remove, eviction)
-  std::mutex mu_;        // guards index_ and last_stamp_
-  LruIndex index_;
-  int64_t last_stamp_ = 0;
+  std::mutex write_mu_;     // serializes changes to the directory (put, remove, eviction)
+  int64_t last_stamp_ = 0;  // guarded by mu_
 };
 
 }  // namespace

@@ -1,9 +1,8 @@
 // mem://: blobs in process memory under an LRU byte bound.
-#include <mutex>
 #include <unordered_map>
 
 #include "store/backends.h"
-#include "store/lru_index.h"
+#include "store/lru_backend.h"
 
 namespace kvforge::store {
 
@@ -11,18 +10,13 @@ namespace {
 
 constexpr uint64_t kDefaultMemCapacity = 1ull << 30;
 
-class MemBackend final : public Backend {
+class MemBackend final : public LruBackend {
  public:
-  MemBackend(std::string url, uint64_t capacity) : url_(std::move(url)), index_(capacity) {}
-
-  std::string url() const override { return url_; }
+  MemBackend(std::string url, uint64_t capacity) : LruBackend(std::move(url), capacity) {}
 
   Status put(const ChunkKey& key, std::string_view bytes) override {
+    KVF_RETURN_IF_ERROR(check_fits(key, bytes.size()));
     std::lock_guard lock(mu_);
-    if (index_.capacity() != 0 && bytes.size() > index_.capacity()) {
-      return Status::ResourceExhausted("store: chunk " + key.hex() + " of " + std::to_string(bytes.size()) +
-                                       " bytes exceeds the capacity of " + url_);
-    }
     blobs_[key] = std::string(bytes);
     index_.insert(key, bytes.size(), wall_micros());
     for (const ChunkKey& victim : index_.victims(&key)) {
@@ -36,26 +30,11 @@ class MemBackend final : public Backend {
   Result<std::string> get(const ChunkKey& key) override { return read(key, /*count_use=*/true); }
   Result<std::string> peek(const ChunkKey& key) override { return read(key, /*count_use=*/false); }
 
-  Result<bool> contains(const ChunkKey& key) override {
-    std::lock_guard lock(mu_);
-    return index_.contains(key);
-  }
-
   Status remove(const ChunkKey& key) override {
     std::lock_guard lock(mu_);
     if (!index_.erase(key)) return not_found(key);
     blobs_.erase(key);
     return Status::OK();
-  }
-
-  Result<std::vector<EntryInfo>> list() override {
-    std::lock_guard lock(mu_);
-    return index_.list();
-  }
-
-  Result<BackendStats> stats() override {
-    std::lock_guard lock(mu_);
-    return index_.stats();
   }
 
  private:
@@ -67,13 +46,6 @@ class MemBackend final : public Backend {
     return it->second;
   }
 
-  Status not_found(const ChunkKey& key) const {
-    return Status::NotFound("store: chunk " + key.hex() + " is not in " + url_);
-  }
-
-  const std::string url_;
-  std::mutex mu_;
-  LruIndex index_;
   std::unordered_map<ChunkKey, std::string> blobs_;
 };
 
