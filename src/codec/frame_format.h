@@ -9,6 +9,8 @@
 #include <cstring>
 #include <string>
 
+#include "kvforge/core/little_endian.h"
+
 namespace kvforge::codec::format {
 
 // 0x89 keeps the magic out of text files (as PNG's does); "KVC" names it.
@@ -80,37 +82,14 @@ inline constexpr int kMaxStreams = 4;                 // rANS streams per plane 
 inline constexpr uint32_t kMultiStreamMinTokens = 256; // fewer tokens: one stream per plane
 inline constexpr int kDeltaGroup = 10;                // token-delta anchor spacing
 
-// Little-endian helpers.
-inline void put_u8(std::string* s, uint8_t v) { s->push_back(static_cast<char>(v)); }
-inline void put_u16(std::string* s, uint16_t v) {
-  char b[2] = {static_cast<char>(v & 0xff), static_cast<char>(v >> 8)};
-  s->append(b, 2);
-}
-inline void put_u32(std::string* s, uint32_t v) {
-  char b[4];
-  for (int i = 0; i < 4; ++i) b[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-  s->append(b, 4);
-}
-inline void put_u64(std::string* s, uint64_t v) {
-  char b[8];
-  for (int i = 0; i < 8; ++i) b[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-  s->append(b, 8);
-}
-inline uint16_t get_u16(const void* p) {
-  const auto* b = static_cast<const uint8_t*>(p);
-  return static_cast<uint16_t>(b[0] | (b[1] << 8));
-}
-inline uint32_t get_u32(const void* p) {
-  const auto* b = static_cast<const uint8_t*>(p);
-  return static_cast<uint32_t>(b[0]) | (static_cast<uint32_t>(b[1]) << 8) |
-         (static_cast<uint32_t>(b[2]) << 16) | (static_cast<uint32_t>(b[3]) << 24);
-}
-inline uint64_t get_u64(const void* p) {
-  const auto* b = static_cast<const uint8_t*>(p);
-  return static_cast<uint64_t>(get_u32(b)) | (static_cast<uint64_t>(get_u32(b + 4)) << 32);
-}
-inline void set_u64(std::string* s, size_t off, uint64_t v) {
-  for (int i = 0; i < 8; ++i) (*s)[off + i] = static_cast<char>((v >> (8 * i)) & 0xff);
-}
+// Little-endian helpers (core's, so every format codes integers one way).
+using core::get_u16;
+using core::get_u32;
+using core::get_u64;
+using core::put_u16;
+using core::put_u32;
+using core::put_u64;
+using core::put_u8;
+using core::set_u64;
 
 }  // namespace kvforge::codec::format

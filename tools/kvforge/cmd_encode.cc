@@ -1,7 +1,5 @@
 // kvforge encode: prefill a text, encode its KV cache chunk by chunk, write a
 // .kvf file (frames back to back, written atomically).
-#include <iostream>
-
 #include "common.h"
 #include "kv_io.h"
 #include "kvforge/codec/profile.h"
@@ -38,15 +36,9 @@ Runner register_encode(CLI::App& app) {
     auto loaded = load_model(a->model);
     if (!loaded.ok()) return fail(loaded.status());
     const auto& model = *loaded;
-    auto text = core::read_file(a->text);
-    if (!text.ok()) return fail(text.status());
-    std::vector<int32_t> tokens = model->tokenizer()->encode(*text, /*add_bos=*/true);
-    const size_t ctx = static_cast<size_t>(model->config().context_length);
-    if (tokens.size() > ctx) {
-      std::cerr << "kvforge: the text has " << tokens.size() << " tokens; keeping the first " << ctx
-                << " (the model's context length)\n";
-      tokens.resize(ctx);
-    }
+    auto context = context_tokens(*model, a->text);
+    if (!context.ok()) return fail(context.status());
+    const std::vector<int32_t>& tokens = *context;
     auto dense = prefill_and_export(model, tokens, a->model.threads);
     if (!dense.ok()) return fail(dense.status());
     codec::EncodeOptions eo;

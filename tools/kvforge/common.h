@@ -69,5 +69,6 @@ Runner register_bench_pq(CLI::App* bench_cmd);
 Runner register_encode(CLI::App& app);
 Runner register_decode(CLI::App& app);
 Runner register_profile(CLI::App& app);
+Runner register_store(CLI::App& app);
 
 }  // namespace kvforge::cli

@@ -2,8 +2,23 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iostream>
+
+#include "kvforge/core/file_io.h"
 
 namespace kvforge::cli {
+
+Result<std::vector<int32_t>> context_tokens(const model::LlamaModel& model, const std::string& text_path) {
+  KVF_ASSIGN_OR_RETURN(const std::string text, core::read_file(text_path));
+  std::vector<int32_t> tokens = model.tokenizer()->encode(text, /*add_bos=*/true);
+  const size_t ctx = static_cast<size_t>(model.config().context_length);
+  if (tokens.size() > ctx) {
+    std::cerr << "kvforge: the text has " << tokens.size() << " tokens; keeping the first " << ctx
+              << " (the model's context length)\n";
+    tokens.resize(ctx);
+  }
+  return tokens;
+}
 
 Result<kv::DenseKvF32> prefill_and_export(std::shared_ptr<const model::LlamaModel> model,
                                           const std::vector<int32_t>& tokens, int threads) {

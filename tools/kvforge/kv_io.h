@@ -11,6 +11,10 @@
 
 namespace kvforge::cli {
 
+// The token ids of a text file as one context: BOS first, cut to the model's
+// context length (saying so on stderr).
+Result<std::vector<int32_t>> context_tokens(const model::LlamaModel& model, const std::string& text_path);
+
 // Prefills `tokens` in a fresh session and exports the whole cache.
 Result<kv::DenseKvF32> prefill_and_export(std::shared_ptr<const model::LlamaModel> model,
                                           const std::vector<int32_t>& tokens, int threads);

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   runners["encode"] = kvforge::cli::register_encode(app);
   runners["decode"] = kvforge::cli::register_decode(app);
   runners["profile"] = kvforge::cli::register_profile(app);
+  runners["store"] = kvforge::cli::register_store(app);
   CLI11_PARSE(app, argc, argv);
   for (auto* sub : app.get_subcommands()) {
     auto it = runners.find(sub->get_name());
