@@ -10,5 +10,8 @@ namespace kvforge::store {
 
 Result<std::unique_ptr<Backend>> open_mem_backend(const StoreUrl& url);
 Result<std::unique_ptr<Backend>> open_file_backend(const StoreUrl& url);
+// redis://host[:port][?prefix=P&capacity=N&timeout_ms=T]; IOError when the
+// server cannot be reached.
+Result<std::unique_ptr<Backend>> open_redis_backend(const StoreUrl& url);
 
 }  // namespace kvforge::store

@@ -12,6 +12,7 @@ struct Scheme {
 constexpr Scheme kSchemes[] = {
     {"file", open_file_backend},
     {"mem", open_mem_backend},
+    {"redis", open_redis_backend},
 };
 }  // namespace
 

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "kvforge/store/registry.h"
+#include "redis_server.h"
 #include "temp_dir.h"
 
 namespace kvforge::store {
@@ -17,8 +18,16 @@ class BackendContract : public ::testing::TestWithParam<std::string> {
  protected:
   // A fresh store of this scheme; `params` is appended as the URL's query.
   std::unique_ptr<Backend> open(const std::string& params = "") {
-    std::string url = GetParam() == "file" ? "file://" + dir_.path() + "/store" : "mem://";
-    if (!params.empty()) url += "?" + params;
+    std::string url;
+    if (GetParam() == "redis") {
+      // One server for the suite; a fresh key prefix per store.
+      static testing::RedisServer server;
+      static int stores = 0;
+      url = server.url("contract" + std::to_string(++stores), params);
+    } else {
+      url = GetParam() == "file" ? "file://" + dir_.path() + "/store" : "mem://";
+      if (!params.empty()) url += "?" + params;
+    }
     auto b = open_backend(url);
     EXPECT_TRUE(b.ok()) << b.status().to_string();
     return b.ok() ? std::move(*b) : nullptr;
@@ -126,7 +135,7 @@ TEST(BackendRegistry, BadUrlsAreInvalidArgumentNamingThem) {
   }
   auto unknown = open_backend("nope://x");
   EXPECT_NE(unknown.status().message().find("file, mem"), std::string::npos) << unknown.status().message();
-  EXPECT_EQ(backend_schemes(), (std::vector<std::string>{"file", "mem"}));
+  EXPECT_EQ(backend_schemes(), (std::vector<std::string>{"file", "mem", "redis"}));
 }
 
 TEST(BackendRegistry, UrlsOpenWhatTheySay) {

@@ -1,0 +1,307 @@
+// redis://host:port: blobs in a Redis server shared by many inference
+// machines. The LRU order and the byte count live in Redis too, so every
+// client sees one store and one capacity:
+//   <prefix>:c:<key hex>   the blob
+//   <prefix>:lru           sorted set, key hex scored by last use (microseconds)
+//   <prefix>:size          hash, key hex -> blob bytes
+//   <prefix>:bytes         total blob bytes
+//   <prefix>:evictions     blobs dropped for capacity
+// Writes and uses run as Lua scripts, so a put, its byte accounting and its
+// evictions are one atomic step even with many writers.
+//
+// hiredis contexts are not thread-safe: one connection per backend, under a
+// mutex, re-opened after a failure (a restarted server is picked up again).
+#include <hiredis/hiredis.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+
+#include "store/backends.h"
+
+namespace kvforge::store {
+
+namespace {
+
+constexpr int kDefaultTimeoutMs = 2000;
+
+// KEYS: blob, lru, size, bytes, evictions. ARGV: blob bytes, key hex, now,
+// capacity (0: none), blob prefix. Returns the number of evictions.
+constexpr const char* kPutScript = R"lua(
+local old = redis.call('HGET', KEYS[3], ARGV[2])
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[2], string.len(ARGV[1]))
+local total = redis.call('INCRBY', KEYS[4], string.len(ARGV[1]) - (tonumber(old) or 0))
+local capacity = tonumber(ARGV[4])
+local evicted = 0
+while capacity > 0 and total > capacity do
+  local oldest = redis.call('ZRANGE', KEYS[2], 0, 1)
+  local victim = oldest[1]
+  if victim == ARGV[2] then victim = oldest[2] end
+  if not victim then break end
+  local size = tonumber(redis.call('HGET', KEYS[3], victim)) or 0
+  redis.call('DEL', ARGV[5] .. victim)
+  redis.call('ZREM', KEYS[2], victim)
+  redis.call('HDEL', KEYS[3], victim)
+  total = redis.call('DECRBY', KEYS[4], size)
+  redis.call('INCR', KEYS[5])
+  evicted = evicted + 1
+end
+return evicted
+)lua";
+
+// KEYS: blob, lru. ARGV: key hex, now. The blob (nil when absent), a use.
+constexpr const char* kGetScript = R"lua(
+local blob = redis.call('GET', KEYS[1])
+if blob then redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1]) end
+return blob
+)lua";
+
+// KEYS: blob, lru, size, bytes. ARGV: key hex. 1 when removed, 0 when absent.
+constexpr const char* kRemoveScript = R"lua(
+if redis.call('DEL', KEYS[1]) == 0 then return 0 end
+local size = tonumber(redis.call('HGET', KEYS[3], ARGV[1])) or 0
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('DECRBY', KEYS[4], size)
+return 1
+)lua";
+
+struct ReplyDeleter {
+  void operator()(redisReply* r) const { freeReplyObject(r); }
+};
+using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
+
+struct ContextDeleter {
+  void operator()(redisContext* c) const { redisFree(c); }
+};
+
+// Wall-clock microseconds, strictly increasing within this process, so uses in
+// quick succession keep their order in the LRU set (clients on other machines
+// order by their clocks).
+int64_t use_stamp() {
+  static std::atomic<int64_t> last{0};
+  const int64_t wall =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  int64_t prev = last.load();
+  int64_t next;
+  do {
+    next = std::max(wall, prev + 1);
+  } while (!last.compare_exchange_weak(prev, next));
+  return next;
+}
+
+class RedisBackend final : public Backend {
+ public:
+  RedisBackend(std::string url, std::string host, int port, std::string prefix, uint64_t capacity, int timeout_ms)
+      : url_(std::move(url)),
+        host_(std::move(host)),
+        port_(port),
+        prefix_(std::move(prefix)),
+        capacity_(capacity),
+        timeout_ms_(timeout_ms) {}
+
+  std::string url() const override { return url_; }
+
+  Status connect() {
+    std::lock_guard lock(mu_);
+    return ensure_connected();
+  }
+
+  Status put(const ChunkKey& key, std::string_view bytes) override {
+    if (capacity_ > 0 && bytes.size() > capacity_) {
+      return Status::ResourceExhausted("store: chunk " + key.hex() + " of " + std::to_string(bytes.size()) +
+                                       " bytes exceeds the capacity of " + url_);
+    }
+    const std::string hex = key.hex(), now = std::to_string(use_stamp()), cap = std::to_string(capacity_);
+    const std::string blob_prefix = prefix_ + ":c:";
+    std::lock_guard lock(mu_);
+    KVF_ASSIGN_OR_RETURN(Reply r, eval(kPutScript, {blob_key(hex), lru_key(), size_key(), bytes_key(), evictions_key()},
+                                       {std::string(bytes), hex, now, cap, blob_prefix}));
+    return Status::OK();
+  }
+
+  Result<std::string> get(const ChunkKey& key) override {
+    const std::string hex = key.hex();
+    std::lock_guard lock(mu_);
+    KVF_ASSIGN_OR_RETURN(Reply r, eval(kGetScript, {blob_key(hex), lru_key()}, {hex, std::to_string(use_stamp())}));
+    if (r->type == REDIS_REPLY_NIL) return not_found(key);
+    if (r->type != REDIS_REPLY_STRING) return unexpected("get");
+    return std::string(r->str, r->len);
+  }
+
+  Result<std::string> peek(const ChunkKey& key) override {
+    const std::string k = blob_key(key.hex());
+    std::lock_guard lock(mu_);
+    KVF_ASSIGN_OR_RETURN(Reply r, command({"GET", k}));
+    if (r->type == REDIS_REPLY_NIL) return not_found(key);
+    if (r->type != REDIS_REPLY_STRING) return unexpected("peek");
+    return std::string(r->str, r->len);
+  }
+
+  Result<bool> contains(const ChunkKey& key) override {
+    const std::string k = blob_key(key.hex());
+    std::lock_guard lock(mu_);
+    KVF_ASSIGN_OR_RETURN(Reply r, command({"EXISTS", k}));
+    return r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+  }
+
+  Status remove(const ChunkKey& key) override {
+    const std::string hex = key.hex();
+    std::lock_guard lock(mu_);
+    KVF_ASSIGN_OR_RETURN(Reply r, eval(kRemoveScript, {blob_key(hex), lru_key(), size_key(), bytes_key()}, {hex}));
+    if (r->type != REDIS_REPLY_INTEGER) return unexpected("remove");
+    return r->integer == 1 ? Status::OK() : not_found(key);
+  }
+
+  Result<std::vector<EntryInfo>> list() override {
+    std::lock_guard lock(mu_);
+    KVF_ASSIGN_OR_RETURN(Reply order, command({"ZREVRANGE", lru_key(), "0", "-1", "WITHSCORES"}));
+    if (order->type != REDIS_REPLY_ARRAY || order->elements % 2 != 0) return unexpected("list");
+    std::vector<EntryInfo> out;
+    for (size_t i = 0; i + 1 < order->elements; i += 2) {
+      const std::string hex(order->element[i]->str, order->element[i]->len);
+      auto key = ChunkKey::from_hex(hex);
+      if (!key.ok()) return Status::Corruption("store: " + url_ + " lists a malformed key '" + hex + "'");
+      EntryInfo e;
+      e.key = *key;
+      e.last_use_micros = std::stoll(std::string(order->element[i + 1]->str, order->element[i + 1]->len));
+      KVF_ASSIGN_OR_RETURN(Reply size, command({"HGET", size_key(), hex}));
+      if (size->type == REDIS_REPLY_STRING) e.bytes = std::stoull(std::string(size->str, size->len));
+      out.push_back(e);
+    }
+    return out;
+  }
+
+  Result<BackendStats> stats() override {
+    std::lock_guard lock(mu_);
+    BackendStats s;
+    s.capacity_bytes = capacity_;
+    KVF_ASSIGN_OR_RETURN(Reply n, command({"ZCARD", lru_key()}));
+    if (n->type == REDIS_REPLY_INTEGER) s.entries = static_cast<uint64_t>(n->integer);
+    KVF_ASSIGN_OR_RETURN(Reply bytes, command({"GET", bytes_key()}));
+    if (bytes->type == REDIS_REPLY_STRING) s.bytes = std::stoull(std::string(bytes->str, bytes->len));
+    KVF_ASSIGN_OR_RETURN(Reply ev, command({"GET", evictions_key()}));
+    if (ev->type == REDIS_REPLY_STRING) s.evictions = std::stoull(std::string(ev->str, ev->len));
+    return s;
+  }
+
+  // One round trip for all keys (pipelined EXISTS) instead of one per chunk.
+  Result<size_t> longest_prefix(std::span<const ChunkKey> keys) override {
+    std::lock_guard lock(mu_);
+    KVF_RETURN_IF_ERROR(ensure_connected());
+    for (const ChunkKey& k : keys) {
+      const std::string bk = blob_key(k.hex());
+      const char* argv[] = {"EXISTS", bk.c_str()};
+      const size_t lens[] = {6, bk.size()};
+      if (redisAppendCommandArgv(ctx_.get(), 2, argv, lens) != REDIS_OK) return failed("lookup");
+    }
+    size_t prefix = 0;
+    bool gap = false;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      void* raw = nullptr;
+      if (redisGetReply(ctx_.get(), &raw) != REDIS_OK) return failed("lookup");
+      Reply r(static_cast<redisReply*>(raw));
+      const bool present = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+      if (!present) gap = true;
+      if (!gap) ++prefix;
+    }
+    return prefix;
+  }
+
+ private:
+  std::string blob_key(const std::string& hex) const { return prefix_ + ":c:" + hex; }
+  std::string lru_key() const { return prefix_ + ":lru"; }
+  std::string size_key() const { return prefix_ + ":size"; }
+  std::string bytes_key() const { return prefix_ + ":bytes"; }
+  std::string evictions_key() const { return prefix_ + ":evictions"; }
+
+  Status not_found(const ChunkKey& key) const { return Status::NotFound("store: chunk " + key.hex() + " is not in " + url_); }
+  Status unexpected(const char* what) const {
+    return Status::IOError("store: " + url_ + ": unexpected reply to " + what);
+  }
+  // A failed connection is dropped so the next call reconnects.
+  Status failed(const char* what) {
+    const std::string why = ctx_ && ctx_->errstr[0] ? ctx_->errstr : "connection lost";
+    ctx_.reset();
+    return Status::IOError("store: " + url_ + ": " + what + " failed: " + why);
+  }
+
+  Status ensure_connected() {
+    if (ctx_) return Status::OK();
+    const timeval tv{timeout_ms_ / 1000, (timeout_ms_ % 1000) * 1000};
+    std::unique_ptr<redisContext, ContextDeleter> c(redisConnectWithTimeout(host_.c_str(), port_, tv));
+    if (c == nullptr) return Status::IOError("store: " + url_ + ": cannot allocate a connection");
+    if (c->err) return Status::IOError("store: " + url_ + ": cannot connect: " + c->errstr);
+    redisSetTimeout(c.get(), tv);
+    ctx_ = std::move(c);
+    return Status::OK();
+  }
+
+  Result<Reply> command(const std::vector<std::string>& args) {
+    KVF_RETURN_IF_ERROR(ensure_connected());
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    for (const std::string& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    Reply r(static_cast<redisReply*>(
+        redisCommandArgv(ctx_.get(), static_cast<int>(argv.size()), argv.data(), lens.data())));
+    if (r == nullptr) return failed(args[0].c_str());
+    if (r->type == REDIS_REPLY_ERROR) {
+      return Status::IOError("store: " + url_ + ": " + args[0] + ": " + std::string(r->str, r->len));
+    }
+    return r;
+  }
+
+  Result<Reply> eval(const char* script, const std::vector<std::string>& keys, const std::vector<std::string>& args) {
+    std::vector<std::string> cmd{"EVAL", script, std::to_string(keys.size())};
+    cmd.insert(cmd.end(), keys.begin(), keys.end());
+    cmd.insert(cmd.end(), args.begin(), args.end());
+    return command(cmd);
+  }
+
+  const std::string url_, host_;
+  const int port_;
+  const std::string prefix_;
+  const uint64_t capacity_;
+  const int timeout_ms_;
+  std::mutex mu_;
+  std::unique_ptr<redisContext, ContextDeleter> ctx_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Backend>> open_redis_backend(const StoreUrl& url) {
+  KVF_RETURN_IF_ERROR(url.check_params({"capacity", "prefix", "timeout_ms"}));
+  const size_t colon = url.location.rfind(':');
+  const std::string host = colon == std::string::npos ? url.location : url.location.substr(0, colon);
+  int port = 6379;
+  if (colon != std::string::npos) {
+    const std::string p = url.location.substr(colon + 1);
+    char* end = nullptr;
+    const long v = std::strtol(p.c_str(), &end, 10);
+    if (p.empty() || *end != '\0' || v < 1 || v > 65535) {
+      return Status::InvalidArgument("store: bad URL '" + url.text + "': port '" + p + "' is not in 1..65535");
+    }
+    port = static_cast<int>(v);
+  }
+  if (host.empty()) return Status::InvalidArgument("store: bad URL '" + url.text + "': redis:// needs host[:port]");
+  KVF_ASSIGN_OR_RETURN(const uint64_t capacity, url.bytes_param("capacity", 0));
+  KVF_ASSIGN_OR_RETURN(const uint64_t timeout_ms, url.bytes_param("timeout_ms", kDefaultTimeoutMs));
+  const auto it = url.params.find("prefix");
+  const std::string prefix = it == url.params.end() ? "kvforge" : it->second;
+  if (prefix.empty() || timeout_ms == 0 || timeout_ms > 600000) {
+    return Status::InvalidArgument("store: bad URL '" + url.text + "': prefix must be non-empty, timeout_ms in 1..600000");
+  }
+  auto backend = std::make_unique<RedisBackend>(url.text, host, port, prefix, capacity, static_cast<int>(timeout_ms));
+  KVF_RETURN_IF_ERROR(backend->connect());
+  return std::unique_ptr<Backend>(std::move(backend));
+}
+
+}  // namespace kvforge::store
