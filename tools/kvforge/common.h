@@ -70,5 +70,6 @@ Runner register_encode(CLI::App& app);
 Runner register_decode(CLI::App& app);
 Runner register_profile(CLI::App& app);
 Runner register_store(CLI::App& app);
+Runner register_serve(CLI::App& app);
 
 }  // namespace kvforge::cli

@@ -1,0 +1,69 @@
+// The client of `kvforge serve` (docs/SERVER.md): lookups, one level's frame,
+// token ids, whole chunks, puts.
+//
+// Errors are Statuses naming the URL and route: IOError when the server cannot
+// be reached, times out or answers 5xx; Corruption when the server reports a
+// damaged chunk (it has dropped it: recompute, or re-put); NotFound for a chunk
+// or level it does not hold; InvalidArgument for a request it refused (4xx,
+// 401 included); ResourceExhausted for 413.
+//
+// Thread-safety: thread-safe. Connections are kept alive and pooled, one per
+// concurrent caller.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kvforge/core/status.h"
+#include "kvforge/store/chunk_key.h"
+#include "kvforge/store/stored_chunk.h"
+
+namespace kvforge::server {
+
+struct ClientOptions {
+  std::string token;               // sent as `Authorization: Bearer <token>` when non-empty
+  int connect_timeout_ms = 3000;
+  int timeout_ms = 30000;          // per socket read / write
+};
+
+// One response body and how long it took (request sent to last byte read).
+struct Fetched {
+  std::string bytes;
+  double seconds = 0;
+  // The chunk's token count and first position, from the response headers.
+  uint32_t tokens = 0;
+  uint32_t first_position = 0;
+};
+
+class StoreClient {
+ public:
+  // `url`: "http://host:port" (no path). InvalidArgument for anything else.
+  static Result<std::unique_ptr<StoreClient>> make(std::string_view url, ClientOptions options = {});
+  ~StoreClient();
+
+  const std::string& url() const { return url_; }
+  // How many leading keys the server holds.
+  Result<size_t> lookup(std::span<const store::ChunkKey> keys);
+  // The frame of `level` (any spec codec::make_codec takes) of chunk `key`.
+  Result<Fetched> fetch_level(const store::ChunkKey& key, std::string_view level);
+  // The chunk's token ids (for recomputing it from text).
+  Result<std::vector<int32_t>> fetch_tokens(const store::ChunkKey& key);
+  // The whole container bytes (store::parse_stored verifies them).
+  Result<Fetched> fetch_chunk(const store::ChunkKey& key);
+  // Stores a container (store::serialize_chunk bytes) under `key`; OK once the
+  // server's backend acknowledged it.
+  Status put(const store::ChunkKey& key, std::string_view container);
+  Status put(const store::StoredChunk& chunk);
+
+  struct Impl;
+
+ private:
+  StoreClient(std::string url, std::unique_ptr<Impl> impl);
+  std::string url_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kvforge::server

@@ -1,0 +1,69 @@
+// `kvforge serve`: a chunk store (store::Backend) over HTTP/1.1 (docs/SERVER.md).
+//
+//   POST /v1/lookup                {"keys":[hex,...]} -> {"prefix":n}
+//   GET  /v1/chunk/<key>?level=L   one level's codec frame
+//   GET  /v1/chunk/<key>/tokens    the chunk's token ids (JSON)
+//   GET  /v1/chunk/<key>           the whole container
+//   PUT  /v1/chunk/<key>           store a container (verified first)
+//   GET  /metrics                  Prometheus text
+//
+// Every chunk read is verified (store::get_chunk); a damaged chunk is removed
+// from the backend (so a re-put heals it), counted, and answered 500 with a
+// JSON error naming the key. Errors are JSON {"error", "code", "key"?}.
+//
+// Thread-safety: a Server runs its own listener and worker threads; its
+// methods may be called from any thread. The backend must be thread-safe
+// (every store::Backend is).
+#pragma once
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "kvforge/core/status.h"
+#include "kvforge/server/throttle.h"
+#include "kvforge/store/backend.h"
+
+namespace kvforge::server {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 0;  // 0: an ephemeral port (Server::port() tells which)
+  // Non-empty: every route, /metrics included, needs `Authorization: Bearer <token>`.
+  std::string token;
+  // Largest request body accepted (else 413). Default 256 MiB.
+  size_t max_body_bytes = size_t{256} << 20;
+  // Socket read and write timeout per operation.
+  int timeout_ms = 10000;
+  // Worker threads (each serves one connection at a time, keep-alive included).
+  int threads = 64;
+  // Link emulation for chunk GETs; empty: unthrottled.
+  BandwidthFn bandwidth;
+};
+
+class Server {
+ public:
+  // Binds and starts serving in background threads. IOError naming host:port
+  // when the address cannot be bound.
+  static Result<std::unique_ptr<Server>> start(std::shared_ptr<store::Backend> backend, ServerOptions options);
+  ~Server();  // stop()
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  int port() const;
+  // "http://host:port".
+  std::string url() const;
+  // Replaces the link emulation (time 0 is now); empty: unthrottled.
+  void set_bandwidth(BandwidthFn fn);
+  // The /metrics text.
+  std::string metrics_text() const;
+  // Stops accepting, lets requests in flight finish, joins the threads. Idempotent.
+  void stop();
+
+  struct Impl;
+
+ private:
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kvforge::server

@@ -1,0 +1,65 @@
+// kvforge serve: a chunk store over HTTP/1.1 (docs/SERVER.md) until SIGINT or SIGTERM.
+#include <csignal>
+#include <iostream>
+
+#include "common.h"
+#include "kvforge/server/server.h"
+#include "kvforge/store/registry.h"
+
+namespace kvforge::cli {
+
+namespace {
+
+struct ServeArgs {
+  std::string store;
+  server::ServerOptions options;
+  double bandwidth_mbps = 0;
+};
+
+int run_serve(const ServeArgs& a) {
+  auto backend = store::open_backend(a.store);
+  if (!backend.ok()) return fail(backend.status());
+  server::ServerOptions options = a.options;
+  if (a.bandwidth_mbps > 0) options.bandwidth = server::constant_mbps(a.bandwidth_mbps);
+  // Block the stop signals in every thread (the server's inherit this mask), and
+  // take them here with sigwait.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  auto srv = server::Server::start(std::shared_ptr<store::Backend>(std::move(*backend)), std::move(options));
+  if (!srv.ok()) return fail(srv.status());
+  std::cerr << "kvforge serve: " << a.store << " at " << (*srv)->url()
+            << (a.options.token.empty() ? "" : " (bearer token required)")
+            << (a.bandwidth_mbps > 0 ? " throttled to " + std::to_string(a.bandwidth_mbps) + " Mbit/s" : "") << std::endl;
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  std::cerr << "kvforge serve: " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ", stopping" << std::endl;
+  (*srv)->stop();
+  std::cerr << "kvforge serve: stopped" << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+Runner register_serve(CLI::App& app) {
+  auto a = std::make_shared<ServeArgs>();
+  auto* cmd = app.add_subcommand("serve", "Serve a chunk store over HTTP/1.1 (lookup, chunk levels, put, /metrics)");
+  cmd->add_option("--store", a->store, "Store URL: file:///dir[?capacity=64g] or mem://")->required();
+  cmd->add_option("--port", a->options.port, "TCP port (0: any free port, printed on stderr)")->required()
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--host", a->options.host, "Address to listen on")->capture_default_str();
+  cmd->add_option("--token", a->options.token, "Require `Authorization: Bearer TOKEN` on every route");
+  cmd->add_option("--max-body", a->options.max_body_bytes, "Largest request body in bytes (else 413)")
+      ->capture_default_str();
+  cmd->add_option("--timeout-ms", a->options.timeout_ms, "Socket read/write timeout")->capture_default_str()
+      ->check(CLI::Range(1, 3600000));
+  cmd->add_option("--threads", a->options.threads, "Worker threads (one connection each at a time)")
+      ->capture_default_str()->check(CLI::Range(1, 4096));
+  cmd->add_option("--bandwidth-mbps", a->bandwidth_mbps, "Emulate a link: pace chunk bodies at X Mbit/s (0: off)")
+      ->check(CLI::NonNegativeNumber);
+  return [a] { return run_serve(*a); };
+}
+
+}  // namespace kvforge::cli
