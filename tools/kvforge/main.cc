@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   runners["decode"] = kvforge::cli::register_decode(app);
   runners["profile"] = kvforge::cli::register_profile(app);
   runners["store"] = kvforge::cli::register_store(app);
+  runners["load"] = kvforge::cli::register_load(app);
   CLI11_PARSE(app, argc, argv);
   for (auto* sub : app.get_subcommands()) {
     auto it = runners.find(sub->get_name());
