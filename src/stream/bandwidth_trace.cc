@@ -81,7 +81,12 @@ class RandomTrace final : public BandwidthTrace {
     const double x = static_cast<double>(mix(seed_ * 0x100000001b3ull ^ mix(segment)) >> 11) * 0x1.0p-53;
     return mbps_to_bytes(std::exp(std::log(min_) + x * (std::log(max_) - std::log(min_))));
   }
-  double piece_end(double u) const override { return (std::floor(u / seg_) + 1) * seg_; }
+  double piece_end(double u) const override {
+    // (floor(u/seg) + 1) * seg can round to u itself at a boundary: step on.
+    double end = (std::floor(u / seg_) + 1) * seg_;
+    while (end <= u) end += seg_;
+    return end;
+  }
 
  private:
   uint64_t seed_;
@@ -135,7 +140,8 @@ double BandwidthTrace::transfer_seconds(double t, double bytes) const {
   double left = bytes;
   while (left > 0) {
     const double rate = scale_ * rate_at(u);
-    const double end = piece_end(u);
+    double end = piece_end(u);
+    if (!(end > u)) end = std::nextafter(u, kInf);  // never stall on a boundary
     const double can = (end - u) * rate;
     if (can >= left) return u + left / rate - u0;
     left -= can;

@@ -62,6 +62,18 @@ TEST(Trace, RandomIsSeededPiecewiseConstantAndInRange) {
   EXPECT_NEAR(a->transfer_seconds(0, bytes), 1.0, 1e-9);
 }
 
+TEST(Trace, TransfersStartingOnSegmentBoundariesEnd) {
+  // Regression: a transfer starting where floor(u / segment) rounds down used to
+  // loop forever (the piece ended where it began).
+  auto t = trace("random:seed=2,min_mbps=19,max_mbps=1919,segment_ms=104.9254");
+  for (int k = 0; k < 2000; ++k) {
+    const double at = k * 0.1049254;
+    const double s = t->transfer_seconds(at, 1e5);
+    EXPECT_GT(s, 0);
+    EXPECT_LT(s, 1e5 / (19e6 / 8) + 1e-9);
+  }
+}
+
 TEST(Trace, BadSpecsAreInvalidArgument) {
   for (const char* spec : {"", "nope", "nope:mbps=1", "const:mbps=0", "const:mbps=-5", "const:mbps=abc",
                            "const:speed=5", "const:mbps", "step:factor=0.5", "step:drop_at_ms=-1",
