@@ -138,7 +138,9 @@ Runner register_bench(CLI::App& app) {
   Runner evict_runner = register_bench_evict(cmd);
   Runner codec_runner = register_bench_codec(cmd);
   Runner pq_runner = register_bench_pq(cmd);
-  return [a, evict_runner, codec_runner, pq_runner]() {
+  Runner stream_runner = register_bench_stream(cmd);
+  return [a, evict_runner, codec_runner, pq_runner, stream_runner]() {
+    if (const int code = stream_runner(); code >= 0) return code;
     if (const int code = evict_runner(); code >= 0) return code;
     if (const int code = codec_runner(); code >= 0) return code;
     if (const int code = pq_runner(); code >= 0) return code;

@@ -71,5 +71,7 @@ Runner register_decode(CLI::App& app);
 Runner register_profile(CLI::App& app);
 Runner register_store(CLI::App& app);
 Runner register_serve(CLI::App& app);
+Runner register_load(CLI::App& app);
+Runner register_bench_stream(CLI::App* bench_cmd);
 
 }  // namespace kvforge::cli

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   runners["profile"] = kvforge::cli::register_profile(app);
   runners["store"] = kvforge::cli::register_store(app);
   runners["serve"] = kvforge::cli::register_serve(app);
+  runners["load"] = kvforge::cli::register_load(app);
   CLI11_PARSE(app, argc, argv);
   for (auto* sub : app.get_subcommands()) {
     auto it = runners.find(sub->get_name());

@@ -1,0 +1,105 @@
+// Where a loading client gets stored chunks from: one small interface with the
+// operations of the HTTP client (server::StoreClient), so a local store, a
+// throttled local store and the network all plug into the same loader.
+//
+//   BackendSource    a store::Backend in this process (file://, mem://)
+//   ThrottledSource  wraps any source; paces each response by a BandwidthTrace
+//   ClientSource<C>  adapts any client with lookup / fetch_level / fetch_tokens
+//                    whose fetch_level returns {bytes, seconds, ...}
+//
+// Failure: NotFound = not stored (recompute); Corruption = the bytes are
+// damaged (drop, recompute); anything else (IOError, a server gone) = the
+// source is unusable for the rest of this load. Sources may also throw; the
+// loader treats a throw like an IOError.
+#pragma once
+
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kvforge/core/status.h"
+#include "kvforge/store/backend.h"
+#include "kvforge/store/chunk_key.h"
+#include "kvforge/stream/bandwidth_trace.h"
+#include "kvforge/stream/clock.h"
+
+namespace kvforge::stream {
+
+// One level's codec frame and how long it took to arrive.
+struct Fetched {
+  std::string bytes;
+  double seconds = 0;
+};
+
+class ChunkSource {
+ public:
+  virtual ~ChunkSource() = default;
+  // How many leading keys are stored.
+  virtual Result<size_t> lookup(std::span<const store::ChunkKey> keys) = 0;
+  // The frame of `level` (any spec codec::make_codec takes) of chunk `key`.
+  virtual Result<Fetched> fetch_level(const store::ChunkKey& key, std::string_view level) = 0;
+  // The chunk's token ids.
+  virtual Result<std::vector<int32_t>> fetch_tokens(const store::ChunkKey& key) = 0;
+};
+
+// A backend in this process; each fetch reads and verifies the whole chunk
+// (store::get_chunk). Thread-safe as the backend is. Does not own it.
+class BackendSource final : public ChunkSource {
+ public:
+  explicit BackendSource(store::Backend& backend) : backend_(backend) {}
+  Result<size_t> lookup(std::span<const store::ChunkKey> keys) override;
+  Result<Fetched> fetch_level(const store::ChunkKey& key, std::string_view level) override;
+  Result<std::vector<int32_t>> fetch_tokens(const store::ChunkKey& key) override;
+
+ private:
+  store::Backend& backend_;
+};
+
+// Link emulation: each response of `inner` is delivered as if it crossed a link
+// whose bandwidth follows `trace` (time 0 = construction or restart()): a
+// transfer of B bytes starting at t ends at t + trace.transfer_seconds(t, B)
+// (or when `inner` answered, if later); the source sleeps on `clock` until
+// then. Transfers are serial (one link). `seconds` is the emulated duration.
+// lookup costs nothing; fetch_tokens is paced as 4 bytes per token.
+// Not owned: inner, trace, clock. Not thread-safe: one fetch loop calls it.
+class ThrottledSource final : public ChunkSource {
+ public:
+  ThrottledSource(ChunkSource& inner, const BandwidthTrace& trace, Clock& clock);
+  // The trace starts over: its time 0 is now.
+  void restart();
+  Result<size_t> lookup(std::span<const store::ChunkKey> keys) override { return inner_.lookup(keys); }
+  Result<Fetched> fetch_level(const store::ChunkKey& key, std::string_view level) override;
+  Result<std::vector<int32_t>> fetch_tokens(const store::ChunkKey& key) override;
+  uint64_t bytes_delivered() const { return bytes_; }
+
+ private:
+  double pace(double start, double bytes);
+  ChunkSource& inner_;
+  const BandwidthTrace& trace_;
+  Clock& clock_;
+  double origin_;
+  uint64_t bytes_ = 0;
+};
+
+// Adapts a client with the same three operations (e.g. server::StoreClient,
+// whose fetch_level returns a struct with `bytes` and `seconds`). Not owned.
+template <typename Client>
+class ClientSource final : public ChunkSource {
+ public:
+  explicit ClientSource(Client& client) : client_(client) {}
+  Result<size_t> lookup(std::span<const store::ChunkKey> keys) override { return client_.lookup(keys); }
+  Result<Fetched> fetch_level(const store::ChunkKey& key, std::string_view level) override {
+    auto r = client_.fetch_level(key, level);
+    if (!r.ok()) return r.status();
+    return Fetched{std::move(r->bytes), r->seconds};
+  }
+  Result<std::vector<int32_t>> fetch_tokens(const store::ChunkKey& key) override {
+    return client_.fetch_tokens(key);
+  }
+
+ private:
+  Client& client_;
+};
+
+}  // namespace kvforge::stream

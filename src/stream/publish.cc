@@ -1,0 +1,35 @@
+#include "kvforge/stream/publish.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "kvforge/store/chunk_io.h"
+
+namespace kvforge::stream {
+
+Result<size_t> publish_context(std::shared_ptr<const model::LlamaModel> model, store::Backend& backend,
+                               std::span<const int32_t> tokens, const store::ChunkEncoder& encoder,
+                               size_t chunk_tokens, int threads, size_t max_chunks, store::StoredChunk* first_chunk) {
+  if (tokens.empty() || chunk_tokens == 0) return Status::InvalidArgument("publish_context: no tokens or chunk size 0");
+  model::Session session(model, {.n_threads = threads});
+  const store::ChunkKeyer keyer(model->fingerprint(), chunk_tokens);
+  const std::vector<store::ChunkKey> keys = keyer.keys(tokens);
+  const size_t n = std::min(max_chunks, keys.size());
+  const size_t n_tokens = std::min(tokens.size(), n * chunk_tokens);
+  KVF_RETURN_IF_ERROR(session.forward(tokens.first(n_tokens), model::LogitsMode::kNone, nullptr));
+  for (size_t i = 0; i < n; ++i) {
+    const size_t begin = i * chunk_tokens, end = std::min(tokens.size(), begin + chunk_tokens);
+    kv::DenseKvF32 part;
+    KVF_RETURN_IF_ERROR(session.cache().export_range(begin, end, &part));
+    const codec::KvChunkView view{{part.shape.n_layers, part.shape.n_kv_heads, part.shape.head_dim}, part.n_tokens,
+                                  part.k.data(), part.v.data()};
+    KVF_ASSIGN_OR_RETURN(store::StoredChunk chunk,
+                         encoder.encode(keys[i], static_cast<uint32_t>(i), static_cast<uint32_t>(begin),
+                                        tokens.subspan(begin, end - begin), view, session.pool()));
+    KVF_RETURN_IF_ERROR(store::put_chunk(backend, chunk));
+    if (i == 0 && first_chunk) *first_chunk = std::move(chunk);
+  }
+  return n;
+}
+
+}  // namespace kvforge::stream

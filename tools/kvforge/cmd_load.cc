@@ -1,0 +1,104 @@
+// kvforge load: fill a session's KV cache from a chunk store under a TTFT
+// deadline (docs/STREAM.md), print the planner's per-chunk plan, then continue
+// generating greedily.
+#include <iostream>
+
+#include "common.h"
+#include "kv_io.h"
+#include "kvforge/model/sampler.h"
+#include "kvforge/store/chunk_io.h"
+#include "kvforge/store/registry.h"
+#include "kvforge/stream/bandwidth_trace.h"
+#include "stream_common.h"
+
+namespace kvforge::cli {
+
+namespace {
+
+struct LoadArgs {
+  ModelFlags model;
+  std::string store, text, trace, mode = "adaptive", json;
+  std::vector<std::string> levels;
+  double deadline_ms = 1000;
+  size_t chunk_tokens = store::kDefaultChunkTokens;
+  int steps = 32;
+};
+
+int run_load(const LoadArgs& a) {
+  auto model = load_model(a.model);
+  if (!model.ok()) return fail(model.status());
+  auto backend = store::open_backend(a.store);
+  if (!backend.ok()) return fail(backend.status());
+  auto tokens = context_tokens(**model, a.text);
+  if (!tokens.ok()) return fail(tokens.status());
+  const store::ChunkKeyer keyer((*model)->fingerprint(), a.chunk_tokens);
+  const auto keys = keyer.keys(*tokens);
+  // The planner's costs, measured here on the first stored chunk.
+  stream::Calibration cal;
+  auto sample = store::peek_chunk(**backend, keys[0]);
+  if (sample.ok()) {
+    std::vector<std::string> levels = a.levels;
+    if (levels.empty()) {
+      for (const auto& l : sample->levels) levels.push_back(l.level);
+    }
+    auto c = stream::calibrate(*model, *sample, levels, a.model.threads);
+    if (!c.ok()) return fail(c.status());
+    cal = std::move(*c);
+  } else {
+    std::cerr << "kvforge: chunk 0 is not in the store (" << sample.status().to_string() << "): recomputing\n";
+  }
+  stream::LoadOptions options = load_options(cal, a.deadline_ms / 1e3, a.chunk_tokens);
+  options.mode = a.mode;
+  stream::BackendSource local(**backend);
+  stream::ChunkSource* source = &local;
+  std::unique_ptr<stream::BandwidthTrace> trace;
+  std::unique_ptr<stream::ThrottledSource> throttled;
+  if (!a.trace.empty()) {
+    auto t = stream::make_trace(a.trace);
+    if (!t.ok()) return fail(t.status());
+    trace = std::move(*t);
+    throttled = std::make_unique<stream::ThrottledSource>(local, *trace, stream::real_clock());
+    options.initial_bytes_per_second = trace->bytes_per_second(0);
+    source = throttled.get();
+  }
+  model::Session session(*model, {.n_threads = a.model.threads});
+  auto report = stream::load_context(session, *source, *tokens, options);
+  if (!report.ok()) return fail(report.status());
+  const int code = emit(plan_table(*report), a.json);
+  std::cerr << "loaded " << report->tokens << " tokens: " << report->fetched_chunks << " chunks fetched ("
+            << report->bytes_fetched << " bytes), " << report->recomputed_chunks << " recomputed; TTFT "
+            << report->ttft_seconds * 1e3 << " ms, deadline " << a.deadline_ms << " ms "
+            << (report->deadline_met ? "met" : "missed") << (report->source_failed ? "; the source failed" : "")
+            << "\n";
+  // Continue greedily from the loaded cache.
+  std::vector<float> logits = report->logits;
+  int32_t prev = tokens->back();
+  for (int i = 0; i < a.steps && session.next_position() < session.max_positions(); ++i) {
+    const int32_t next = model::Sampler::argmax(logits);
+    std::cout << (*model)->tokenizer()->decode_piece(prev, next) << std::flush;
+    prev = next;
+    if (Status s = session.decode(next, &logits); !s.ok()) return fail(s);
+  }
+  std::cout << "\n";
+  return code;
+}
+
+}  // namespace
+
+Runner register_load(CLI::App& app) {
+  auto a = std::make_shared<LoadArgs>();
+  auto* cmd = app.add_subcommand("load", "Load a context's KV cache from a store under a TTFT deadline, then generate");
+  add_model_flags(cmd, &a->model);
+  cmd->add_option("--store", a->store, "Store URL: file:///dir or mem:// (later http://host:port)")->required();
+  cmd->add_option("--text", a->text, "Text file: the context (as `kvforge store put` stored it)")->required();
+  cmd->add_option("--deadline-ms", a->deadline_ms, "Time-to-first-token budget")->check(CLI::PositiveNumber);
+  cmd->add_option("--trace", a->trace, "Emulate a link: const:mbps=800 | step:... | random:... (docs/STREAM.md)");
+  cmd->add_option("--mode", a->mode, "adaptive (default), recompute, or one stored level for every chunk");
+  cmd->add_option("--levels", a->levels, "Levels the planner may pick, best first (default: the stored ones)");
+  cmd->add_option("--chunk-tokens", a->chunk_tokens, "Tokens per chunk (as stored)")->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("-n,--steps", a->steps, "Tokens to generate after the load (greedy)")->check(CLI::Range(0, 1 << 20));
+  add_json_flag(cmd, &a->json);
+  return [a]() { return run_load(*a); };
+}
+
+}  // namespace kvforge::cli
