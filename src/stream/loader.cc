@@ -90,8 +90,9 @@ Result<LoadReport> load_context(model::Session& session, ChunkSource& source, st
       for (const auto& l : config.levels) valid += ", " + l.level;
       return Status::InvalidArgument("load_context: unknown mode '" + options.mode + "' (valid: " + valid + ")");
     }
-    config.levels = {*it};  // one level, never refused
+    config.levels = {*it};  // one level, never refused, even where recompute would be faster
     config.deadline_seconds = std::numeric_limits<double>::infinity();
+    config.quality_slack = std::numeric_limits<double>::infinity();
   } else if (config.levels.empty()) {
     recompute_all = true;
   }

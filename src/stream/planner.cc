@@ -1,6 +1,7 @@
 #include "kvforge/stream/planner.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 namespace kvforge::stream {
@@ -59,9 +60,17 @@ Decision Planner::decide(size_t i, double now, double bw) {
   r.predicted_compute_seconds = prefill_seconds(n);
   r.predicted_finish = std::max(now, compute_ready_) + r.predicted_compute_seconds;
   options.push_back(r);
+  // TTFT first: the fastest option sets the pace, and the best-quality option
+  // that meets the deadline and finishes within quality_slack of it is taken
+  // (a better level that costs more time than that would spend the TTFT the
+  // stream exists to save).
+  double fastest = options.front().predicted_finish;
+  for (const Decision& d : options) fastest = std::min(fastest, d.predicted_finish);
+  const double allowed = std::isinf(config_.quality_slack) ? std::numeric_limits<double>::infinity()
+                                                           : now + (fastest - now) * (1.0 + config_.quality_slack);
   const Decision* pick = nullptr;
   for (const Decision& d : options) {
-    if (d.predicted_finish + rest <= config_.deadline_seconds) {
+    if (d.predicted_finish + rest <= config_.deadline_seconds && d.predicted_finish <= allowed) {
       pick = &d;
       break;
     }

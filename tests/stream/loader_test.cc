@@ -283,6 +283,7 @@ LinkRun run_link(const std::string& trace_spec, double deadline, double prefill_
   o.planner.levels = {o.planner.levels[2], o.planner.levels[3], o.planner.levels[4]};  // cachegen 1, 3, 5
   for (auto& l : o.planner.levels) l.decode_seconds_per_token = 0;  // compute is free in virtual time
   o.planner.prefill_seconds_per_token = prefill_s_per_token;
+  o.planner.quality_slack = 1e9;  // CacheGen's rule: the best level the deadline allows
   o.clock = &clock;
   o.estimator_window = 1;  // the last chunk's throughput (CacheGen's predictor)
   o.initial_bytes_per_second = (*trace)->bytes_per_second(0);

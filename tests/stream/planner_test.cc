@@ -15,6 +15,7 @@ PlannerConfig config(double deadline) {
   c.levels = {{"cachegen:level=1", 1000, 1e-6}, {"cachegen:level=3", 400, 1e-6}, {"cachegen:level=5", 100, 1e-6}};
   c.prefill_seconds_per_token = 1e-4;
   c.deadline_seconds = deadline;
+  c.quality_slack = 1e9;  // CacheGen's rule: the deadline alone bounds quality
   return c;
 }
 
@@ -40,6 +41,27 @@ std::vector<int> run(Planner& p, size_t n, double bw, std::vector<Decision>* out
 TEST(Planner, HighBandwidthTakesTheBestLevel) {
   Planner p(config(0.1), chunks(8), 8);
   EXPECT_EQ(run(p, 8, 1e9), std::vector<int>(8, 0));
+}
+
+TEST(Planner, TtftFirstTakesTheFastestOptionUnlessABetterOneIsNearlyAsFast) {
+  // 1 GB/s: the first chunk finishes after 0.1 ms fetch + 0.1 ms decode at
+  // level 1, 0.01 + 0.1 ms at level 5: with 10% slack level 5 is taken. Later
+  // fetches hide behind the previous chunk's decode, every level finishes at
+  // the same time, and the best one is free.
+  PlannerConfig c = config(0.1);
+  c.quality_slack = 0.1;
+  Planner p(c, chunks(8), 8);
+  std::vector<int> want(8, 0);
+  want[0] = 2;
+  EXPECT_EQ(run(p, 8, 1e9), want);
+  // Decode dominating (1 ms/token for every level): fetch differences vanish
+  // within the slack, so the best level is taken.
+  PlannerConfig slow = c;
+  for (LevelCost& l : slow.levels) l.decode_seconds_per_token = 1e-3;
+  slow.prefill_seconds_per_token = 1e-2;
+  slow.deadline_seconds = 10;
+  Planner q(slow, chunks(8), 8);
+  EXPECT_EQ(run(q, 8, 1e9), std::vector<int>(8, 0));
 }
 
 TEST(Planner, VeryLowBandwidthRecomputes) {

@@ -77,9 +77,7 @@ int run_stream(const StreamArgs& a) {
     stream::LoadOptions o = load_options(*cal, deadline, ct);
     o.mode = mode;
     o.initial_bytes_per_second = initial_bw;
-    if (mode == "adaptive") {  // cachegen's levels only, best first
-      o.planner.levels.erase(o.planner.levels.begin(), o.planner.levels.begin() + 2);
-    }
+
     session.reset();
     return stream::load_context(session, source, tokens, o);
   };

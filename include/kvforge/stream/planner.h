@@ -1,6 +1,7 @@
 // CacheGen's streaming planner: before each stored chunk, pick the highest-
 // quality level whose predicted fetch + decode keeps the rest of the load
-// within the TTFT deadline, else recompute the chunk from its text. The model
+// within the TTFT deadline and finishes the chunk within quality_slack of the
+// fastest option (TTFT first), else recompute the chunk from its text. The model
 // (docs/STREAM.md) is a two-stage pipeline: a fetch thread moves chunk i+1
 // while the compute thread decodes (or prefills) chunk i.
 //
@@ -11,9 +12,12 @@
 //   finish_R(i)  = max(now, compute_ready) + prefill(i)
 //   rest(i)      = sum over j > i of min(min_l max(fetch_l(j), decode_l(j)), prefill(j))
 //                  (stored chunks; prefill(j) for missing ones)
-//   choose the first l (best first) with finish_l(i) + rest(i) <= deadline, else
-//   recompute when finish_R(i) + rest(i) <= deadline, else (infeasible) the
-//   option with the smallest finish (best effort, reported as infeasible).
+//   fastest      = min over the options (levels and recompute) of finish
+//   choose the first option (best first, recompute last) with finish + rest(i)
+//   <= deadline and finish - now <= (1 + quality_slack) * (fastest - now), else
+//   (infeasible) the option with the smallest finish (best effort, reported).
+//   An unbounded quality_slack is CacheGen's rule: the best level that keeps
+//   the deadline, spending all the slack on quality.
 //
 // The planner returns decisions; its caller fetches and computes (it owns the
 // model). Times are seconds since the load began. Not thread-safe.
@@ -38,6 +42,9 @@ struct PlannerConfig {
   double prefill_seconds_per_token = 0;  // recompute cost
   double deadline_seconds = 1;           // TTFT budget
   double rtt_seconds = 0;                // fixed cost per fetch
+  // How much later than the fastest option (relative to now) a better level
+  // may finish a chunk and still be chosen: TTFT first, quality second.
+  double quality_slack = 0.1;
 };
 
 struct Decision {
