@@ -6,6 +6,7 @@
 #include "common.h"
 #include "kv_io.h"
 #include "kvforge/model/sampler.h"
+#include "kvforge/server/client.h"
 #include "kvforge/store/chunk_io.h"
 #include "kvforge/store/registry.h"
 #include "kvforge/stream/bandwidth_trace.h"
@@ -17,7 +18,7 @@ namespace {
 
 struct LoadArgs {
   ModelFlags model;
-  std::string store, text, trace, mode = "adaptive", json;
+  std::string store, token, text, trace, mode = "adaptive", json;
   std::vector<std::string> levels;
   double deadline_ms = 1000;
   size_t chunk_tokens = store::kDefaultChunkTokens;
@@ -27,15 +28,30 @@ struct LoadArgs {
 int run_load(const LoadArgs& a) {
   auto model = load_model(a.model);
   if (!model.ok()) return fail(model.status());
-  auto backend = store::open_backend(a.store);
-  if (!backend.ok()) return fail(backend.status());
+  // http(s):// is a `kvforge serve`; anything else a store URL opened here.
+  const bool remote = a.store.rfind("http://", 0) == 0;
+  std::unique_ptr<store::Backend> backend;
+  std::unique_ptr<server::StoreClient> client;
+  if (remote) {
+    auto c = server::StoreClient::make(a.store, {.token = a.token});
+    if (!c.ok()) return fail(c.status());
+    client = std::move(*c);
+  } else {
+    auto b = store::open_backend(a.store);
+    if (!b.ok()) return fail(b.status());
+    backend = std::move(*b);
+  }
   auto tokens = context_tokens(**model, a.text);
   if (!tokens.ok()) return fail(tokens.status());
   const store::ChunkKeyer keyer((*model)->fingerprint(), a.chunk_tokens);
   const auto keys = keyer.keys(*tokens);
   // The planner's costs, measured here on the first stored chunk.
   stream::Calibration cal;
-  auto sample = store::peek_chunk(**backend, keys[0]);
+  auto sample = [&]() -> Result<store::StoredChunk> {
+    if (!remote) return store::peek_chunk(*backend, keys[0]);
+    KVF_ASSIGN_OR_RETURN(server::Fetched whole, client->fetch_chunk(keys[0]));
+    return store::parse_stored(keys[0], whole.bytes);
+  }();
   if (sample.ok()) {
     std::vector<std::string> levels = a.levels;
     if (levels.empty()) {
@@ -49,7 +65,13 @@ int run_load(const LoadArgs& a) {
   }
   stream::LoadOptions options = load_options(cal, a.deadline_ms / 1e3, a.chunk_tokens);
   options.mode = a.mode;
-  stream::BackendSource local(**backend);
+  std::unique_ptr<stream::ChunkSource> direct;
+  if (remote) {
+    direct = std::make_unique<stream::ClientSource<server::StoreClient>>(*client);
+  } else {
+    direct = std::make_unique<stream::BackendSource>(*backend);
+  }
+  stream::ChunkSource& local = *direct;
   stream::ChunkSource* source = &local;
   std::unique_ptr<stream::BandwidthTrace> trace;
   std::unique_ptr<stream::ThrottledSource> throttled;
@@ -89,7 +111,9 @@ Runner register_load(CLI::App& app) {
   auto a = std::make_shared<LoadArgs>();
   auto* cmd = app.add_subcommand("load", "Load a context's KV cache from a store under a TTFT deadline, then generate");
   add_model_flags(cmd, &a->model);
-  cmd->add_option("--store", a->store, "Store URL: file:///dir or mem:// (later http://host:port)")->required();
+  cmd->add_option("--store", a->store, "Store URL (file:///dir, redis://host:port, ...) or a server, http://host:port")
+      ->required();
+  cmd->add_option("--token", a->token, "Bearer token of an http:// server started with --token");
   cmd->add_option("--text", a->text, "Text file: the context (as `kvforge store put` stored it)")->required();
   cmd->add_option("--deadline-ms", a->deadline_ms, "Time-to-first-token budget")->check(CLI::PositiveNumber);
   cmd->add_option("--trace", a->trace, "Emulate a link: const:mbps=800 | step:... | random:... (docs/STREAM.md)");

@@ -5,6 +5,7 @@
 #include "common.h"
 #include "kvforge/server/server.h"
 #include "kvforge/store/registry.h"
+#include "kvforge/stream/bandwidth_trace.h"
 
 namespace kvforge::cli {
 
@@ -14,13 +15,23 @@ struct ServeArgs {
   std::string store;
   server::ServerOptions options;
   double bandwidth_mbps = 0;
+  std::string trace;
 };
 
 int run_serve(const ServeArgs& a) {
   auto backend = store::open_backend(a.store);
   if (!backend.ok()) return fail(backend.status());
   server::ServerOptions options = a.options;
+  if (a.bandwidth_mbps > 0 && !a.trace.empty()) {
+    return fail(Status::InvalidArgument("serve: give --bandwidth-mbps or --trace, not both"));
+  }
   if (a.bandwidth_mbps > 0) options.bandwidth = server::constant_mbps(a.bandwidth_mbps);
+  if (!a.trace.empty()) {  // the link follows a trace (time from the server's start)
+    auto trace = stream::make_trace(a.trace);
+    if (!trace.ok()) return fail(trace.status().with_context("--trace"));
+    std::shared_ptr<const stream::BandwidthTrace> t = std::move(*trace);
+    options.bandwidth = [t](double seconds) { return t->bytes_per_second(seconds); };
+  }
   // Block the stop signals in every thread (the server's inherit this mask), and
   // take them here with sigwait.
   sigset_t stop_signals;
@@ -32,7 +43,8 @@ int run_serve(const ServeArgs& a) {
   if (!srv.ok()) return fail(srv.status());
   std::cerr << "kvforge serve: " << a.store << " at " << (*srv)->url()
             << (a.options.token.empty() ? "" : " (bearer token required)")
-            << (a.bandwidth_mbps > 0 ? " throttled to " + std::to_string(a.bandwidth_mbps) + " Mbit/s" : "") << std::endl;
+            << (a.bandwidth_mbps > 0 ? " throttled to " + std::to_string(a.bandwidth_mbps) + " Mbit/s" : "")
+            << (a.trace.empty() ? "" : " throttled by trace " + a.trace) << std::endl;
   int sig = 0;
   sigwait(&stop_signals, &sig);
   std::cerr << "kvforge serve: " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ", stopping" << std::endl;
@@ -57,6 +69,7 @@ Runner register_serve(CLI::App& app) {
       ->check(CLI::Range(1, 3600000));
   cmd->add_option("--threads", a->options.threads, "Worker threads (one connection each at a time)")
       ->capture_default_str()->check(CLI::Range(1, 4096));
+  cmd->add_option("--trace", a->trace, "Emulate a link by a bandwidth trace: const:mbps=X | step:... | random:... (docs/STREAM.md)");
   cmd->add_option("--bandwidth-mbps", a->bandwidth_mbps, "Emulate a link: pace chunk bodies at X Mbit/s (0: off)")
       ->check(CLI::NonNegativeNumber);
   return [a] { return run_serve(*a); };
