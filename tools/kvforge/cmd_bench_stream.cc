@@ -8,6 +8,8 @@
 #include <random>
 
 #include "common.h"
+#include "kvforge/server/client.h"
+#include "kvforge/server/server.h"
 #include "kvforge/store/chunk_encoder.h"
 #include "kvforge/store/chunk_io.h"
 #include "kvforge/store/registry.h"
@@ -27,6 +29,7 @@ struct StreamArgs {
   int runs = 3;
   double deadline_factor = 1.0;  // x the measured full-recompute TTFT
   int fixed_level = 3;
+  bool via_server = false;
 };
 
 double percentile(std::vector<double> v, double p) {
@@ -70,7 +73,22 @@ int run_stream(const StreamArgs& a) {
   auto cal = stream::calibrate(model, sample, levels, a.model.threads, 2);
   if (!cal.ok()) return fail(cal.status());
 
-  stream::BackendSource local(**backend);
+  std::shared_ptr<store::Backend> shared_backend = std::move(*backend);
+  stream::BackendSource local(*shared_backend);
+  // --via-server: chunks come from an in-process `kvforge serve` over loopback
+  // HTTP, its server-side throttle following the trace (restarted per load).
+  std::unique_ptr<server::Server> srv;
+  std::unique_ptr<server::StoreClient> client;
+  std::unique_ptr<stream::ChunkSource> over_http;
+  if (a.via_server) {
+    auto started = server::Server::start(shared_backend, {});
+    if (!started.ok()) return fail(started.status());
+    srv = std::move(*started);
+    auto c = server::StoreClient::make(srv->url());
+    if (!c.ok()) return fail(c.status());
+    client = std::move(*c);
+    over_http = std::make_unique<stream::ClientSource<server::StoreClient>>(*client);
+  }
   model::Session session(model, {.n_threads = a.model.threads});
   auto load = [&](stream::ChunkSource& source, const std::string& mode, double deadline,
                   double initial_bw) -> Result<stream::LoadReport> {
@@ -130,11 +148,18 @@ int run_stream(const StreamArgs& a) {
     for (int run = 0; run < a.runs; ++run) {
       auto trace = stream::make_trace(trace_spec(kind, run));
       if (!trace.ok()) return fail(trace.status());
-      stream::ThrottledSource source(local, **trace, stream::real_clock());
+      stream::ThrottledSource throttled(local, **trace, stream::real_clock());
+      std::shared_ptr<const stream::BandwidthTrace> link = std::move(*trace);
       double best = 1e300;
       auto one = [&](const std::string& name, const std::string& mode, bool report) -> Status {
-        source.restart();
-        KVF_ASSIGN_OR_RETURN(stream::LoadReport r, load(source, mode, deadline, (*trace)->bytes_per_second(0)));
+        stream::ChunkSource* source = &throttled;
+        if (srv) {
+          srv->set_bandwidth([link](double t) { return link->bytes_per_second(t); });
+          source = over_http.get();
+        } else {
+          throttled.restart();
+        }
+        KVF_ASSIGN_OR_RETURN(stream::LoadReport r, load(*source, mode, deadline, link->bytes_per_second(0)));
         if (mode != "adaptive") best = std::min(best, r.ttft_seconds);
         if (report) {
           ttft[name].push_back(r.ttft_seconds * 1e3);
@@ -185,6 +210,8 @@ Runner register_bench_stream(CLI::App* bench_cmd) {
       ->check(CLI::Range(1, 1000));
   cmd->add_option("--deadline-factor", a->deadline_factor, "TTFT deadline as a multiple of full recompute's")
       ->check(CLI::PositiveNumber);
+  cmd->add_flag("--via-server", a->via_server,
+                 "Fetch through an in-process kvforge serve on loopback, throttled server-side by the trace");
   cmd->add_option("--fixed-level", a->fixed_level, "The cachegen level of the fixed-level row")->check(CLI::Range(1, 5));
   add_json_flag(cmd, &a->json);
   return [cmd, a]() -> int {
