@@ -10,6 +10,7 @@
 #include "kvforge/store/chunk_io.h"
 #include "server/http_common.h"
 #include "server/metrics.h"
+#include "server/verified_cache.h"
 
 namespace kvforge::server {
 
@@ -73,6 +74,7 @@ struct Server::Impl {
   httplib::Server http;
   Metrics metrics;
   Link link;
+  std::unique_ptr<VerifiedCache> verified;  // sized from options at start()
   std::thread listener;
   int port = 0;
   std::mutex stop_mu;
@@ -137,6 +139,7 @@ struct Server::Impl {
     if (!chunk.ok()) {
       if (chunk.status().is_corruption() || chunk.status().is_not_supported()) {
         metrics.chunk_corrupted();
+        verified->erase(*key);
         const Status removed = backend->remove(*key);
         set_json_error(res, 500, kCodeCorruption,
                        "stored chunk " + key->hex() + " is damaged (" + chunk.status().message() + "); " +
@@ -169,14 +172,26 @@ struct Server::Impl {
       }
       level = (*codec)->spec();
     }
-    auto got = read_chunk(hex, res);
-    if (!got) return;
-    auto& [bytes, chunk] = *got;
-    chunk_headers(res, chunk);
-    if (level.empty()) {
-      send_body(res, std::move(bytes), "application/octet-stream");
+    if (level.empty()) {  // the whole container, read and verified afresh
+      auto got = read_chunk(hex, res);
+      if (!got) return;
+      chunk_headers(res, got->second);
+      send_body(res, std::move(got->first), "application/octet-stream");
       return;
     }
+    std::shared_ptr<const store::StoredChunk> cached;
+    if (auto key = store::ChunkKey::from_hex(hex); key.ok()) cached = verified->find(*key);
+    if (cached) {
+      metrics.chunk_hit();
+    } else {
+      auto got = read_chunk(hex, res);
+      if (!got) return;
+      const uint64_t container_bytes = got->first.size();
+      cached = std::make_shared<const store::StoredChunk>(std::move(got->second));
+      verified->insert(cached, container_bytes);
+    }
+    const store::StoredChunk& chunk = *cached;
+    chunk_headers(res, chunk);
     const store::LevelFrame* frame = chunk.find(level);
     if (!frame) {
       std::string have;
@@ -213,6 +228,7 @@ struct Server::Impl {
       set_json_error(res, 400, code, "refused chunk " + key->hex() + ": " + chunk.status().to_string(), key->hex());
       return;
     }
+    verified->erase(*key);
     if (Status s = backend->put(*key, req.body); !s.ok()) {
       auto [status, code] = http_error(s);
       set_json_error(res, status, code, s.to_string(), key->hex());
@@ -319,6 +335,7 @@ Result<std::unique_ptr<Server>> Server::start(std::shared_ptr<store::Backend> ba
   impl->backend = std::move(backend);
   impl->options = std::move(options);
   impl->link.set(impl->options.bandwidth);
+  impl->verified = std::make_unique<VerifiedCache>(impl->options.verified_cache_bytes);
   impl->install();
   const std::string where = impl->options.host + ":" + std::to_string(impl->options.port);
   if (impl->options.port == 0) {

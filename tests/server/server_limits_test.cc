@@ -167,6 +167,26 @@ TEST(ServerLimits, CorruptedChunkOnDiskIsReportedCountedAndHealedByAPut) {
   EXPECT_TRUE(s.is_corruption()) << s.to_string();
   EXPECT_NE(s.message().find(c.key.hex()), std::string::npos);
   EXPECT_EQ(metric(r.server->metrics_text(), "kvf_chunk_corrupted_total"), 2);
+  // The q8 frame read after the heal was kept verified in memory; the damaged
+  // chunk's removal drops that copy too, so nothing removed is still served.
+  EXPECT_TRUE(r.client->fetch_level(c.key, "q8").status().is_not_found());
+}
+
+TEST(ServerLimits, LevelReadsAreServedFromTheVerifiedCopy) {
+  kvforge::testing::TempDir dir;
+  auto r = start("file://" + dir.path());
+  const store::StoredChunk c = store::testdata::synthetic_chunk();
+  ASSERT_TRUE(r.client->put(c).ok());
+  ASSERT_EQ(r.client->fetch_level(c.key, "q8")->bytes, c.find("q8")->frame);  // read and verified once
+  std::filesystem::remove(dir.path() + "/" + c.key.hex() + ".kvc");        // the backend's copy goes away
+  auto again = r.client->fetch_level(c.key, "cachegen:level=3");
+  ASSERT_TRUE(again.ok()) << again.status().to_string();  // served from the verified copy
+  EXPECT_EQ(again->bytes, c.find("cachegen:level=3")->frame);
+  EXPECT_TRUE(r.client->fetch_chunk(c.key).status().is_not_found());  // whole containers are read afresh
+  // A PUT replaces the verified copy.
+  const store::StoredChunk other = store::testdata::synthetic_chunk(1, 24, {"q8"});
+  ASSERT_TRUE(r.client->put(other).ok());
+  EXPECT_TRUE(r.client->fetch_level(c.key, "cachegen:level=3").status().is_not_found());
 }
 
 TEST(ServerLimits, MetricsInPrometheusText) {

@@ -38,6 +38,8 @@ struct ServerOptions {
   int threads = 64;
   // Link emulation for chunk GETs; empty: unthrottled.
   BandwidthFn bandwidth;
+  // Chunks kept parsed after their first verified read, for level GETs (0: none).
+  uint64_t verified_cache_bytes = uint64_t{512} << 20;
 };
 
 class Server {
