@@ -24,21 +24,6 @@ using testing::start;
 
 constexpr size_t kChunkTokens = 96;
 
-kv::DenseKvF32 slice(const kv::DenseKvF32& dense, size_t begin, size_t end) {
-  kv::DenseKvF32 out;
-  out.shape = dense.shape;
-  out.n_tokens = end - begin;
-  const size_t hd = static_cast<size_t>(dense.shape.head_dim);
-  out.k.resize(static_cast<size_t>(dense.shape.n_layers) * dense.shape.n_kv_heads * out.n_tokens * hd);
-  out.v.resize(out.k.size());
-  for (int l = 0; l < dense.shape.n_layers; ++l)
-    for (int h = 0; h < dense.shape.n_kv_heads; ++h) {
-      std::memcpy(&out.k[out.index(l, h, 0)], &dense.k[dense.index(l, h, begin)], out.n_tokens * hd * 4);
-      std::memcpy(&out.v[out.index(l, h, 0)], &dense.v[dense.index(l, h, begin)], out.n_tokens * hd * 4);
-    }
-  return out;
-}
-
 TEST(Server, RealKvStoredServedFetchedDecodesAsLocal) {
   model::LoadOptions lo;
   lo.model_path = kvforge::testing::model_dir() + "stories260K.bin";
@@ -53,8 +38,6 @@ TEST(Server, RealKvStoredServedFetchedDecodesAsLocal) {
   ASSERT_GT(tokens.size(), 2 * kChunkTokens);
   model::Session session(*m, {.n_threads = 2});
   ASSERT_TRUE(session.forward(tokens, model::LogitsMode::kNone, nullptr).ok());
-  kv::DenseKvF32 dense;
-  ASSERT_TRUE(session.cache().export_range(0, tokens.size(), &dense).ok());
 
   const uint64_t fp = (*m)->fingerprint();
   const std::vector<std::string> levels = {"fp16", "q8", "cachegen:level=1", "cachegen:level=3", "cachegen:level=5"};
@@ -69,7 +52,8 @@ TEST(Server, RealKvStoredServedFetchedDecodesAsLocal) {
   EXPECT_EQ(*r.client->lookup(keys), 0u);
   for (size_t i = 0; i < keys.size(); ++i) {
     const size_t begin = i * kChunkTokens, end = std::min(tokens.size(), begin + kChunkTokens);
-    const kv::DenseKvF32 part = slice(dense, begin, end);
+    kv::DenseKvF32 part;
+    ASSERT_TRUE(session.cache().export_range(begin, end, &part).ok());
     auto chunk = encoder->encode(keys[i], static_cast<uint32_t>(i), static_cast<uint32_t>(begin),
                                  std::span(tokens).subspan(begin, end - begin), eval::chunk_view(part));
     ASSERT_TRUE(chunk.ok());
@@ -92,7 +76,8 @@ TEST(Server, RealKvStoredServedFetchedDecodesAsLocal) {
     auto whole = r.client->fetch_chunk(keys[i]);
     ASSERT_TRUE(whole.ok());
     ASSERT_TRUE(store::parse_stored(keys[i], whole->bytes).ok());
-    const kv::DenseKvF32 part = slice(dense, begin, end);
+    kv::DenseKvF32 part;
+    ASSERT_TRUE(session.cache().export_range(begin, end, &part).ok());
     for (const std::string& level : levels) {
       auto fetched = r.client->fetch_level(keys[i], level);
       ASSERT_TRUE(fetched.ok()) << fetched.status().to_string();
