@@ -26,6 +26,8 @@
 #include <hwy/cache_control.h>
 #include <hwy/contrib/math/math-inl.h>
 
+#include "core/kernels_quant_simd.h"
+
 HWY_BEFORE_NAMESPACE();
 namespace kvforge::core::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
@@ -202,6 +204,14 @@ HWY_INLINE float DotRowT(TensorType type, const void* row, const float* x, size_
     case TensorType::kQ8_0: return DotQ8_0(static_cast<const uint8_t*>(row), x, n);
     case TensorType::kQ4_0: return DotQ4_0(static_cast<const uint8_t*>(row), x, n);
     case TensorType::kQ4_K: return DotQ4_K(static_cast<const uint8_t*>(row), x, n);
+    case TensorType::kQ4_1: return DotQ4_1(static_cast<const uint8_t*>(row), x, n);
+    case TensorType::kQ5_0: return DotQ5_0(static_cast<const uint8_t*>(row), x, n);
+    case TensorType::kQ5_1: return DotQ5_1(static_cast<const uint8_t*>(row), x, n);
+    case TensorType::kIQ4_NL: return DotIQ4_NL(static_cast<const uint8_t*>(row), x, n);
+    case TensorType::kQ2_K: return DotQ2_K(static_cast<const uint8_t*>(row), x, n);
+    case TensorType::kQ3_K: return DotQ3_K(static_cast<const uint8_t*>(row), x, n);
+    case TensorType::kQ5_K: return DotQ5_K(static_cast<const uint8_t*>(row), x, n);
+    case TensorType::kQ6_K: return DotQ6_K(static_cast<const uint8_t*>(row), x, n);
   }
   return 0.0f;
 }
@@ -278,6 +288,14 @@ void DequantizeRow(TensorType type, const void* row, float* out, size_t n) {
       }
       return;
     }
+    case TensorType::kQ4_1: DequantizeQ4_1(p, out, n); return;
+    case TensorType::kQ5_0: DequantizeQ5_0(p, out, n); return;
+    case TensorType::kQ5_1: DequantizeQ5_1(p, out, n); return;
+    case TensorType::kIQ4_NL: DequantizeIQ4_NL(p, out, n); return;
+    case TensorType::kQ2_K: DequantizeQ2_K(p, out, n); return;
+    case TensorType::kQ3_K: DequantizeQ3_K(p, out, n); return;
+    case TensorType::kQ5_K: DequantizeQ5_K(p, out, n); return;
+    case TensorType::kQ6_K: DequantizeQ6_K(p, out, n); return;
   }
 }
 

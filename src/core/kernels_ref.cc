@@ -76,19 +76,12 @@ void silu_mul_f32(float* gate, const float* up, size_t n) {
   }
 }
 
-void q4_k_scale_min(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
-  if (j < 4) {
-    *sc = q[j] & 63;
-    *m = q[j + 4] & 63;
-  } else {
-    *sc = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-    *m = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-  }
-}
-
 void dequantize_row(TensorType type, const void* row, float* out, size_t n) {
   const auto* p = static_cast<const uint8_t*>(row);
   if (n == 0) return;  // callers may pass null pointers for empty rows
+  const size_t block = static_cast<size_t>(tensor_type_block_elems(type));
+  KVF_CHECK(n % block == 0);
+  const size_t nb = n / block;
   switch (type) {
     case TensorType::kF32:
       std::memcpy(out, row, n * sizeof(float));
@@ -104,8 +97,7 @@ void dequantize_row(TensorType type, const void* row, float* out, size_t n) {
       }
       return;
     case TensorType::kQ8_0:
-      KVF_CHECK(n % 32 == 0);
-      for (size_t b = 0; b < n / 32; ++b) {
+      for (size_t b = 0; b < nb; ++b) {
         const uint8_t* blk = p + b * sizeof(BlockQ8_0);
         const float d = load_fp16(blk);
         const auto* qs = reinterpret_cast<const int8_t*>(blk + 2);
@@ -113,8 +105,7 @@ void dequantize_row(TensorType type, const void* row, float* out, size_t n) {
       }
       return;
     case TensorType::kQ4_0:
-      KVF_CHECK(n % 32 == 0);
-      for (size_t b = 0; b < n / 32; ++b) {
+      for (size_t b = 0; b < nb; ++b) {
         const uint8_t* blk = p + b * sizeof(BlockQ4_0);
         const float d = load_fp16(blk);
         const uint8_t* qs = blk + 2;
@@ -125,8 +116,7 @@ void dequantize_row(TensorType type, const void* row, float* out, size_t n) {
       }
       return;
     case TensorType::kQ4_K:
-      KVF_CHECK(n % 256 == 0);
-      for (size_t b = 0; b < n / 256; ++b) {
+      for (size_t b = 0; b < nb; ++b) {
         const uint8_t* blk = p + b * sizeof(BlockQ4_K);
         const float d = load_fp16(blk);
         const float dmin = load_fp16(blk + 2);
@@ -145,6 +135,14 @@ void dequantize_row(TensorType type, const void* row, float* out, size_t n) {
         }
       }
       return;
+    case TensorType::kQ4_1: dequantize_q4_1(p, out, nb); return;
+    case TensorType::kQ5_0: dequantize_q5_0(p, out, nb); return;
+    case TensorType::kQ5_1: dequantize_q5_1(p, out, nb); return;
+    case TensorType::kIQ4_NL: dequantize_iq4_nl(p, out, nb); return;
+    case TensorType::kQ2_K: dequantize_q2_k(p, out, nb); return;
+    case TensorType::kQ3_K: dequantize_q3_k(p, out, nb); return;
+    case TensorType::kQ5_K: dequantize_q5_k(p, out, nb); return;
+    case TensorType::kQ6_K: dequantize_q6_k(p, out, nb); return;
   }
   KVF_CHECK(false && "unknown tensor type");
 }

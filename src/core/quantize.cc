@@ -18,9 +18,10 @@ Status quantize_row(TensorType type, const float* x, void* out, size_t n) {
     case TensorType::kBF16: f32_to_bf16_row(x, static_cast<uint16_t*>(out), n); return Status::OK();
     case TensorType::kQ8_0: ref::quantize_row_q8_0(x, out, n); return Status::OK();
     case TensorType::kQ4_0: ref::quantize_row_q4_0(x, out, n); return Status::OK();
-    case TensorType::kQ4_K: break;
+    default: break;
   }
-  // Q4_K is read (dequantized) but never written: its scale search is out of scope.
+  // The other block types are read (dequantized) but never written: their
+  // scale searches are out of scope.
   return Status::NotSupported("kvforge reads " + std::string(tensor_type_name(type)) + " but does not quantize to it");
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/kernels_ref.h"
+#include "core/quant_blocks.h"
 #include "kvforge/core/half.h"
 #include "kvforge/core/thread_pool.h"
 
@@ -28,8 +29,8 @@ size_t row_bytes(TensorType type, size_t cols) {
   return cols / static_cast<size_t>(tensor_type_block_elems(type)) * static_cast<size_t>(tensor_type_block_bytes(type));
 }
 
-// A rows x cols matrix in `type`, from random values (Q4_K: random blocks with
-// sane fp16 super-scales, since there is no reference quantizer for it).
+// A rows x cols matrix in `type`, from random values (types without a
+// reference quantizer: random blocks with sane fp16 scales).
 std::vector<uint8_t> make_matrix(TensorType type, size_t rows, size_t cols, uint32_t seed) {
   const size_t rb = row_bytes(type, cols);
   std::vector<uint8_t> out(rows * rb);
@@ -54,33 +55,28 @@ std::vector<uint8_t> make_matrix(TensorType type, size_t rows, size_t cols, uint
         break;
       case TensorType::kQ8_0: ref::quantize_row_q8_0(src, dst, cols); break;
       case TensorType::kQ4_0: ref::quantize_row_q4_0(src, dst, cols); break;
-      case TensorType::kQ4_K:
-        for (size_t b = 0; b < cols / 256; ++b) {
-          uint8_t* blk = dst + b * 144;
-          for (size_t i = 0; i < 144; ++i) blk[i] = static_cast<uint8_t>(rng());
-          const uint16_t d = f32_to_fp16(0.001f + 0.01f * static_cast<float>(rng() % 100) / 100.0f);
-          const uint16_t dmin = f32_to_fp16(0.002f * static_cast<float>(rng() % 100) / 100.0f);
-          std::memcpy(blk, &d, 2);
-          std::memcpy(blk + 2, &dmin, 2);
-        }
+      default: {
+        const size_t blocks = cols / static_cast<size_t>(tensor_type_block_elems(type));
+        const auto blk = qtest::random_blocks(type, blocks, static_cast<uint32_t>(rng()));
+        std::memcpy(dst, blk.data(), blk.size());
         break;
+      }
     }
   }
   return out;
 }
 
-// Tolerance for a dot product: relative to the sum of |products|, which bounds
-// the rounding error of any summation order.
+// Tolerance for a dot product: relative to the sum of |products| (and of the
+// block offsets the fast kernels factor out), which bounds the rounding error
+// of any summation order.
 double dot_tol(TensorType type, const void* row, const float* x, size_t n) {
-  std::vector<float> w(n);
-  ref::dequantize_row(type, row, w.data(), n);
-  double mag = 0;
-  for (size_t i = 0; i < n; ++i) mag += std::fabs(static_cast<double>(w[i]) * x[i]);
-  return 2e-6 * mag + 1e-6;
+  return qtest::dot_tolerance(type, row, x, n);
 }
 
-const TensorType kAllTypes[] = {TensorType::kF32,  TensorType::kF16,  TensorType::kBF16,
-                                TensorType::kQ8_0, TensorType::kQ4_0, TensorType::kQ4_K};
+const TensorType kAllTypes[] = {TensorType::kF32,  TensorType::kF16,  TensorType::kBF16,  TensorType::kQ8_0,
+                                TensorType::kQ4_0, TensorType::kQ4_1, TensorType::kQ5_0,  TensorType::kQ5_1,
+                                TensorType::kIQ4_NL, TensorType::kQ2_K, TensorType::kQ3_K, TensorType::kQ4_K,
+                                TensorType::kQ5_K, TensorType::kQ6_K};
 
 std::vector<size_t> col_sizes(TensorType type) {
   const size_t block = static_cast<size_t>(tensor_type_block_elems(type));
@@ -113,7 +109,8 @@ TEST(Kernels, DequantizeMatchesRef) {
       dequantize_row(type, w.data(), fast.data(), n);
       ref::dequantize_row(type, w.data(), slow.data(), n);
       for (size_t i = 0; i < n; ++i) {
-        // Exact except Q4_K, where a fused multiply-subtract may round once less.
+        // Exact except Q4_K, where a fused multiply-subtract may round once less
+        // (quant_types_test holds the newer types to bit equality).
         ASSERT_NEAR(fast[i], slow[i], 1e-6f * (1.0f + std::fabs(slow[i]))) << tensor_type_name(type) << " n=" << n << " i=" << i;
       }
     }
@@ -192,7 +189,7 @@ void check_matmul(TensorType type, size_t rows, size_t cols, size_t n_tokens, Th
 TEST(Kernels, MatmulMatchesRef) {
   ThreadPool pool(2);
   for (TensorType type : kAllTypes) {
-    const size_t cols = type == TensorType::kQ4_K ? 512 : 256;
+    const size_t cols = tensor_type_block_elems(type) == 256 ? 512 : 256;
     for (size_t n_tokens : {1, 2, 5, 11, 12, 17, 33}) {  // matvec path and sgemm path
       check_matmul(type, 67, cols, n_tokens, &pool);
       check_matmul(type, 40, cols, n_tokens, nullptr);
@@ -310,7 +307,7 @@ TEST(Kernels, EveryCompiledTargetMatchesRef) {
     hwy::SetSupportedTargetsForTest(target);
     SCOPED_TRACE(simd_target_name());
     for (TensorType type : kAllTypes) {
-      const size_t n = type == TensorType::kQ4_K ? 512 : 96;
+      const size_t n = tensor_type_block_elems(type) == 256 ? 512 : 96;
       const auto w = make_matrix(type, 3, n, 21);
       const auto x = random_floats(n, 22);
       std::vector<float> fast(3), slow(3), dq(n), dq_ref(n);

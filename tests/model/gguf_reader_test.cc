@@ -456,8 +456,9 @@ std::vector<BrokenCase> broken_cases() {
                    {"output_norm.weight", "more than a file of"}});
   cases.push_back({"zero_dim", with([](GgufBuilder& b) { b.find("token_embd.weight")->dims = {8, 0}; }),
                    {"token_embd.weight", "absurd dimension 0"}});
-  cases.push_back({"unknown_tensor_type_q5_1", with([](GgufBuilder& b) { b.find("blk.0.attn_q.weight")->type = 7; }),
-                   {"blk.0.attn_q.weight", "Q5_1"}, StatusCode::kNotSupported});
+  cases.push_back({"unsupported_tensor_type_iq2_xxs",
+                   with([](GgufBuilder& b) { b.find("blk.0.attn_q.weight")->type = 16; }),
+                   {"blk.0.attn_q.weight", "IQ2_XXS"}, StatusCode::kNotSupported});
   cases.push_back({"unknown_tensor_type_999", with([](GgufBuilder& b) { b.find("blk.0.attn_q.weight")->type = 999; }),
                    {"blk.0.attn_q.weight", "999"}, StatusCode::kNotSupported});
   cases.push_back({"q8_0_row_not_multiple_of_block",
@@ -649,6 +650,51 @@ TEST(gguf_reader, VocabOnlyHandMade) {
   ASSERT_FALSE(nv.ok());
   EXPECT_TRUE(nv.status().is_not_found());
   EXPECT_NE(nv.status().message().find("tokenizer.ggml.tokens"), std::string::npos);
+}
+
+TEST(gguf_reader, BpeVocabularyKeys) {
+  GgufBuilder b;
+  b.str("general.name", "Tiny BPE");
+  b.str("tokenizer.ggml.model", "gpt2");
+  b.str("tokenizer.ggml.pre", "llama-bpe");
+  b.str_array("tokenizer.ggml.tokens", {"a", "b", "ab", "<|eot_id|>"});
+  b.str_array("tokenizer.ggml.merges", {"a b"});
+  b.u32("tokenizer.ggml.eot_token_id", 3);
+  b.u32("tokenizer.ggml.padding_token_id", 4);  // one past the end, as some converters write it
+  b.boolean("tokenizer.ggml.add_eos_token", true);
+  const auto bytes = b.build();
+  auto v = parse_gguf_vocab(bytes.data(), bytes.size(), "bpe.gguf");
+  ASSERT_TRUE(v.ok()) << v.status().to_string();
+  EXPECT_EQ(v->name, "Tiny BPE");
+  EXPECT_EQ(v->pre, "llama-bpe");
+  EXPECT_EQ(v->merges, std::vector<std::string>{"a b"});
+  EXPECT_EQ(v->bos_id, -1);  // BPE files name their specials; none is guessed
+  EXPECT_EQ(v->eos_id, -1);
+  EXPECT_EQ(v->unk_id, -1);
+  EXPECT_EQ(v->eot_id, 3);
+  EXPECT_EQ(v->eom_id, -1);
+  EXPECT_EQ(v->pad_id, -1);   // ignored rather than fatal
+  EXPECT_TRUE(v->add_bos);    // the Llama 3 pre-tokenizer family adds BOS unless told otherwise
+  EXPECT_TRUE(v->add_eos);
+  EXPECT_FALSE(v->add_space_prefix);
+
+  GgufBuilder bad;
+  bad.str("tokenizer.ggml.model", "gpt2");
+  bad.str_array("tokenizer.ggml.tokens", {"a", "b"});
+  bad.u32("tokenizer.ggml.eot_token_id", 2);
+  const auto bb = bad.build();
+  auto bv = parse_gguf_vocab(bb.data(), bb.size(), "bad.gguf");
+  ASSERT_TRUE(bv.status().is_corruption()) << bv.status().to_string();
+  EXPECT_NE(bv.status().message().find("tokenizer.ggml.eot_token_id' = 2"), std::string::npos);
+
+  GgufBuilder ints;
+  ints.str("tokenizer.ggml.model", "gpt2");
+  ints.str_array("tokenizer.ggml.tokens", {"a"});
+  ints.i32_array("tokenizer.ggml.merges", {1});
+  const auto ib = ints.build();
+  auto iv = parse_gguf_vocab(ib.data(), ib.size(), "ints.gguf");
+  ASSERT_TRUE(iv.status().is_corruption()) << iv.status().to_string();
+  EXPECT_NE(iv.status().message().find("tokenizer.ggml.merges"), std::string::npos);
 }
 
 TEST(gguf_reader, VocabularyOnlyFileIsNotAModel) {

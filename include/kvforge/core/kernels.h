@@ -34,7 +34,8 @@ void silu_mul_f32(float* gate, const float* up, size_t n);
 // One row of `n` elements in `type`, dequantized to fp32.
 void dequantize_row(TensorType type, const void* row, float* out, size_t n);
 // One row of `n` fp32 values stored as `type` (GGML's reference rounding for
-// Q8_0/Q4_0; n a multiple of the block size). Q4_K is not produced: NotSupported.
+// Q8_0/Q4_0; n a multiple of the block size). Other block types (Q4_1, the
+// K-quants, IQ4_NL, ...) are read only: NotSupported.
 Status quantize_row(TensorType type, const float* x, void* out, size_t n);
 // Dot product of one stored row with fp32 x.
 float dot_row(TensorType type, const void* row, const float* x, size_t n);
