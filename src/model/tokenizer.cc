@@ -1,78 +1,27 @@
-// SentencePiece BPE encode/decode. encode follows llama.cpp's llm_tokenizer_spm
-// (commit c392e50) step for step, because its conformance cases and llama2.c's
-// reference ids are the definition of "correct" here: the same priority order
-// (highest score, then leftmost), the same UTF-8 splitting by lead byte, and the
-// same byte fallback for symbols the vocabulary lacks. A heap of candidate pairs
-// keeps it O(n log n), so 100 KB lines encode in milliseconds.
+// The Tokenizer facade: vocabulary checks, special-token splitting, BOS/EOS,
+// and dispatch to the SentencePiece or byte-level BPE encoder.
 #include "kvforge/model/tokenizer.h"
 
 #include <algorithm>
-#include <cstdio>
-#include <queue>
 #include <utility>
+
+#include "model/bpe_tokenizer.h"
+#include "model/end_of_generation.h"
+#include "model/spm_tokenizer.h"
+#include "model/tokenizer_core.h"
 
 namespace kvforge::model {
 namespace {
 
-// llama.cpp sizes a character by its lead byte alone (a stray continuation byte
-// counts as one character); doing the same keeps malformed UTF-8 tokenizing alike.
-size_t utf8_char_len(uint8_t lead) {
-  static constexpr uint8_t kLen[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
-  return kLen[lead >> 4];
-}
-
-uint32_t piece_hash(std::string_view s) {
-  uint64_t h = 1469598103934665603ull;  // FNV-1a: pieces are a few bytes, so a simple inline hash wins
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  return static_cast<uint32_t>(h ^ (h >> 32));
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
-// "<0xXX>" -> the byte, as llama2.c's sscanf("<0x%02hhX>") accepts it; -1 otherwise.
-int byte_piece_value(std::string_view piece) {
-  if (piece.size() != 6 || piece.substr(0, 3) != "<0x" || piece[5] != '>') return -1;
-  const int hi = hex_value(piece[3]);
-  const int lo = hex_value(piece[4]);
-  return (hi < 0 || lo < 0) ? -1 : hi * 16 + lo;
-}
-
-struct Symbol {
-  ptrdiff_t prev;
-  ptrdiff_t next;
-  size_t start;  // into the normalized text
-  size_t n;      // bytes; 0 once merged into its left neighbour
-};
-
-struct Bigram {
-  float score;
-  ptrdiff_t left;
-  ptrdiff_t right;
-  size_t size;  // bytes of the merged text, to recognise entries made stale by later merges
-};
-
-// priority_queue puts the "largest" first: higher score wins, then the smaller left index.
-struct BigramOrder {
-  bool operator()(const Bigram& a, const Bigram& b) const {
-    return a.score < b.score || (a.score == b.score && a.left > b.left);
-  }
-};
-
-}  // namespace
-
-Result<Tokenizer> Tokenizer::create(Vocab vocab) {
+Status check_vocab(Vocab& vocab) {
   const size_t n = vocab.tokens.size();
   if (n == 0) return Status::InvalidArgument("tokenizer: empty vocabulary");
   if (n > static_cast<size_t>(INT32_MAX)) return Status::InvalidArgument("tokenizer: vocabulary too large");
-  if (!vocab.model.empty() && vocab.model != "llama") {
+  if (vocab.model != "llama" && vocab.model != "gpt2") {
     return Status::NotSupported("tokenizer: vocabulary model '" + vocab.model +
-                                "' is not supported (only 'llama' SentencePiece BPE)");
+                                "' is not supported (supported: 'llama' SentencePiece, 'gpt2' byte-level BPE)");
   }
+  if (vocab.scores.empty() && vocab.model == "gpt2") vocab.scores.assign(n, 0.0f);  // BPE ranks by merges
   if (vocab.scores.size() != n) {
     return Status::InvalidArgument("tokenizer: " + std::to_string(n) + " tokens but " +
                                    std::to_string(vocab.scores.size()) + " scores");
@@ -82,166 +31,82 @@ Result<Tokenizer> Tokenizer::create(Vocab vocab) {
     return Status::InvalidArgument("tokenizer: " + std::to_string(n) + " tokens but " +
                                    std::to_string(vocab.types.size()) + " token types");
   }
-  for (auto [name, id] : {std::pair{"bos", vocab.bos_id}, {"eos", vocab.eos_id}, {"unk", vocab.unk_id}}) {
-    if (id >= static_cast<int32_t>(n)) {
+  const std::pair<const char*, int32_t> ids[] = {{"bos", vocab.bos_id}, {"eos", vocab.eos_id}, {"unk", vocab.unk_id},
+                                                 {"eot", vocab.eot_id}, {"eom", vocab.eom_id}, {"pad", vocab.pad_id}};
+  for (auto [name, id] : ids) {
+    if (id >= static_cast<int32_t>(n) || id < -1) {
       return Status::InvalidArgument(std::string("tokenizer: ") + name + " id " + std::to_string(id) +
                                      " outside a vocabulary of " + std::to_string(n));
     }
   }
+  return Status::OK();
+}
 
+}  // namespace
+
+Result<Tokenizer> Tokenizer::create(Vocab vocab) {
+  KVF_RETURN_IF_ERROR(check_vocab(vocab));
+  auto core = std::make_shared<detail::TokenizerCore>();
+  core->vocab = std::move(vocab);
+  detail::TokenizerCore& c = *core;
+  c.pieces = detail::PieceIndex(c.vocab.tokens);
+  c.eog = detail::detect_end_of_generation(&c.vocab, c.pieces);
+  if (c.vocab.max_token_bytes == 0) c.vocab.max_token_bytes = c.pieces.max_piece_bytes();
+  c.specials = detail::SpecialTokens(c.vocab);
+  if (c.vocab.model == "gpt2") {
+    KVF_ASSIGN_OR_RETURN(c.encoder, detail::BpeTokenizer::create(c.vocab, c.pieces));
+  } else {
+    KVF_ASSIGN_OR_RETURN(c.encoder, detail::SpmTokenizer::create(c.vocab, c.pieces));
+  }
   Tokenizer tok;
-  size_t capacity = 16;
-  while (capacity < 2 * n) capacity *= 2;  // load <= 1/2 keeps probe runs short
-  tok.vocab_ = std::move(vocab);
-  tok.slots_.assign(capacity, Slot{});
-  tok.slot_mask_ = capacity - 1;
-  for (size_t i = 0; i < n; ++i) {
-    tok.insert_piece(tok.vocab_.tokens[i], static_cast<int32_t>(i));
-    tok.max_piece_bytes_ = std::max(tok.max_piece_bytes_, tok.vocab_.tokens[i].size());
-  }
-  for (int b = 0; b < 256; ++b) {
-    char name[8];
-    std::snprintf(name, sizeof name, "<0x%02X>", b);
-    const int32_t id = tok.find_piece(name);
-    if (id < 0) return Status::InvalidArgument(std::string("tokenizer: vocabulary lacks byte token ") + name);
-    tok.byte_to_id_[b] = id;
-  }
-  if (tok.vocab_.max_token_bytes == 0) tok.vocab_.max_token_bytes = tok.max_piece_bytes_;
+  tok.core_ = std::move(core);
   return tok;
 }
 
-void Tokenizer::insert_piece(std::string_view piece, int32_t id) {
-  const uint32_t h = piece_hash(piece);
-  for (size_t i = h & slot_mask_;; i = (i + 1) & slot_mask_) {
-    Slot& slot = slots_[i];
-    if (slot.id < 0) {
-      slot = Slot{h, id};
-      return;
-    }
-    if (slot.hash == h && vocab_.tokens[static_cast<size_t>(slot.id)] == piece) {
-      slot.id = id;  // later duplicates win, as in llama.cpp's token_to_id table
-      return;
-    }
-  }
-}
-
-int32_t Tokenizer::find_piece(std::string_view piece) const {
-  if (piece.size() > max_piece_bytes_) return -1;
-  const uint32_t h = piece_hash(piece);
-  for (size_t i = h & slot_mask_;; i = (i + 1) & slot_mask_) {
-    const Slot& slot = slots_[i];
-    if (slot.id < 0) return -1;
-    if (slot.hash == h && vocab_.tokens[static_cast<size_t>(slot.id)] == piece) return slot.id;
-  }
-}
-
-std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos) const {
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, bool parse_special) const {
+  const Vocab& v = core_->vocab;
   std::vector<int32_t> out;
-  if (add_bos && vocab_.bos_id >= 0) out.push_back(vocab_.bos_id);
-  // Empty text gets no dummy prefix: llama.cpp and llama2.c both emit nothing for it.
-  if (text.empty()) return out;
-
-  const std::string& marker = vocab_.space_marker;
-  std::string norm;
-  norm.reserve(text.size() + 16);
-  if (vocab_.add_space_prefix) norm += marker;
-  for (char c : text) {
-    if (c == ' ') {
-      norm += marker;
+  if (add_special && v.add_bos && v.bos_id >= 0) out.push_back(v.bos_id);
+  bool starts_run = true;
+  for (const detail::Fragment& f : core_->specials.partition(text, parse_special)) {
+    if (f.token >= 0) {
+      out.push_back(f.token);
+      starts_run = true;
     } else {
-      norm += c;
+      core_->encoder->encode(text.substr(f.offset, f.length), starts_run, &out);
+      starts_run = false;
     }
   }
-
-  std::vector<Symbol> symbols;
-  symbols.reserve(norm.size());
-  for (size_t off = 0; off < norm.size();) {
-    const size_t len = std::min(utf8_char_len(static_cast<uint8_t>(norm[off])), norm.size() - off);
-    const auto idx = static_cast<ptrdiff_t>(symbols.size());
-    symbols.push_back(Symbol{idx - 1, idx + 1, off, len});
-    off += len;
-  }
-  symbols.back().next = -1;
-
-  const std::string_view view(norm);
-  std::vector<Bigram> storage;
-  storage.reserve(symbols.size());
-  std::priority_queue<Bigram, std::vector<Bigram>, BigramOrder> queue(BigramOrder{}, std::move(storage));
-  auto try_add = [&](ptrdiff_t left, ptrdiff_t right) {
-    if (left < 0 || right < 0) return;
-    const Symbol& l = symbols[static_cast<size_t>(left)];
-    const size_t size = l.n + symbols[static_cast<size_t>(right)].n;
-    const int32_t id = find_piece(view.substr(l.start, size));
-    if (id < 0) return;
-    queue.push(Bigram{vocab_.scores[static_cast<size_t>(id)], left, right, size});
-  };
-  for (size_t i = 1; i < symbols.size(); ++i) try_add(static_cast<ptrdiff_t>(i - 1), static_cast<ptrdiff_t>(i));
-
-  while (!queue.empty()) {
-    const Bigram top = queue.top();
-    queue.pop();
-    Symbol& l = symbols[static_cast<size_t>(top.left)];
-    Symbol& r = symbols[static_cast<size_t>(top.right)];
-    if (l.n == 0 || r.n == 0 || l.n + r.n != top.size) continue;  // one side already merged elsewhere
-    l.n += r.n;
-    r.n = 0;
-    l.next = r.next;
-    if (r.next >= 0) symbols[static_cast<size_t>(r.next)].prev = top.left;
-    try_add(l.prev, top.left);
-    try_add(top.left, l.next);
-  }
-
-  for (ptrdiff_t i = 0; i >= 0; i = symbols[static_cast<size_t>(i)].next) {
-    const Symbol& s = symbols[static_cast<size_t>(i)];
-    const std::string_view piece = view.substr(s.start, s.n);
-    const int32_t id = find_piece(piece);
-    if (id >= 0) {
-      out.push_back(id);
-    } else {
-      // Only unmerged characters can be missing (every merge result is a piece).
-      for (char c : piece) out.push_back(byte_to_id_[static_cast<uint8_t>(c)]);
-    }
-  }
+  if (add_special && v.add_eos && v.eos_id >= 0) out.push_back(v.eos_id);
   return out;
 }
 
 std::string Tokenizer::decode_piece(int32_t prev, int32_t token) const {
-  if (token < 0 || token >= vocab_size()) return {};
-  const auto t = static_cast<size_t>(token);
-  const int32_t type = vocab_.types[t];
-  // Control and unused tokens carry no text (BOS is "\n<s>\n" in llama2.c files).
-  if (type == Vocab::kControl || type == Vocab::kUnused) return {};
-  const std::string& raw = vocab_.tokens[t];
-  if (const int byte = byte_piece_value(raw); byte >= 0) return std::string(1, static_cast<char>(byte));
-
-  std::string piece;
-  const std::string& marker = vocab_.space_marker;
-  if (marker.empty() || marker == " ") {
-    piece = raw;
-  } else {
-    piece.reserve(raw.size());
-    for (size_t i = 0; i < raw.size();) {
-      if (raw.compare(i, marker.size(), marker) == 0) {
-        piece += ' ';
-        i += marker.size();
-      } else {
-        piece += raw[i++];
-      }
-    }
-  }
-  // SentencePiece's decoder drops the dummy-prefix space of the first word.
-  if (prev == vocab_.bos_id && !piece.empty() && piece[0] == ' ') piece.erase(0, 1);
-  return piece;
+  return core_->encoder->decode_piece(prev, token);
 }
 
 std::string Tokenizer::decode(const std::vector<int32_t>& tokens) const {
   std::string out;
-  int32_t prev = vocab_.bos_id;
+  int32_t prev = core_->vocab.bos_id;
   for (int32_t token : tokens) {
-    out += decode_piece(prev, token);
+    out += core_->encoder->decode_piece(prev, token);
     prev = token;
   }
   return out;
 }
+
+bool Tokenizer::is_eog(int32_t token) const {
+  return std::binary_search(core_->eog.begin(), core_->eog.end(), token);
+}
+
+const std::vector<int32_t>& Tokenizer::eog_ids() const { return core_->eog; }
+
+bool Tokenizer::is_control(int32_t token) const {
+  if (token < 0 || token >= vocab_size()) return false;
+  const int32_t type = core_->vocab.types[static_cast<size_t>(token)];
+  return type == Vocab::kControl || type == Vocab::kUnknown || type == Vocab::kUnused;
+}
+
+const Vocab& Tokenizer::vocab() const { return core_->vocab; }
 
 }  // namespace kvforge::model

@@ -25,7 +25,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto v = parse_gguf_vocab(data, size, "fuzz.gguf");
   if (v.ok()) {
     KVF_CHECK(v->tokens.size() == v->scores.size() && v->tokens.size() == v->types.size());
-    for (int32_t id : {v->bos_id, v->eos_id, v->unk_id}) KVF_CHECK(id >= 0 && static_cast<size_t>(id) < v->tokens.size());
+    // -1 is "none" (BPE vocabularies that name no such token); SentencePiece ones always name bos/eos/unk.
+    for (int32_t id : {v->bos_id, v->eos_id, v->unk_id, v->eot_id, v->eom_id, v->pad_id}) {
+      KVF_CHECK(id >= -1 && (id < 0 || static_cast<size_t>(id) < v->tokens.size()));
+    }
+    if (v->model == "llama") KVF_CHECK(v->bos_id >= 0 && v->eos_id >= 0 && v->unk_id >= 0);
   }
   return 0;
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Writes the small seed corpus under corpus/{gguf,llama2c}: tiny valid models in
-each supported layout plus a few broken ones. Re-run after changing a format
+"""Writes the small seed corpus under corpus/{gguf,llama2c,blocks}: tiny valid
+models in each supported layout plus a few broken ones, and rows of each tensor
+type for blocks_fuzz. Re-run after changing a format
 detail; the files are committed so the replay tests need no Python."""
 import os
 import struct
@@ -132,6 +133,41 @@ def v1(dim, hid, layers, heads, kv_heads, vocab, seq, shared, version=1, body=Tr
     return head + l2c_floats(n, 89)
 
 
+# blocks_fuzz input: byte 0 indexes this list (kTypes in blocks_fuzz.cc), byte 1
+# seeds the activations, then the row. (name, block elems, block bytes, fp16
+# scale/min offsets within a block.)
+BLOCK_TYPES = [('f32', 1, 4, []), ('f16', 1, 2, []), ('bf16', 1, 2, []), ('q8_0', 32, 34, [0]),
+               ('q4_0', 32, 18, [0]), ('q4_1', 32, 20, [0, 2]), ('q5_0', 32, 22, [0]), ('q5_1', 32, 24, [0, 2]),
+               ('iq4_nl', 32, 18, [0]), ('q2_k', 256, 84, [80, 82]), ('q3_k', 256, 110, [108]),
+               ('q4_k', 256, 144, [0, 2]), ('q5_k', 256, 176, [0, 2]), ('q6_k', 256, 210, [208])]
+
+
+def blocks_row(index, n_blocks, extra=0, scale=0.01):
+    """Row of n_blocks of BLOCK_TYPES[index] with sane values, plus `extra` bytes
+    of a truncated block the target must leave alone."""
+    name, elems, nbytes, halves = BLOCK_TYPES[index]
+    body = bytearray((j * 131 + index * 17) & 255 for j in range(nbytes * n_blocks + extra))
+    for b in range(n_blocks):
+        for off in halves:
+            body[b * nbytes + off:b * nbytes + off + 2] = struct.pack('<e', scale)
+        if elems == 1:
+            v = ((b % 13) - 6) / 8.0
+            body[b * nbytes:(b + 1) * nbytes] = (struct.pack('<f', v) if name == 'f32' else
+                                                 struct.pack('<e', v) if name == 'f16' else
+                                                 struct.pack('<f', v)[2:])
+    return bytes([index, 7]) + bytes(body)
+
+
+def blocks_seeds():
+    files = {}
+    for i, (name, elems, _, _) in enumerate(BLOCK_TYPES):
+        files[f'blocks/{name}.bin'] = blocks_row(i, 3 if elems == 32 else 2 if elems == 256 else 40, extra=5)
+    files['blocks/q6_k_partial_only.bin'] = blocks_row(13, 0, extra=100)
+    files['blocks/q4_1_inf_scale.bin'] = blocks_row(5, 2, scale=float('inf'))
+    files['blocks/q2_k_large_scale.bin'] = blocks_row(9, 1, scale=65504.0)
+    return files
+
+
 def main():
     files = {
         'gguf/tiny_f32.gguf': gguf_model(16, 16, 2, 1),
@@ -152,6 +188,7 @@ def main():
     files['llama2c/tiny_v1_shared.bin'] = v1(8, 16, 2, 2, 1, 5, 4, 1)
     files['llama2c/tiny_v1_sep.bin'] = v1(8, 16, 1, 4, 2, 6, 8, 0)
     files['llama2c/v1_version2_header.bin'] = v1(8, 16, 1, 2, 1, 5, 4, 1, version=2, body=False)
+    files.update(blocks_seeds())
     for name, data in files.items():
         path = os.path.join(HERE, 'corpus', name)
         os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -254,8 +254,11 @@ TEST(TokenizerCreate, RejectsBadVocabularies) {
   EXPECT_TRUE(Tokenizer::create(bad_bos).status().is_invalid_argument());
 
   Vocab gpt2 = tiny_vocab({});
-  gpt2.model = "gpt2";
+  gpt2.model = "gpt2";  // byte-level BPE, but no pre-tokenizer named
   EXPECT_TRUE(Tokenizer::create(gpt2).status().is_not_supported());
+  Vocab bert = tiny_vocab({});
+  bert.model = "bert";
+  EXPECT_TRUE(Tokenizer::create(bert).status().is_not_supported());
 
   Vocab no_types = tiny_vocab({{"a", -1}});
   no_types.types.clear();  // readers may leave them out; every token is then normal
