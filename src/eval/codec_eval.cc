@@ -76,7 +76,9 @@ Result<codec::Profile> learn_model_profile(std::shared_ptr<const model::LlamaMod
   std::vector<codec::KvChunkView> views;
   for (const auto& d : dense) views.push_back(chunk_view(d));
   codec::LearnOptions lo;
-  lo.rope_theta = model->config().rope_theta;
+  // The profile can un-rotate keys only for the plain rotation its transform
+  // implements; other rotations are coded post-RoPE (correct, a little larger).
+  lo.rope_theta = model->rope_is_plain() ? model->config().rope_theta : 0.0f;
   lo.key_weights = moments.key_weights();
   lo.value_weights = value_weights(*model);
   lo.block = block;

@@ -391,7 +391,207 @@ Result<std::optional<std::string>> get_string(const Metadata& md, const std::str
   return Status::Corruption(path + ": metadata key '" + key + "' should be a string");
 }
 
+// ---- architecture ----
+
+// The architectures whose forward pass Session runs, and how each rotates.
+struct ArchInfo {
+  const char* name;
+  ModelConfig::RopeStyle rope;
+};
+constexpr ArchInfo kArchitectures[] = {
+    {"llama", ModelConfig::RopeStyle::kAdjacentPairs},  // Llama 1-3, Mistral, TinyLlama, SmolLM, ...
+    {"qwen2", ModelConfig::RopeStyle::kNeox},           // + q/k/v biases
+    {"qwen3", ModelConfig::RopeStyle::kNeox},           // + per-head q/k RMSNorm
+};
+
+// rope.scaling.type / factor (and the older rope.scale_linear) as a position
+// multiplier. Only scalings that are a plain position scale are accepted: YaRN
+// and LongRoPE change the rotation itself and would run silently wrong.
+Result<float> read_rope_scale(const Metadata& md, const std::string& a, const std::string& path) {
+  KVF_ASSIGN_OR_RETURN(std::optional<std::string> type, get_string(md, a + "rope.scaling.type", path));
+  KVF_ASSIGN_OR_RETURN(std::optional<double> factor, get_float(md, a + "rope.scaling.factor", path));
+  KVF_ASSIGN_OR_RETURN(std::optional<double> legacy, get_float(md, a + "rope.scale_linear", path));
+  if (type && *type != "none" && *type != "linear") {
+    return Status::NotSupported(path + ": RoPE scaling '" + *type + "' (" + a +
+                                "rope.scaling.type) is not supported (supported: none, linear)");
+  }
+  if (type && *type == "none") return 1.0f;
+  const std::optional<double> f = factor ? factor : legacy;
+  if (!f || *f == 0.0) return 1.0f;  // llama.cpp reads a zero factor as "unset"
+  if (!(*f > 0.0) || *f > 1e6) {
+    return Status::Corruption(path + ": RoPE scaling factor " + std::to_string(*f) + " is not a positive factor");
+  }
+  return static_cast<float>(1.0 / *f);
+}
+
+Status read_hyperparameters(const Metadata& md, const std::string& arch, const std::string& path, ModelConfig* c) {
+  const ArchInfo* info = nullptr;
+  for (const ArchInfo& a : kArchitectures) {
+    if (arch == a.name) info = &a;
+  }
+  if (info == nullptr) {
+    return Status::NotSupported(path + ": architecture '" + arch + "' is not supported (supported: llama, qwen2, qwen3)");
+  }
+  c->architecture = arch;
+  c->rope_style = info->rope;
+  const std::string a = arch + ".";
+  struct Req {
+    const char* key;
+    int* dst;
+  };
+  const Req required[] = {{"embedding_length", &c->dim},
+                          {"feed_forward_length", &c->hidden_dim},
+                          {"block_count", &c->n_layers},
+                          {"attention.head_count", &c->n_heads},
+                          {"context_length", &c->context_length}};
+  for (const Req& r : required) {
+    KVF_ASSIGN_OR_RETURN(std::optional<int> v, get_small_int(md, a + r.key, path));
+    if (!v) return Status::Corruption(path + ": metadata key '" + a + r.key + "' is missing");
+    *r.dst = *v;
+  }
+  KVF_ASSIGN_OR_RETURN(std::optional<int> n_kv, get_small_int(md, a + "attention.head_count_kv", path));
+  c->n_kv_heads = n_kv ? *n_kv : c->n_heads;
+  KVF_ASSIGN_OR_RETURN(std::optional<double> eps, get_float(md, a + "attention.layer_norm_rms_epsilon", path));
+  c->rms_eps = eps ? static_cast<float>(*eps) : 1e-5f;
+  KVF_ASSIGN_OR_RETURN(std::optional<double> theta, get_float(md, a + "rope.freq_base", path));
+  c->rope_theta = theta ? static_cast<float>(*theta) : 10000.0f;
+  KVF_ASSIGN_OR_RETURN(c->rope_freq_scale, read_rope_scale(md, a, path));
+  // Head size: attention.key_length when written (Qwen3 heads are wider than
+  // dim / n_heads), else dim / n_heads. The rotary dimension may be smaller.
+  KVF_ASSIGN_OR_RETURN(std::optional<int> key_len, get_small_int(md, a + "attention.key_length", path));
+  KVF_ASSIGN_OR_RETURN(std::optional<int> val_len, get_small_int(md, a + "attention.value_length", path));
+  KVF_ASSIGN_OR_RETURN(std::optional<int> rot, get_small_int(md, a + "rope.dimension_count", path));
+  if (key_len && val_len && *key_len != *val_len) {
+    return Status::NotSupported(path + ": key length " + std::to_string(*key_len) + " differs from value length " +
+                                std::to_string(*val_len) + " (not supported)");
+  }
+  if (key_len) c->head_dim = *key_len;
+  if (rot) c->rope_dim = *rot;
+  return Status::OK();
+}
+
 // ---- vocabulary ----
+
+// Token strings, scores and types (tokenizer.ggml.tokens / scores / token_type).
+Status read_token_arrays(const uint8_t* data, size_t size, const Metadata& md, const ArrayRef& toks,
+                         const std::string& path, Vocab* v) {
+  const size_t n = static_cast<size_t>(toks.count);
+  v->tokens.reserve(n);
+  // The metadata pass has already walked these strings inside the file.
+  Cursor c(data, size, path);
+  KVF_RETURN_IF_ERROR(c.skip(toks.offset, "token array"));
+  for (size_t i = 0; i < n; ++i) {
+    std::string s;
+    KVF_RETURN_IF_ERROR(c.read_string(&s, "token text", std::numeric_limits<uint64_t>::max()));
+    v->max_token_bytes = std::max(v->max_token_bytes, s.size());
+    v->tokens.push_back(std::move(s));
+  }
+  auto sc = md.arrays.find("tokenizer.ggml.scores");
+  if (sc != md.arrays.end()) {
+    if (sc->second.type != kF32 || sc->second.count != toks.count) {
+      return Status::Corruption(path + ": 'tokenizer.ggml.scores' is " + gguf_type_name(sc->second.type) + " x " +
+                                std::to_string(sc->second.count) + ", expected float32 x " + std::to_string(n));
+    }
+    v->scores.resize(n);
+    std::memcpy(v->scores.data(), data + sc->second.offset, n * sizeof(float));
+  } else {
+    v->scores.assign(n, 0.0f);
+  }
+  auto ty = md.arrays.find("tokenizer.ggml.token_type");
+  if (ty == md.arrays.end()) {
+    v->types.assign(n, Vocab::kNormal);
+    return Status::OK();
+  }
+  if ((ty->second.type != kI32 && ty->second.type != kU32) || ty->second.count != toks.count) {
+    return Status::Corruption(path + ": 'tokenizer.ggml.token_type' is " + gguf_type_name(ty->second.type) + " x " +
+                              std::to_string(ty->second.count) + ", expected int32 x " + std::to_string(n));
+  }
+  v->types.resize(n);
+  std::memcpy(v->types.data(), data + ty->second.offset, n * sizeof(int32_t));
+  for (size_t i = 0; i < n; ++i) {
+    if (v->types[i] >= Vocab::kNormal && v->types[i] <= Vocab::kByte) continue;
+    // GGUF type 0 is "undefined"; treat it like a normal piece rather than reject the vocabulary.
+    if (v->types[i] != 0) {
+      return Status::Corruption(path + ": token " + std::to_string(i) + " has unknown token type " +
+                                std::to_string(v->types[i]));
+    }
+    v->types[i] = Vocab::kNormal;
+  }
+  return Status::OK();
+}
+
+// tokenizer.ggml.merges: BPE merges in rank order, each "left right".
+Status read_merges(const uint8_t* data, size_t size, const Metadata& md, const std::string& path, Vocab* v) {
+  auto it = md.arrays.find("tokenizer.ggml.merges");
+  if (it == md.arrays.end()) return Status::OK();
+  if (it->second.type != kString) {
+    return Status::Corruption(path + ": 'tokenizer.ggml.merges' is an array of " + gguf_type_name(it->second.type) +
+                              ", expected string");
+  }
+  const size_t n = static_cast<size_t>(it->second.count);  // bounded by the file size in the metadata pass
+  v->merges.reserve(n);
+  Cursor c(data, size, path);
+  KVF_RETURN_IF_ERROR(c.skip(it->second.offset, "merge array"));
+  for (size_t i = 0; i < n; ++i) {
+    std::string s;
+    KVF_RETURN_IF_ERROR(c.read_string(&s, "merge text", std::numeric_limits<uint64_t>::max()));
+    v->merges.push_back(std::move(s));
+  }
+  return Status::OK();
+}
+
+// Special token ids. SentencePiece vocabularies keep llama.cpp's defaults
+// (1, 2, 0), which must name tokens so callers can index with them; other
+// models default to none (-1) rather than to llama.cpp's Falcon-era 11.
+Status read_special_ids(const Metadata& md, const std::string& path, Vocab* v) {
+  const bool spm = v->model == "llama";
+  if (!spm) v->bos_id = v->eos_id = v->unk_id = -1;
+  const size_t n = v->tokens.size();
+  struct Key {
+    const char* key;
+    int32_t* dst;
+  };
+  const Key ids[] = {{"tokenizer.ggml.bos_token_id", &v->bos_id},     {"tokenizer.ggml.eos_token_id", &v->eos_id},
+                     {"tokenizer.ggml.unknown_token_id", &v->unk_id}, {"tokenizer.ggml.eot_token_id", &v->eot_id},
+                     {"tokenizer.ggml.eom_token_id", &v->eom_id},     {"tokenizer.ggml.padding_token_id", &v->pad_id}};
+  for (const auto& [key, dst] : ids) {
+    KVF_ASSIGN_OR_RETURN(std::optional<int64_t> id, get_int(md, key, path));
+    if (!id && *dst < 0) continue;
+    const int64_t value = id ? *id : *dst;
+    if (value < 0 || static_cast<uint64_t>(value) >= n) {
+      // Some converters write a padding id one past the vocabulary; nothing here
+      // uses padding, so llama.cpp's "ignore a bad special id" is harmless for it.
+      if (dst == &v->pad_id) {
+        *dst = -1;
+        continue;
+      }
+      return Status::Corruption(path + ": metadata key '" + key + "' = " + std::to_string(value) +
+                                (id ? "" : " (default)") + " is not a token id (vocabulary has " + std::to_string(n) +
+                                " tokens)");
+    }
+    *dst = static_cast<int32_t>(value);
+  }
+  return Status::OK();
+}
+
+// add_bos / add_eos / add_space_prefix with llama.cpp's per-model defaults:
+// SentencePiece adds BOS and a dummy prefix; byte-level BPE adds neither,
+// except the Llama 3 pre-tokenizer family, which adds BOS.
+Status read_vocab_flags(const Metadata& md, const std::string& path, Vocab* v) {
+  if (v->model != "llama") {
+    static constexpr std::string_view kBosPre[] = {"llama3", "llama-v3", "llama-bpe", "falcon3", "tekken", "chameleon"};
+    v->add_bos = std::find(std::begin(kBosPre), std::end(kBosPre), v->pre) != std::end(kBosPre);
+    v->add_space_prefix = false;
+  }
+  KVF_ASSIGN_OR_RETURN(std::optional<bool> add_bos, get_bool(md, "tokenizer.ggml.add_bos_token", path));
+  if (add_bos) v->add_bos = *add_bos;
+  KVF_ASSIGN_OR_RETURN(std::optional<bool> add_eos, get_bool(md, "tokenizer.ggml.add_eos_token", path));
+  if (add_eos) v->add_eos = *add_eos;
+  KVF_ASSIGN_OR_RETURN(std::optional<bool> add_space, get_bool(md, "tokenizer.ggml.add_space_prefix", path));
+  if (add_space) v->add_space_prefix = *add_space;
+  v->space_marker = "\xE2\x96\x81";
+  return Status::OK();
+}
 
 Result<Vocab> decode_vocab(const uint8_t* data, size_t size, const Metadata& md, const std::string& path) {
   auto tok_it = md.arrays.find("tokenizer.ggml.tokens");
@@ -407,77 +607,22 @@ Result<Vocab> decode_vocab(const uint8_t* data, size_t size, const Metadata& md,
     return Status::Corruption(path + ": 'tokenizer.ggml.tokens' has " + std::to_string(toks.count) +
                               " tokens (must be 1.." + std::to_string(uint64_t{1} << 22) + ")");
   }
-  const size_t n = static_cast<size_t>(toks.count);
   Vocab v;
   KVF_ASSIGN_OR_RETURN(std::optional<std::string> model, get_string(md, "tokenizer.ggml.model", path));
   if (model) v.model = *model;
+  KVF_ASSIGN_OR_RETURN(std::optional<std::string> pre, get_string(md, "tokenizer.ggml.pre", path));
+  if (pre) v.pre = *pre;
+  KVF_ASSIGN_OR_RETURN(std::optional<std::string> name, get_string(md, "general.name", path));
+  if (name) v.name = *name;
   try {
-    v.tokens.reserve(n);
-    // The metadata pass has already walked these strings inside the file.
-    Cursor c(data, size, path);
-    KVF_RETURN_IF_ERROR(c.skip(toks.offset, "token array"));
-    for (size_t i = 0; i < n; ++i) {
-      std::string s;
-      KVF_RETURN_IF_ERROR(c.read_string(&s, "token text", std::numeric_limits<uint64_t>::max()));
-      v.max_token_bytes = std::max(v.max_token_bytes, s.size());
-      v.tokens.push_back(std::move(s));
-    }
-    auto sc = md.arrays.find("tokenizer.ggml.scores");
-    if (sc != md.arrays.end()) {
-      if (sc->second.type != kF32 || sc->second.count != toks.count) {
-        return Status::Corruption(path + ": 'tokenizer.ggml.scores' is " + gguf_type_name(sc->second.type) + " x " +
-                                  std::to_string(sc->second.count) + ", expected float32 x " + std::to_string(n));
-      }
-      v.scores.resize(n);
-      std::memcpy(v.scores.data(), data + sc->second.offset, n * sizeof(float));
-    } else {
-      v.scores.assign(n, 0.0f);
-    }
-    auto ty = md.arrays.find("tokenizer.ggml.token_type");
-    if (ty != md.arrays.end()) {
-      if ((ty->second.type != kI32 && ty->second.type != kU32) || ty->second.count != toks.count) {
-        return Status::Corruption(path + ": 'tokenizer.ggml.token_type' is " + gguf_type_name(ty->second.type) +
-                                  " x " + std::to_string(ty->second.count) + ", expected int32 x " + std::to_string(n));
-      }
-      v.types.resize(n);
-      std::memcpy(v.types.data(), data + ty->second.offset, n * sizeof(int32_t));
-      for (size_t i = 0; i < n; ++i) {
-        if (v.types[i] < Vocab::kNormal || v.types[i] > Vocab::kByte) {
-          // GGUF type 0 is "undefined"; treat it like a normal piece rather than reject the vocabulary.
-          if (v.types[i] == 0) {
-            v.types[i] = Vocab::kNormal;
-            continue;
-          }
-          return Status::Corruption(path + ": token " + std::to_string(i) + " has unknown token type " +
-                                    std::to_string(v.types[i]));
-        }
-      }
-    } else {
-      v.types.assign(n, Vocab::kNormal);
-    }
+    KVF_RETURN_IF_ERROR(read_token_arrays(data, size, md, toks, path, &v));
+    KVF_RETURN_IF_ERROR(read_merges(data, size, md, path, &v));
   } catch (const std::bad_alloc&) {
-    return Status::ResourceExhausted(path + ": out of memory reading a vocabulary of " + std::to_string(n) + " tokens");
+    return Status::ResourceExhausted(path + ": out of memory reading a vocabulary of " + std::to_string(toks.count) +
+                                     " tokens");
   }
-  const std::pair<const char*, int32_t*> ids[] = {{"tokenizer.ggml.bos_token_id", &v.bos_id},
-                                                  {"tokenizer.ggml.eos_token_id", &v.eos_id},
-                                                  {"tokenizer.ggml.unknown_token_id", &v.unk_id}};
-  for (const auto& [key, dst] : ids) {
-    KVF_ASSIGN_OR_RETURN(std::optional<int64_t> id, get_int(md, key, path));
-    // Absent keys keep SentencePiece's defaults, which must still name a token
-    // so that callers can index the vocabulary with any of these ids.
-    const int64_t value = id ? *id : *dst;
-    if (value < 0 || static_cast<uint64_t>(value) >= n) {
-      return Status::Corruption(path + ": metadata key '" + key + "' = " + std::to_string(value) +
-                                (id ? "" : " (default)") + " is not a token id (vocabulary has " + std::to_string(n) +
-                                " tokens)");
-    }
-    *dst = static_cast<int32_t>(value);
-  }
-  KVF_ASSIGN_OR_RETURN(std::optional<bool> add_bos, get_bool(md, "tokenizer.ggml.add_bos_token", path));
-  if (add_bos) v.add_bos = *add_bos;
-  KVF_ASSIGN_OR_RETURN(std::optional<bool> add_space, get_bool(md, "tokenizer.ggml.add_space_prefix", path));
-  if (add_space) v.add_space_prefix = *add_space;
-  v.space_marker = "\xE2\x96\x81";
+  KVF_RETURN_IF_ERROR(read_special_ids(md, path, &v));
+  KVF_RETURN_IF_ERROR(read_vocab_flags(md, path, &v));
   return v;
 }
 
@@ -560,44 +705,11 @@ Result<ModelFile> parse_gguf(const uint8_t* data, size_t size, std::shared_ptr<c
   // ---- hyperparameters ----
   KVF_ASSIGN_OR_RETURN(std::optional<std::string> arch, get_string(md, "general.architecture", path));
   if (!arch) return p.corrupt("metadata key 'general.architecture' is missing");
-  if (*arch != "llama") {
-    return Status::NotSupported(path + ": architecture '" + *arch + "' is not supported (only 'llama')");
-  }
   ModelConfig& c = mf.config;
-  c.architecture = *arch;
+  KVF_RETURN_IF_ERROR(read_hyperparameters(md, *arch, path, &c));
   KVF_ASSIGN_OR_RETURN(std::optional<std::string> name, get_string(md, "general.name", path));
   if (name) c.name = *name;
-  const std::string a = *arch + ".";
-  struct Req {
-    const char* key;
-    int* dst;
-  };
-  const Req required[] = {{"embedding_length", &c.dim},
-                          {"feed_forward_length", &c.hidden_dim},
-                          {"block_count", &c.n_layers},
-                          {"attention.head_count", &c.n_heads},
-                          {"context_length", &c.context_length}};
-  for (const Req& r : required) {
-    KVF_ASSIGN_OR_RETURN(std::optional<int> v, get_small_int(md, a + r.key, path));
-    if (!v) return p.corrupt("metadata key '" + a + r.key + "' is missing");
-    *r.dst = *v;
-  }
-  KVF_ASSIGN_OR_RETURN(std::optional<int> n_kv, get_small_int(md, a + "attention.head_count_kv", path));
-  c.n_kv_heads = n_kv ? *n_kv : c.n_heads;
-  KVF_ASSIGN_OR_RETURN(std::optional<double> eps, get_float(md, a + "attention.layer_norm_rms_epsilon", path));
-  c.rms_eps = eps ? static_cast<float>(*eps) : 1e-5f;
-  KVF_ASSIGN_OR_RETURN(std::optional<double> theta, get_float(md, a + "rope.freq_base", path));
-  c.rope_theta = theta ? static_cast<float>(*theta) : 10000.0f;
-  // Head size: attention.key_length when written, else the rotary dimension
-  // (llama rotates whole heads), else dim / n_heads.
-  KVF_ASSIGN_OR_RETURN(std::optional<int> key_len, get_small_int(md, a + "attention.key_length", path));
-  KVF_ASSIGN_OR_RETURN(std::optional<int> rot, get_small_int(md, a + "rope.dimension_count", path));
-  if (key_len) {
-    c.head_dim = *key_len;
-  } else if (rot) {
-    c.head_dim = *rot;
-  }
-  KVF_ASSIGN_OR_RETURN(std::optional<int> vocab_key, get_small_int(md, a + "vocab_size", path));
+  KVF_ASSIGN_OR_RETURN(std::optional<int> vocab_key, get_small_int(md, *arch + ".vocab_size", path));
   const TensorRef* embd = mf.find("token_embd.weight");
   auto tok_arr = md.arrays.find("tokenizer.ggml.tokens");
   if (vocab_key) {
@@ -612,6 +724,7 @@ Result<ModelFile> parse_gguf(const uint8_t* data, size_t size, std::shared_ptr<c
   }
   if (Status s = validate_config(c); !s.ok()) return Status(s.code(), path + ": " + s.message());
   if (c.head_dim == 0) c.head_dim = c.dim / c.n_heads;
+  if (c.rope_dim == c.head_dim) c.rope_dim = 0;
   c.tied_output = mf.find("output.weight") == nullptr;
 
   // A vocabulary-only file (as llama.cpp's tokenizer tests ship) is a tokenizer, not a model.

@@ -6,7 +6,9 @@
 
 #include <xxhash.h>
 
+#include "kvforge/core/activation_rounding.h"
 #include "kvforge/core/kernels.h"
+#include "kvforge/core/rope.h"
 #include "kvforge/core/thread_pool.h"
 #include "kvforge/model/gguf_reader.h"
 #include "kvforge/model/llama2c_reader.h"
@@ -48,6 +50,31 @@ Status require_f32(const ModelFile& f, const TensorRef* t) {
 
 size_t matrix_bytes(const TensorRef* t) { return t->nbytes; }
 
+// rows[t] += bias for each of n rows of `width` floats; no-op without a bias.
+void add_bias(const TensorRef* bias, float* rows, size_t n, size_t width) {
+  if (bias == nullptr) return;
+  const float* b = reinterpret_cast<const float*>(bias->data);
+  for (size_t t = 0; t < n; ++t) core::axpy_f32(1.0f, b, rows + t * width, width);
+}
+
+// The input of a product with `weight_type` as llama.cpp's dot products see it
+// (core/activation_rounding.h): `in` itself for F32 weights, else a rounded copy.
+const float* rounded_input(core::TensorType weight_type, const float* in, size_t n, size_t cols,
+                           std::vector<float>* buf) {
+  const core::ActivationType a = core::activation_type_for(weight_type);
+  if (a == core::ActivationType::kF32) return in;
+  if (buf->size() < n * cols) buf->resize(n * cols);
+  core::round_activations(a, in, buf->data(), n * cols);
+  return buf->data();
+}
+
+// RMSNorm of each of n_heads consecutive heads (qwen3's q/k norm).
+void head_norm(const TensorRef* weight, float* x, size_t n_heads, size_t head_dim, float eps) {
+  if (weight == nullptr) return;
+  const float* w = reinterpret_cast<const float*>(weight->data);
+  for (size_t h = 0; h < n_heads; ++h) core::rmsnorm_f32(x + h * head_dim, x + h * head_dim, w, head_dim, eps);
+}
+
 uint64_t fingerprint_of(const ModelFile& f) {
   XXH3_state_t* state = XXH3_createState();
   XXH3_64bits_reset(state);
@@ -62,6 +89,11 @@ uint64_t fingerprint_of(const ModelFile& f) {
     XXH3_64bits_update(state, &type, sizeof type);
     XXH3_64bits_update(state, t.dims.data(), t.dims.size() * sizeof(int64_t));
     XXH3_64bits_update(state, t.data, t.nbytes);
+  }
+  // Only non-default rotations are hashed, so files that predate these fields keep their fingerprint.
+  if (c.rope_style != ModelConfig::RopeStyle::kAdjacentPairs || c.rope_dim != 0 || c.rope_freq_scale != 1.0f) {
+    const float rope[] = {static_cast<float>(c.rope_style), static_cast<float>(c.rope_dim), c.rope_freq_scale};
+    XXH3_64bits_update(state, rope, sizeof rope);
   }
   const uint64_t h = XXH3_64bits_digest(state);
   XXH3_freeState(state);
@@ -97,9 +129,46 @@ Status LlamaModel::bind_tensors() {
     KVF_ASSIGN_OR_RETURN(L.w_gate, require(file_, p + "ffn_gate.weight", {dim, c.hidden_dim}));
     KVF_ASSIGN_OR_RETURN(L.w_up, require(file_, p + "ffn_up.weight", {dim, c.hidden_dim}));
     KVF_ASSIGN_OR_RETURN(L.w_down, require(file_, p + "ffn_down.weight", {c.hidden_dim, dim}));
+    KVF_RETURN_IF_ERROR(bind_arch_tensors(p, &L));
     layers_.push_back(L);
   }
+  rope_freqs_ = nullptr;
+  if (file_.find("rope_freqs.weight") != nullptr) {
+    KVF_ASSIGN_OR_RETURN(const TensorRef* f, require(file_, "rope_freqs.weight", {c.rotary_dim() / 2}));
+    KVF_RETURN_IF_ERROR(require_f32(file_, f));
+    rope_freqs_ = reinterpret_cast<const float*>(f->data);
+  }
   return Status::OK();
+}
+
+// Optional tensors are bound only for the architecture that defines them, so a
+// stray tensor never changes what a llama file computes.
+Status LlamaModel::bind_arch_tensors(const std::string& p, Layer* L) {
+  const ModelConfig& c = file_.config;
+  const int64_t hd = c.head_dim, q_dim = int64_t{c.n_heads} * hd, kv_dim = int64_t{c.n_kv_heads} * hd;
+  auto optional_f32 = [&](const std::string& name, int64_t n, const TensorRef** out) -> Status {
+    if (file_.find(name) == nullptr) return Status::OK();
+    KVF_ASSIGN_OR_RETURN(*out, require(file_, name, {n}));
+    return require_f32(file_, *out);
+  };
+  if (c.architecture == "qwen2" || c.architecture == "llama") {  // llama.cpp reads optional biases for both
+    KVF_RETURN_IF_ERROR(optional_f32(p + "attn_q.bias", q_dim, &L->bq));
+    KVF_RETURN_IF_ERROR(optional_f32(p + "attn_k.bias", kv_dim, &L->bk));
+    KVF_RETURN_IF_ERROR(optional_f32(p + "attn_v.bias", kv_dim, &L->bv));
+  }
+  if (c.architecture == "qwen3") {
+    KVF_ASSIGN_OR_RETURN(L->q_norm, require(file_, p + "attn_q_norm.weight", {hd}));
+    KVF_ASSIGN_OR_RETURN(L->k_norm, require(file_, p + "attn_k_norm.weight", {hd}));
+    KVF_RETURN_IF_ERROR(require_f32(file_, L->q_norm));
+    KVF_RETURN_IF_ERROR(require_f32(file_, L->k_norm));
+  }
+  return Status::OK();
+}
+
+bool LlamaModel::rope_is_plain() const {
+  const ModelConfig& c = config();
+  return c.rope_style == ModelConfig::RopeStyle::kAdjacentPairs && c.rotary_dim() == c.head_dim &&
+         c.rope_freq_scale == 1.0f && rope_freqs_ == nullptr;
 }
 
 Result<std::shared_ptr<const LlamaModel>> LlamaModel::from_file(ModelFile file, std::optional<Tokenizer> tokenizer) {
@@ -163,6 +232,8 @@ struct Session::Scratch {
   size_t capacity = 0;
   std::vector<float> x, xb, xb2, q, k, v, att, hb, hb2;
   std::vector<int32_t> positions;
+  std::vector<float> rope_angles;
+  std::vector<float> act;  // activations rounded to a weight type's vec_dot_type
 
   void ensure(const ModelConfig& c, size_t n) {
     if (n <= capacity) return;
@@ -250,9 +321,22 @@ void Session::forward_batch(const int32_t* tokens, size_t n, LogitsMode mode, fl
     for (size_t t = 0; t < n; ++t) core::rmsnorm_f32(out + t * dim, s.x.data() + t * dim, weight, dim, c.rms_eps);
   };
   auto matmul = [&](const TensorRef* w, const float* in, float* out) {
-    core::matmul(w->type, w->data, static_cast<size_t>(w->rows()), static_cast<size_t>(w->cols()), in, n, out, pool);
+    core::matmul(w->type, w->data, static_cast<size_t>(w->rows()), static_cast<size_t>(w->cols()),
+                 rounded_input(w->type, in, n, static_cast<size_t>(w->cols()), &s.act), n, out, pool);
   };
   const kv::KvView view{&cache_, selector_, observer_};
+  const bool plain_rope = M.rope_is_plain();
+  const core::RopeParams rope{c.rotary_dim(), c.rope_theta, c.rope_freq_scale, M.rope_freq_factors(),
+                              c.rope_style == ModelConfig::RopeStyle::kNeox};
+  s.rope_angles.resize(static_cast<size_t>(c.rotary_dim()));
+  auto rotate = [&](float* x, int heads, int32_t pos) {
+    if (plain_rope) {
+      core::rope_f32(x, heads, c.head_dim, pos, c.rope_theta);
+      return;
+    }
+    core::rope_angles(pos, rope, s.rope_angles.data());
+    core::rope_apply(x, heads, c.head_dim, rope, s.rope_angles.data());
+  };
 
   for (int l = 0; l < c.n_layers; ++l) {
     const LlamaModel::Layer& L = M.layers()[l];
@@ -260,9 +344,14 @@ void Session::forward_batch(const int32_t* tokens, size_t n, LogitsMode mode, fl
     matmul(L.wq, s.xb.data(), s.q.data());
     matmul(L.wk, s.xb.data(), s.k.data());
     matmul(L.wv, s.xb.data(), s.v.data());
+    add_bias(L.bq, s.q.data(), n, q_dim);
+    add_bias(L.bk, s.k.data(), n, kv_dim);
+    add_bias(L.bv, s.v.data(), n, kv_dim);
+    head_norm(L.q_norm, s.q.data(), n * c.n_heads, hd, c.rms_eps);
+    head_norm(L.k_norm, s.k.data(), n * c.n_kv_heads, hd, c.rms_eps);
     for (size_t t = 0; t < n; ++t) {
-      core::rope_f32(s.q.data() + t * q_dim, c.n_heads, c.head_dim, s.positions[t], c.rope_theta);
-      core::rope_f32(s.k.data() + t * kv_dim, c.n_kv_heads, c.head_dim, s.positions[t], c.rope_theta);
+      rotate(s.q.data() + t * q_dim, c.n_heads, s.positions[t]);
+      rotate(s.k.data() + t * kv_dim, c.n_kv_heads, s.positions[t]);
       for (int h = 0; h < c.n_kv_heads; ++h) {
         cache_.head(l, h).append(s.positions[t], s.k.data() + t * kv_dim + h * hd, s.v.data() + t * kv_dim + h * hd);
       }
@@ -286,11 +375,13 @@ void Session::forward_batch(const int32_t* tokens, size_t n, LogitsMode mode, fl
   const TensorRef& out = M.output();
   if (mode == LogitsMode::kLast) {
     core::rmsnorm_f32(s.xb.data(), s.x.data() + (n - 1) * dim, fnorm, dim, c.rms_eps);
-    core::matvec(out.type, out.data, static_cast<size_t>(out.rows()), dim, s.xb.data(), logits, pool);
+    core::matvec(out.type, out.data, static_cast<size_t>(out.rows()), dim,
+                 rounded_input(out.type, s.xb.data(), 1, dim, &s.act), logits, pool);
     return;
   }
   for (size_t t = 0; t < n; ++t) core::rmsnorm_f32(s.xb.data() + t * dim, s.x.data() + t * dim, fnorm, dim, c.rms_eps);
-  core::matmul(out.type, out.data, static_cast<size_t>(out.rows()), dim, s.xb.data(), n, logits, pool);
+  core::matmul(out.type, out.data, static_cast<size_t>(out.rows()), dim,
+               rounded_input(out.type, s.xb.data(), n, dim, &s.act), n, logits, pool);
 }
 
 }  // namespace kvforge::model

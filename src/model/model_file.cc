@@ -81,6 +81,14 @@ Status validate_config(const ModelConfig& c) {
     return Status::InvalidArgument("model config: rope_theta = " + std::to_string(c.rope_theta) +
                                    " is not a positive finite base");
   }
+  if (c.rope_dim < 0 || c.rope_dim > head_dim || c.rope_dim % 2 != 0) {
+    return Status::InvalidArgument("model config: rope dimension count = " + std::to_string(c.rope_dim) +
+                                   " must be even and at most head_dim = " + std::to_string(head_dim));
+  }
+  if (!(c.rope_freq_scale > 0.0f) || !(c.rope_freq_scale <= 1e6f)) {
+    return Status::InvalidArgument("model config: rope frequency scale = " + std::to_string(c.rope_freq_scale) +
+                                   " is not a positive finite factor");
+  }
   return Status::OK();
 }
 

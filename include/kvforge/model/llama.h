@@ -64,15 +64,28 @@ class LlamaModel {
     const TensorRef* w_gate;
     const TensorRef* w_up;
     const TensorRef* w_down;
+    // Architecture extras, null when absent: qwen2's projection biases and
+    // qwen3's per-head RMSNorm of queries and keys (before RoPE).
+    const TensorRef* bq = nullptr;
+    const TensorRef* bk = nullptr;
+    const TensorRef* bv = nullptr;
+    const TensorRef* q_norm = nullptr;
+    const TensorRef* k_norm = nullptr;
   };
   const std::vector<Layer>& layers() const { return layers_; }
   const TensorRef& token_embd() const { return *token_embd_; }
   const TensorRef& output_norm() const { return *output_norm_; }
   const TensorRef& output() const { return *output_; }
+  // Llama 3's per-pair RoPE frequency factors (rope_freqs.weight), or null.
+  const float* rope_freq_factors() const { return rope_freqs_; }
+  // RoPE as this model applies it (see ModelConfig); `plain` when it is the
+  // llama2.c rotation of whole heads, which has its own bit-exact kernel.
+  bool rope_is_plain() const;
 
  private:
   LlamaModel() = default;
   Status bind_tensors();
+  Status bind_arch_tensors(const std::string& prefix, Layer* layer);
 
   ModelFile file_;
   std::optional<Tokenizer> tokenizer_;
@@ -80,6 +93,7 @@ class LlamaModel {
   const TensorRef* token_embd_ = nullptr;
   const TensorRef* output_norm_ = nullptr;
   const TensorRef* output_ = nullptr;
+  const float* rope_freqs_ = nullptr;
   uint64_t fingerprint_ = 0;
 };
 

@@ -38,6 +38,17 @@ struct ModelConfig {
   float rms_eps = 1e-5f;
   float rope_theta = 10000.0f;
   bool tied_output = false;  // classifier shares token_embd
+  // RoPE as llama.cpp applies it. `rope_dim` leading values of each head are
+  // rotated (0: the whole head); the rest pass through. Pairs are adjacent
+  // values (llama) or i and i + rope_dim/2 (NeoX: qwen2, qwen3). Positions are
+  // multiplied by rope_freq_scale (linear scaling = 1 / factor); per-pair
+  // frequency factors (Llama 3's rope_freqs.weight) live in the model's tensors.
+  enum class RopeStyle { kAdjacentPairs, kNeox };
+  RopeStyle rope_style = RopeStyle::kAdjacentPairs;
+  int rope_dim = 0;
+  float rope_freq_scale = 1.0f;
+
+  int rotary_dim() const { return rope_dim > 0 ? rope_dim : head_dim; }
 };
 
 // Checks that the configuration is usable: positive sizes, heads dividing dim,
@@ -59,18 +70,27 @@ struct TensorRef {
 };
 
 // Vocabulary as stored with the model. Token text is kept exactly as the file
-// has it (GGUF writes U+2581 for a word-start space; llama2.c a plain space);
-// `space_marker` says which.
+// has it (GGUF writes U+2581 for a word-start space; llama2.c a plain space;
+// byte-level BPE vocabularies spell bytes as GPT-2's printable code points);
+// `space_marker` says which for SentencePiece vocabularies.
 struct Vocab {
   enum TokenType : int32_t { kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6 };
-  std::string model = "llama";  // tokenizer.ggml.model
+  std::string model = "llama";  // tokenizer.ggml.model: "llama" (SentencePiece) or "gpt2" (byte-level BPE)
+  std::string pre;              // tokenizer.ggml.pre: the BPE pre-tokenizer's name ("" when absent)
+  std::string name;             // general.name: llama.cpp keys a few per-model quirks on it (Phi-3's specials)
   std::vector<std::string> tokens;
   std::vector<float> scores;
-  std::vector<int32_t> types;   // TokenType per token; kNormal when the file has none
+  std::vector<int32_t> types;        // TokenType per token; kNormal when the file has none
+  std::vector<std::string> merges;   // BPE merges "left right", best (rank 0) first
+  // Special ids; -1 means none. SentencePiece files default to 1/2/0 as llama.cpp does.
   int32_t bos_id = 1;
   int32_t eos_id = 2;
   int32_t unk_id = 0;
-  bool add_bos = true;
+  int32_t eot_id = -1;  // end of turn (<|eot_id|>, <|im_end|>); found by text when the file names none
+  int32_t eom_id = -1;  // end of message (<|eom_id|>)
+  int32_t pad_id = -1;
+  bool add_bos = true;   // encode(text, add_special = true) starts with bos_id
+  bool add_eos = false;  // ... and ends with eos_id
   bool add_space_prefix = true;
   std::string space_marker = "\xE2\x96\x81";  // "▁"
   size_t max_token_bytes = 0;
