@@ -55,6 +55,7 @@ int emit(const eval::Table& table, const std::string& json_path);
 // Subcommand registration: each returns the function that runs it.
 using Runner = std::function<int()>;
 Runner register_info(CLI::App& app);
+Runner register_logits(CLI::App& app);
 Runner register_generate(CLI::App& app);
 Runner register_eval(CLI::App& app);
 Runner register_bench(CLI::App& app);
@@ -72,6 +73,7 @@ Runner register_profile(CLI::App& app);
 Runner register_store(CLI::App& app);
 Runner register_serve(CLI::App& app);
 Runner register_load(CLI::App& app);
+Runner register_tokenize(CLI::App& app);
 Runner register_bench_stream(CLI::App* bench_cmd);
 
 }  // namespace kvforge::cli

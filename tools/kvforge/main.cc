@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "kvforge 0.1.0");
   std::map<std::string, kvforge::cli::Runner> runners;
   runners["info"] = kvforge::cli::register_info(app);
+  runners["logits"] = kvforge::cli::register_logits(app);
   runners["generate"] = kvforge::cli::register_generate(app);
   runners["eval"] = kvforge::cli::register_eval(app);
   runners["bench"] = kvforge::cli::register_bench(app);
@@ -19,6 +20,7 @@ int main(int argc, char** argv) {
   runners["store"] = kvforge::cli::register_store(app);
   runners["serve"] = kvforge::cli::register_serve(app);
   runners["load"] = kvforge::cli::register_load(app);
+  runners["tokenize"] = kvforge::cli::register_tokenize(app);
   CLI11_PARSE(app, argc, argv);
   for (auto* sub : app.get_subcommands()) {
     auto it = runners.find(sub->get_name());
