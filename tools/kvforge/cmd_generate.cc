@@ -14,9 +14,11 @@ namespace kvforge::cli {
 
 namespace {
 // run.c's safe_printf: skip lone control bytes a piece may decode to.
-void print_piece(const std::string& piece) {
+// run.c's safe_printf drops lone unprintable bytes; byte-level BPE spells a
+// multi-byte character as several one-byte pieces, so those print as they are.
+void print_piece(const std::string& piece, bool raw_bytes) {
   if (piece.empty()) return;
-  if (piece.size() == 1) {
+  if (piece.size() == 1 && !raw_bytes) {
     const unsigned char c = static_cast<unsigned char>(piece[0]);
     if (!(std::isprint(c) || std::isspace(c))) return;
   }
@@ -66,7 +68,8 @@ Runner register_generate(CLI::App& app) {
     auto sampler = model::Sampler::create(so);
     if (!sampler.ok()) return fail(sampler.status());
     const model::Tokenizer& tok = *model->tokenizer();
-    std::vector<int32_t> prompt = tok.encode(a->prompt, /*add_bos=*/true);
+    auto print_piece_of = [&tok](const std::string& piece) { print_piece(piece, tok.is_bpe()); };
+    std::vector<int32_t> prompt = tok.encode(a->prompt, /*add_special=*/true);
     if (prompt.empty()) return fail(Status::InvalidArgument("the prompt encodes to no tokens"));
 
     model::Session session(model, {.n_threads = a->model.threads});
@@ -98,12 +101,15 @@ Runner register_generate(CLI::App& app) {
     // The prompt is fed as one batch except its last token, which the loop
     // below decodes like run.c does every position.
     const size_t n_prefill = std::min<size_t>(prompt.size() - 1, static_cast<size_t>(steps));
+    // run.c's prompt starts with BOS, which prints nothing; a vocabulary that
+    // adds no BOS (Qwen2, GPT-2) starts with text that must print.
+    if (prompt.front() != tok.bos()) print_piece_of(tok.decode_piece(tok.bos(), prompt.front()));
     if (n_prefill > 0) {
       const std::span<const int32_t> head(prompt.data(), n_prefill);
       Status s = evictor ? evictor->prefill(head, model::LogitsMode::kNone, nullptr)
                          : session.forward(head, model::LogitsMode::kNone, nullptr);
       if (!s.ok()) return fail(s);
-      for (size_t i = 0; i < n_prefill; ++i) print_piece(tok.decode_piece(prompt[i], prompt[i + 1]));
+      for (size_t i = 0; i < n_prefill; ++i) print_piece_of(tok.decode_piece(prompt[i], prompt[i + 1]));
     }
     if (retrieval) {  // the prompt ran with full attention; decoding retrieves
       Status s = retrieval->build(session.cache(), session.pool());
@@ -123,8 +129,10 @@ Runner register_generate(CLI::App& app) {
         next = sampler->sample(logits);
         ++generated;
       }
-      if (next == tok.bos()) break;
-      print_piece(tok.decode_piece(token, next));
+      // run.c stops at BOS; chat and BPE models end a reply with EOS or an
+      // end-of-turn token (<|eot_id|>, <|im_end|>).
+      if (next == tok.bos() || tok.is_eog(next)) break;
+      print_piece_of(tok.decode_piece(token, next));
       token = next;
     }
     std::printf("\n");

@@ -43,6 +43,10 @@ Runner register_info(CLI::App& app) {
     row("context_length", c.context_length);
     row("rms_eps", c.rms_eps);
     row("rope_theta", c.rope_theta);
+    row("rope", std::string(c.rope_style == model::ModelConfig::RopeStyle::kNeox ? "neox" : "adjacent pairs") +
+                    ", " + std::to_string(c.rotary_dim()) + " of " + std::to_string(c.head_dim) + " dims" +
+                    (c.rope_freq_scale != 1.0f ? ", linear scale " + std::to_string(c.rope_freq_scale) : "") +
+                    (m.rope_freq_factors() ? ", frequency factors" : ""));
     row("tied_output", c.tied_output ? "yes" : "no");
     row("tensors", static_cast<int64_t>(m.file().tensors.size()));
     row("tensor_types", types);

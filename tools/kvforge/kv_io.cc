@@ -10,7 +10,7 @@ namespace kvforge::cli {
 
 Result<std::vector<int32_t>> context_tokens(const model::LlamaModel& model, const std::string& text_path) {
   KVF_ASSIGN_OR_RETURN(const std::string text, core::read_file(text_path));
-  std::vector<int32_t> tokens = model.tokenizer()->encode(text, /*add_bos=*/true);
+  std::vector<int32_t> tokens = model.tokenizer()->encode(text, /*add_special=*/true);
   const size_t ctx = static_cast<size_t>(model.config().context_length);
   if (tokens.size() > ctx) {
     std::cerr << "kvforge: the text has " << tokens.size() << " tokens; keeping the first " << ctx
