@@ -9,14 +9,6 @@
 #include "kvforge/core/status.h"
 
 namespace kvforge::core::ref {
-namespace {
-float load_fp16(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return fp16_to_f32(h);
-}
-}  // namespace
-
 float dot_f32(const float* a, const float* b, size_t n) {
   float s = 0.0f;
   for (size_t i = 0; i < n; ++i) s += a[i] * b[i];

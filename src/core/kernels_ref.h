@@ -6,6 +6,9 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <cstring>
+
+#include "kvforge/core/half.h"
 #include "kvforge/core/tensor_type.h"
 
 namespace kvforge::core {
@@ -98,6 +101,13 @@ void silu_mul_f32(float* gate, const float* up, size_t n);
 
 // Sub-block j (0..7) scale and min of a Q4_K/Q5_K super-block (GGML
 // get_scale_min_k4). Inline: the SIMD dots call these once per sub-block.
+// A block's fp16 scale, at any alignment.
+inline float load_fp16(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return fp16_to_f32(h);
+}
+
 inline void q4_k_scale_min(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
   if (j < 4) {
     *sc = q[j] & 63;

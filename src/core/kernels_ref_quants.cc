@@ -10,11 +10,6 @@
 namespace kvforge::core::ref {
 namespace {
 
-float load_fp16(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return fp16_to_f32(h);
-}
 
 uint32_t load_u32(const uint8_t* p) {
   uint32_t v;
