@@ -102,4 +102,40 @@ void round_activations(ActivationType type, const float* x, float* out, size_t n
   }
 }
 
+void q8_1_sum_residuals(const float* x, float* residual, size_t n) {
+  KVF_CHECK(n % 32 == 0);
+  for (size_t b = 0; b < n / 32; ++b) {
+    const float* v = x + b * 32;
+    float amax = 0.0f;
+    for (size_t j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(v[j]));
+    const float d = amax / 127.0f;
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    float sum_q = 0.0f;
+    for (size_t j = 0; j < 32; ++j) sum_q += std::nearbyint(v[j] * id);
+    const float s = fp16_to_f32(f32_to_fp16(d * sum_q));
+    residual[b] = s - fp16_to_f32(f32_to_fp16(d)) * sum_q;
+  }
+}
+
+void add_block_min_residuals(TensorType type, const void* w, size_t rows, size_t cols, const float* residual,
+                             size_t n_tokens, float* y) {
+  KVF_CHECK(type == TensorType::kQ4_1 || type == TensorType::kQ5_1);
+  const size_t block_bytes = static_cast<size_t>(tensor_type_block_bytes(type));
+  const size_t blocks = cols / 32, row_bytes = blocks * block_bytes;
+  const auto* base = static_cast<const uint8_t*>(w);
+  for (size_t r = 0; r < rows; ++r) {
+    const uint8_t* row = base + r * row_bytes;
+    for (size_t t = 0; t < n_tokens; ++t) {
+      const float* e = residual + t * blocks;
+      float sum = 0.0f;
+      for (size_t b = 0; b < blocks; ++b) {
+        uint16_t m;  // both layouts start with the fp16 scale, then the fp16 minimum
+        std::memcpy(&m, row + b * block_bytes + 2, 2);
+        sum += fp16_to_f32(m) * e[b];
+      }
+      y[t * rows + r] += sum;
+    }
+  }
+}
+
 }  // namespace kvforge::core

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include "kvforge/core/half.h"
 #include "kvforge/core/kernels.h"
 #include "kvforge/core/thread_pool.h"
 
@@ -27,10 +28,39 @@ inline void axpy(float w, const float* x, float* y, int n) {
   for (int i = 0; i < n; ++i) y[i] += w * x[i];
 }
 
+// Over an F16 cache attention computes as llama.cpp's does: the query is
+// rounded to fp16 before Q.K (ggml converts it to the keys' type) and the
+// softmax weights before P.V (likewise for the values).
+void round_to_f16(const float* x, float* out, size_t n) {
+  for (size_t i = 0; i < n; ++i) out[i] = core::fp16_to_f32(core::f32_to_fp16(x[i]));
+}
+
+inline float key_dot(const KvHead& head, int32_t slot, const float* q, int n) {
+  if (head.type() == KvType::kF32) return dot(q, head.key(slot), n);
+  const uint16_t* k = head.key_f16(slot);
+  if (n > kSmallHead) return core::dot_row(core::TensorType::kF16, k, q, static_cast<size_t>(n));
+  float s = 0;
+  for (int i = 0; i < n; ++i) s += q[i] * core::fp16_to_f32(k[i]);
+  return s;
+}
+
+// y += w * value(slot); `tmp` holds head_dim floats.
+inline void value_axpy(const KvHead& head, int32_t slot, float w, float* y, int n, float* tmp) {
+  if (head.type() == KvType::kF32) return axpy(w, head.value(slot), y, n);
+  const uint16_t* v = head.value_f16(slot);
+  if (n > kSmallHead) {
+    core::fp16_to_f32_row(v, tmp, static_cast<size_t>(n));
+    return core::axpy_f32(w, tmp, y, static_cast<size_t>(n));
+  }
+  for (int i = 0; i < n; ++i) y[i] += w * core::fp16_to_f32(v[i]);
+}
+
 struct Scratch {
   std::vector<int32_t> selected;
   GatheredKv gathered;
   std::vector<float> scores;
+  std::vector<float> q16;  // the group's queries rounded to fp16 (F16 cache)
+  std::vector<float> row;  // one value row as fp32 (F16 cache)
 };
 
 // One query token, all query heads of one kv head's group.
@@ -66,18 +96,27 @@ void attend_group(const KvView& view, const AttentionBatch& b, size_t t, int kv_
   const float* gathered_k = gathered.keys.data();
   const float* gathered_v = gathered.values.data();
   scratch->scores.resize(n);
+  const bool f16 = head.type() == KvType::kF16;
+  if (f16) {
+    scratch->q16.resize(static_cast<size_t>(group) * hd);
+    scratch->row.resize(static_cast<size_t>(hd));
+    round_to_f16(q_group, scratch->q16.data(), scratch->q16.size());
+    q_group = scratch->q16.data();
+  }
+  float* row = scratch->row.data();
   for (int g = 0; g < group; ++g) {
     const float* q = q_group + static_cast<size_t>(g) * hd;
     float* out = out_group + static_cast<size_t>(g) * hd;
     float* scores = scratch->scores.data();
-    for (size_t i = 0; i < g0; ++i) scores[i] = dot(q, head.key(slots[i]), hd) * scale;
+    for (size_t i = 0; i < g0; ++i) scores[i] = key_dot(head, slots[i], q, hd) * scale;
     for (size_t i = g0; i < g1; ++i) scores[i] = dot(q, gathered_k + (i - g0) * hd, hd) * scale;
-    for (size_t i = g1; i < n; ++i) scores[i] = dot(q, head.key(slots[i]), hd) * scale;
+    for (size_t i = g1; i < n; ++i) scores[i] = key_dot(head, slots[i], q, hd) * scale;
     core::softmax_f32(scores, n);
+    if (f16) round_to_f16(scores, scores, n);
     for (int d = 0; d < hd; ++d) out[d] = 0.0f;
-    for (size_t i = 0; i < g0; ++i) axpy(scores[i], head.value(slots[i]), out, hd);
+    for (size_t i = 0; i < g0; ++i) value_axpy(head, slots[i], scores[i], out, hd, row);
     for (size_t i = g0; i < g1; ++i) axpy(scores[i], gathered_v + (i - g0) * hd, out, hd);
-    for (size_t i = g1; i < n; ++i) axpy(scores[i], head.value(slots[i]), out, hd);
+    for (size_t i = g1; i < n; ++i) value_axpy(head, slots[i], scores[i], out, hd, row);
     if (view.observer != nullptr) {
       view.observer->on_attention(b.layer, kv_head * group + g, kv_head, qpos, slots,
                                   std::span<const float>(scores, n));
@@ -107,15 +146,23 @@ void attend_gemm(const KvView& view, const AttentionBatch& b, core::ThreadPool* 
   std::vector<float>& k_buf = tl_k;
   std::vector<float>& v_buf = tl_v;
   std::vector<size_t> visible(b.n_tokens);
+  const bool f16 = view.cache->type() == KvType::kF16;
+  const float* queries = b.q;
+  thread_local std::vector<float> tl_q16;
+  if (f16) {
+    tl_q16.resize(b.n_tokens * ld_q);
+    round_to_f16(b.q, tl_q16.data(), tl_q16.size());
+    queries = tl_q16.data();
+  }
   for (int h = 0; h < shape.n_kv_heads; ++h) {
     const KvHead& head = view.cache->head(b.layer, h);
     for (size_t t = 0; t < b.n_tokens; ++t) visible[t] = head.count_visible(b.positions[t]);
     const size_t n_keys = visible.back();
     auto live = head.live_slots();
-    bool in_place = true;
+    bool in_place = head.type() == KvType::kF32;
     for (size_t i = 0; i < n_keys && in_place; ++i) in_place = live[i] == static_cast<int32_t>(i);
-    const float* keys = head.key(0);
-    const float* values = head.value(0);
+    const float* keys = in_place ? head.key(0) : nullptr;
+    const float* values = in_place ? head.value(0) : nullptr;
     if (!in_place) {
       k_buf.resize(n_keys * hd);
       v_buf.resize(n_keys * hd);
@@ -126,13 +173,14 @@ void attend_gemm(const KvView& view, const AttentionBatch& b, core::ThreadPool* 
     scores.resize(b.n_tokens * n_keys);
     for (int g = 0; g < group; ++g) {
       const size_t q_head = static_cast<size_t>(h) * group + g;
-      core::gemm_f32(b.n_tokens, n_keys, hd, b.q + q_head * hd, ld_q, keys, hd, /*b_transposed=*/true, scores.data(),
+      core::gemm_f32(b.n_tokens, n_keys, hd, queries + q_head * hd, ld_q, keys, hd, /*b_transposed=*/true, scores.data(),
                      n_keys, pool);
       auto softmax_rows = [&](size_t r0, size_t r1) {
         for (size_t t = r0; t < r1; ++t) {
           float* row = scores.data() + t * n_keys;
           core::scale_f32(row, scale, visible[t]);
           core::softmax_f32(row, visible[t]);
+          if (f16) round_to_f16(row, row, visible[t]);
           std::fill(row + visible[t], row + n_keys, 0.0f);  // causal mask
         }
       };

@@ -3,10 +3,61 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
+#include <string_view>
 
 #include "kvforge/core/half.h"
 
 namespace kvforge::kv {
+
+std::string_view kv_type_name(KvType type) { return type == KvType::kF16 ? "f16" : "f32"; }
+
+Result<KvType> parse_kv_type(std::string_view name) {
+  if (name == "f32") return KvType::kF32;
+  if (name == "f16") return KvType::kF16;
+  return Status::InvalidArgument("unknown KV cache type '" + std::string(name) + "' (choices: f16, f32)");
+}
+
+size_t kv_type_bytes(KvType type) { return type == KvType::kF16 ? 2 : 4; }
+
+const float* KvHead::key(int32_t slot) const {
+  KVF_CHECK(type_ == KvType::kF32);
+  return keys_.data() + static_cast<size_t>(slot) * head_dim_;
+}
+
+const float* KvHead::value(int32_t slot) const {
+  KVF_CHECK(type_ == KvType::kF32);
+  return values_.data() + static_cast<size_t>(slot) * head_dim_;
+}
+
+const uint16_t* KvHead::key_f16(int32_t slot) const {
+  KVF_CHECK(type_ == KvType::kF16);
+  return keys16_.data() + static_cast<size_t>(slot) * head_dim_;
+}
+
+const uint16_t* KvHead::value_f16(int32_t slot) const {
+  KVF_CHECK(type_ == KvType::kF16);
+  return values16_.data() + static_cast<size_t>(slot) * head_dim_;
+}
+
+void KvHead::read_key(int32_t slot, float* out) const {
+  if (type_ == KvType::kF16) return core::fp16_to_f32_row(key_f16(slot), out, static_cast<size_t>(head_dim_));
+  std::memcpy(out, key(slot), sizeof(float) * head_dim_);
+}
+
+void KvHead::read_value(int32_t slot, float* out) const {
+  if (type_ == KvType::kF16) return core::fp16_to_f32_row(value_f16(slot), out, static_cast<size_t>(head_dim_));
+  std::memcpy(out, value(slot), sizeof(float) * head_dim_);
+}
+
+void KvHead::grow_rows() {
+  if (type_ == KvType::kF16) {
+    keys16_.resize(keys16_.size() + head_dim_);
+    values16_.resize(values16_.size() + head_dim_);
+  } else {
+    keys_.resize(keys_.size() + head_dim_);
+    values_.resize(values_.size() + head_dim_);
+  }
+}
 
 bool KvHead::is_live(int32_t slot) const {
   return slot >= 0 && static_cast<size_t>(slot) < live_flag_.size() && live_flag_[slot] != 0;
@@ -21,13 +72,17 @@ int32_t KvHead::append(int32_t position, const float* key, const float* value) {
   } else {
     slot = static_cast<int32_t>(positions_.size());
     positions_.push_back(position);
-    keys_.resize(keys_.size() + head_dim_);
-    values_.resize(values_.size() + head_dim_);
+    grow_rows();
     live_flag_.push_back(0);
   }
   const size_t off = static_cast<size_t>(slot) * head_dim_;
-  std::memcpy(keys_.data() + off, key, sizeof(float) * head_dim_);
-  std::memcpy(values_.data() + off, value, sizeof(float) * head_dim_);
+  if (type_ == KvType::kF16) {
+    core::f32_to_fp16_row(key, keys16_.data() + off, static_cast<size_t>(head_dim_));
+    core::f32_to_fp16_row(value, values16_.data() + off, static_cast<size_t>(head_dim_));
+  } else {
+    std::memcpy(keys_.data() + off, key, sizeof(float) * head_dim_);
+    std::memcpy(values_.data() + off, value, sizeof(float) * head_dim_);
+  }
   live_flag_[slot] = 1;
   live_.push_back(slot);
   return slot;
@@ -65,8 +120,8 @@ Status KvHead::gather(std::span<const int32_t> slots, float* k_out, float* v_out
     if (!is_live(s)) return Status::InvalidArgument("cannot gather slot " + std::to_string(s) + ": not a live slot");
   }
   for (size_t i = 0; i < slots.size(); ++i) {
-    std::memcpy(k_out + i * head_dim_, key(slots[i]), sizeof(float) * head_dim_);
-    std::memcpy(v_out + i * head_dim_, value(slots[i]), sizeof(float) * head_dim_);
+    read_key(slots[i], k_out + i * head_dim_);
+    read_value(slots[i], v_out + i * head_dim_);
   }
   return Status::OK();
 }
@@ -81,6 +136,8 @@ size_t KvHead::count_visible(int32_t position) const {
 void KvHead::clear() {
   keys_.clear();
   values_.clear();
+  keys16_.clear();
+  values16_.clear();
   positions_.clear();
   live_.clear();
   free_.clear();
@@ -88,15 +145,20 @@ void KvHead::clear() {
 }
 
 void KvHead::reserve(size_t n_slots) {
-  keys_.reserve(n_slots * head_dim_);
-  values_.reserve(n_slots * head_dim_);
+  if (type_ == KvType::kF16) {
+    keys16_.reserve(n_slots * head_dim_);
+    values16_.reserve(n_slots * head_dim_);
+  } else {
+    keys_.reserve(n_slots * head_dim_);
+    values_.reserve(n_slots * head_dim_);
+  }
   positions_.reserve(n_slots);
   live_.reserve(n_slots);
   live_flag_.reserve(n_slots);
 }
 
-KvCache::KvCache(KvShape shape) : shape_(shape) {
-  heads_.assign(static_cast<size_t>(shape.n_layers) * shape.n_kv_heads, KvHead(shape.head_dim));
+KvCache::KvCache(KvShape shape, KvType type) : shape_(shape), type_(type) {
+  heads_.assign(static_cast<size_t>(shape.n_layers) * shape.n_kv_heads, KvHead(shape.head_dim, type));
 }
 
 size_t KvCache::total_slots() const {
@@ -112,13 +174,13 @@ size_t KvCache::max_head_size() const {
 }
 
 size_t KvCache::bytes_live() const {
-  return total_slots() * (2 * sizeof(float) * shape_.head_dim + sizeof(int32_t));
+  return total_slots() * (2 * kv_type_bytes(type_) * shape_.head_dim + sizeof(int32_t));
 }
 
 size_t KvCache::bytes_allocated() const {
   size_t n = 0;
   for (const auto& h : heads_) n += h.slot_capacity();
-  return n * (2 * sizeof(float) * shape_.head_dim + sizeof(int32_t) + 1);
+  return n * (2 * kv_type_bytes(type_) * shape_.head_dim + sizeof(int32_t) + 1);
 }
 
 size_t KvCache::bytes_per_token(const KvShape& shape, size_t bytes_per_element) {
@@ -135,8 +197,26 @@ void KvCache::reserve(size_t tokens_per_head) {
 }
 
 namespace {
-inline void store(float* dst, const float* src, size_t n) { std::memcpy(dst, src, n * sizeof(float)); }
-inline void store(uint16_t* dst, const float* src, size_t n) { core::f32_to_fp16_row(src, dst, n); }
+// A slot's row into a dense array of T: copied when the storage already is T,
+// converted otherwise.
+void store_key(const KvHead& h, int32_t slot, float* dst) { h.read_key(slot, dst); }
+void store_value(const KvHead& h, int32_t slot, float* dst) { h.read_value(slot, dst); }
+void store_key(const KvHead& h, int32_t slot, uint16_t* dst) {
+  const size_t n = static_cast<size_t>(h.head_dim());
+  if (h.type() == KvType::kF16) {
+    std::memcpy(dst, h.key_f16(slot), n * sizeof(uint16_t));
+  } else {
+    core::f32_to_fp16_row(h.key(slot), dst, n);
+  }
+}
+void store_value(const KvHead& h, int32_t slot, uint16_t* dst) {
+  const size_t n = static_cast<size_t>(h.head_dim());
+  if (h.type() == KvType::kF16) {
+    std::memcpy(dst, h.value_f16(slot), n * sizeof(uint16_t));
+  } else {
+    core::f32_to_fp16_row(h.value(slot), dst, n);
+  }
+}
 inline const float* load(const float* src, size_t, std::vector<float>*) { return src; }
 inline const float* load(const uint16_t* src, size_t n, std::vector<float>* tmp) {
   tmp->resize(n);
@@ -170,8 +250,8 @@ Status KvCache::export_impl(size_t begin, size_t end, DenseKv<T>* out) const {
       auto live = kh.live_slots();
       for (size_t t = 0; t < n; ++t) {
         const int32_t slot = live[begin + t];
-        store(out->k.data() + out->index(l, h, t), kh.key(slot), hd);
-        store(out->v.data() + out->index(l, h, t), kh.value(slot), hd);
+        store_key(kh, slot, out->k.data() + out->index(l, h, t));
+        store_value(kh, slot, out->v.data() + out->index(l, h, t));
         if (l == 0 && h == 0) out->positions[t] = kh.position(slot);
       }
     }

@@ -139,6 +139,7 @@ struct RetrievalSelector::HeadIndex {
   size_t trained_on = 0;       // keys the quantizer was trained on
   RetrievalStats stats;
   std::vector<float> scores, combined, table, keys;
+  std::vector<float> key_row;  // one key as fp32 (exact scores over an F16 cache)
   std::vector<int32_t> top, exact, positions;
   int64_t tier_errors = 0;
   int32_t tier_stored = -1;  // the last position written to the tier
@@ -166,12 +167,18 @@ Result<std::unique_ptr<RetrievalSelector>> RetrievalSelector::create(const Retri
 }
 
 void RetrievalSelector::add_code(HeadIndex* h, int head_index, const kv::KvHead& head, int32_t slot) {
-  h->pq.encode(head.key(slot), 1, &h->codes);
+  const size_t hd = static_cast<size_t>(shape_.head_dim);
+  thread_local std::vector<float> key, value;  // the slot's rows as fp32, whatever the cache stores
+  key.resize(hd);
+  value.resize(hd);
+  head.read_key(slot, key.data());
+  h->pq.encode(key.data(), 1, &h->codes);
   h->slots.push_back(slot);
   // Positions are never reused, so a token re-coded by a re-training is in the tier already.
   if (tier_ != nullptr && head.position(slot) > h->tier_stored) {
     const int layer = head_index / shape_.n_kv_heads, kvh = head_index % shape_.n_kv_heads;
-    if (!tier_->store(layer, kvh, head.position(slot), head.key(slot), head.value(slot)).ok()) ++h->tier_errors;
+    head.read_value(slot, value.data());
+    if (!tier_->store(layer, kvh, head.position(slot), key.data(), value.data()).ok()) ++h->tier_errors;
     h->tier_stored = head.position(slot);
   }
 }
@@ -190,7 +197,7 @@ void RetrievalSelector::build_head(HeadIndex* h, int head_index, const kv::KvHea
   // codebooks), codes kept for the middle range only.
   const size_t hd = static_cast<size_t>(shape_.head_dim), n_train = live.size();
   h->keys.resize(n_train * hd);
-  for (size_t i = 0; i < n_train; ++i) std::copy(head.key(live[i]), head.key(live[i]) + hd, &h->keys[i * hd]);
+  for (size_t i = 0; i < n_train; ++i) head.read_key(live[i], &h->keys[i * hd]);
   PqParams p{.dim = shape_.head_dim, .m = options_.m, .bits = options_.bits, .kmeans = {}};
   p.kmeans.iterations = options_.iterations;
   p.kmeans.seed = options_.seed;
@@ -250,12 +257,16 @@ void RetrievalSelector::select_and_gather(int layer, int kv_head, int32_t /*quer
   std::lock_guard<std::mutex> lock(h.mu);
   h.scores.resize(static_cast<size_t>(group) * n_mid);
   h.combined.resize(n_mid);
+  h.key_row.resize(hd);
 
   auto exact_top = [&](std::vector<int32_t>* out) {
     for (int g = 0; g < group; ++g) {
       const float* q = queries.data() + static_cast<size_t>(g) * hd;
       float* row = h.scores.data() + static_cast<size_t>(g) * n_mid;
-      for (size_t i = 0; i < n_mid; ++i) row[i] = core::dot_f32(q, head.key(candidates[sinks + i]), hd) * scale;
+      for (size_t i = 0; i < n_mid; ++i) {
+        head.read_key(candidates[sinks + i], h.key_row.data());
+        row[i] = core::dot_f32(q, h.key_row.data(), hd) * scale;
+      }
     }
     combine_group(h.scores.data(), group, n_mid, h.combined.data());
     select_top_k(h.combined, split.top_k, out);
@@ -336,7 +347,7 @@ void RetrievalSelector::start_retraining(HeadIndex* h, const kv::KvHead& head, s
   auto keys = std::make_shared<std::vector<float>>(n_visible * hd);
   auto slots = std::make_shared<std::vector<int32_t>>(candidates.begin() + static_cast<std::ptrdiff_t>(sinks),
                                                       candidates.begin() + static_cast<std::ptrdiff_t>(mid_end));
-  for (size_t i = 0; i < n_visible; ++i) std::copy(head.key(candidates[i]), head.key(candidates[i]) + hd, &(*keys)[i * hd]);
+  for (size_t i = 0; i < n_visible; ++i) head.read_key(candidates[i], &(*keys)[i * hd]);
   PqParams p{.dim = shape_.head_dim, .m = options_.m, .bits = options_.bits, .kmeans = {}};
   p.kmeans.iterations = options_.iterations;
   p.kmeans.seed = options_.seed;

@@ -20,6 +20,18 @@ void add_json_flag(CLI::App* app, std::string* path) {
   app->add_option("--json", *path, "Also write the rows as {\"rows\":[...]} to this file");
 }
 
+void add_kv_type_flag(CLI::App* app, kv::KvType* type) {
+  app->add_option_function<std::string>(
+         "--kv-type",
+         [type](const std::string& name) {
+           auto t = kv::parse_kv_type(name);
+           if (!t.ok()) throw CLI::ValidationError("--kv-type", t.status().message());
+           *type = *t;
+         },
+         "KV cache storage: f32 (default) or f16 (half the memory; attention as llama.cpp computes it)")
+      ->type_name("f32|f16");
+}
+
 Result<std::shared_ptr<const model::LlamaModel>> load_model(const ModelFlags& flags, bool require_tokenizer) {
   model::LoadOptions o;
   o.model_path = flags.model;

@@ -26,6 +26,8 @@ struct ModelFlags {
 // Adds --model (required unless `optional`), --tokenizer and --threads.
 void add_model_flags(CLI::App* app, ModelFlags* flags, bool optional = false);
 void add_json_flag(CLI::App* app, std::string* path);
+// --kv-type f32|f16 (how the KV cache stores keys and values).
+void add_kv_type_flag(CLI::App* app, kv::KvType* type);
 
 Result<std::shared_ptr<const model::LlamaModel>> load_model(const ModelFlags& flags, bool require_tokenizer = true);
 

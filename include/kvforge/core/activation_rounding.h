@@ -25,4 +25,14 @@ std::string_view activation_type_name(ActivationType type);
 // must be a multiple of the type's block (32, or 256 for q8_K). out may alias x.
 void round_activations(ActivationType type, const float* x, float* out, size_t n);
 
+// q8_1 carries each block's sum as s = fp16(d * sum(q)), and llama.cpp's
+// Q4_1/Q5_1 dot multiplies the weight block's minimum by that s rather than by
+// the sum of the rounded values. residual[b] = s - fp16(d) * sum(q) for each of
+// the n/32 blocks of x (the unrounded activations).
+void q8_1_sum_residuals(const float* x, float* residual, size_t n);
+// y[t][r] += sum_b min(W[r], block b) * residual[t][b]: the products over
+// Q4_1 / Q5_1 weights (rows x cols) completed to what llama.cpp computes.
+void add_block_min_residuals(TensorType type, const void* w, size_t rows, size_t cols, const float* residual,
+                             size_t n_tokens, float* y);
+
 }  // namespace kvforge::core

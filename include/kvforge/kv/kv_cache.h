@@ -14,11 +14,20 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "kvforge/core/status.h"
 
 namespace kvforge::kv {
+
+// How slots store keys and values. F16 halves the cache (llama.cpp's default);
+// attention over it computes as llama.cpp's does (kv/attention.h).
+enum class KvType { kF32, kF16 };
+std::string_view kv_type_name(KvType type);
+// "f32" or "f16"; InvalidArgument naming the choices otherwise.
+Result<KvType> parse_kv_type(std::string_view name);
+size_t kv_type_bytes(KvType type);
 
 struct KvShape {
   int n_layers = 0;
@@ -30,9 +39,10 @@ struct KvShape {
 // position order, since tokens are appended with increasing positions).
 class KvHead {
  public:
-  explicit KvHead(int head_dim = 0) : head_dim_(head_dim) {}
+  explicit KvHead(int head_dim = 0, KvType type = KvType::kF32) : head_dim_(head_dim), type_(type) {}
 
   int head_dim() const { return head_dim_; }
+  KvType type() const { return type_; }
   // Number of live slots.
   size_t size() const { return live_.size(); }
   // Slots allocated (live + free), i.e. what the buffers hold room for.
@@ -40,8 +50,15 @@ class KvHead {
   // Live slot ids, insertion (= position) order.
   std::span<const int32_t> live_slots() const { return live_; }
 
-  const float* key(int32_t slot) const { return keys_.data() + static_cast<size_t>(slot) * head_dim_; }
-  const float* value(int32_t slot) const { return values_.data() + static_cast<size_t>(slot) * head_dim_; }
+  // A slot's row in its storage type: key()/value() on an F32 head,
+  // key_f16()/value_f16() on an F16 one (checked).
+  const float* key(int32_t slot) const;
+  const float* value(int32_t slot) const;
+  const uint16_t* key_f16(int32_t slot) const;
+  const uint16_t* value_f16(int32_t slot) const;
+  // A slot's key or value as fp32, whatever the storage.
+  void read_key(int32_t slot, float* out) const;
+  void read_value(int32_t slot, float* out) const;
   int32_t position(int32_t slot) const { return positions_[static_cast<size_t>(slot)]; }
   bool is_live(int32_t slot) const;
 
@@ -51,7 +68,7 @@ class KvHead {
   // Removes slots (any order, no duplicates); InvalidArgument if one is not live,
   // in which case nothing is removed.
   Status remove(std::span<const int32_t> slots);
-  // Copies the keys and values of `slots` into k_out/v_out ([slots.size()][head_dim]).
+  // Copies the keys and values of `slots` into k_out/v_out ([slots.size()][head_dim]), as fp32.
   Status gather(std::span<const int32_t> slots, float* k_out, float* v_out) const;
   // Number of leading live slots whose position is <= `position`.
   size_t count_visible(int32_t position) const;
@@ -59,9 +76,14 @@ class KvHead {
   void reserve(size_t n_slots);
 
  private:
+  void grow_rows();
+
   int head_dim_;
-  std::vector<float> keys_;
+  KvType type_;
+  std::vector<float> keys_;  // F32 storage
   std::vector<float> values_;
+  std::vector<uint16_t> keys16_;  // F16 storage (IEEE binary16 bits)
+  std::vector<uint16_t> values16_;
   std::vector<int32_t> positions_;
   std::vector<int32_t> live_;
   std::vector<int32_t> free_;
@@ -86,9 +108,10 @@ using DenseKvF16 = DenseKv<uint16_t>;  // IEEE binary16 bits
 class KvCache {
  public:
   KvCache() = default;
-  explicit KvCache(KvShape shape);
+  explicit KvCache(KvShape shape, KvType type = KvType::kF32);
 
   const KvShape& shape() const { return shape_; }
+  KvType type() const { return type_; }
   KvHead& head(int layer, int kv_head) { return heads_[index(layer, kv_head)]; }
   const KvHead& head(int layer, int kv_head) const { return heads_[index(layer, kv_head)]; }
 
@@ -128,6 +151,7 @@ class KvCache {
   Status import_impl(const DenseKv<T>& in);
 
   KvShape shape_;
+  KvType type_ = KvType::kF32;
   std::vector<KvHead> heads_;
   int32_t next_position_ = 0;
 };

@@ -78,8 +78,8 @@ class LlamaModel {
   const TensorRef& output() const { return *output_; }
   // Llama 3's per-pair RoPE frequency factors (rope_freqs.weight), or null.
   const float* rope_freq_factors() const { return rope_freqs_; }
-  // RoPE as this model applies it (see ModelConfig); `plain` when it is the
-  // llama2.c rotation of whole heads, which has its own bit-exact kernel.
+  // True for a llama2.c checkpoint's plain rotation of whole heads, which runs
+  // through run.c's bit-exact kernel; every other file rotates as ggml does.
   bool rope_is_plain() const;
 
  private:
@@ -104,6 +104,8 @@ struct SessionOptions {
   int batch_size = 256;
   // Positions allowed; 0 means the model's context length.
   int max_positions = 0;
+  // How the cache stores keys and values (kv::KvType; f16 is llama.cpp's default).
+  kv::KvType kv_type = kv::KvType::kF32;
 };
 
 enum class LogitsMode {
