@@ -1,9 +1,11 @@
 #include "kvforge/model/gguf_writer.h"
 
 #include <cstring>
+#include <utility>
 #include <string_view>
 
 #include "kvforge/core/file_io.h"
+#include "kvforge/model/llama.h"
 
 namespace kvforge::model {
 
@@ -116,6 +118,52 @@ Status GgufWriter::add_tensor(const std::string& name, core::TensorType type, st
 Status GgufWriter::add_f32_tensor(const std::string& name, std::vector<int64_t> dims, std::span<const float> values) {
   const auto* p = reinterpret_cast<const uint8_t*>(values.data());
   return add_tensor(name, core::TensorType::kF32, std::move(dims), {p, values.size() * sizeof(float)});
+}
+
+void GgufWriter::add_vocab(const Vocab& v) {
+  add_string("tokenizer.ggml.model", v.model);
+  if (!v.pre.empty()) add_string("tokenizer.ggml.pre", v.pre);
+  add_strings("tokenizer.ggml.tokens", v.tokens);
+  add_i32s("tokenizer.ggml.token_type", v.types);
+  if (!v.merges.empty()) add_strings("tokenizer.ggml.merges", v.merges);
+  if (v.model == "llama") add_f32s("tokenizer.ggml.scores", v.scores);
+  const std::pair<const char*, int32_t> ids[] = {{"tokenizer.ggml.bos_token_id", v.bos_id},
+                                                 {"tokenizer.ggml.eos_token_id", v.eos_id},
+                                                 {"tokenizer.ggml.unknown_token_id", v.unk_id},
+                                                 {"tokenizer.ggml.eot_token_id", v.eot_id},
+                                                 {"tokenizer.ggml.padding_token_id", v.pad_id}};
+  for (const auto& [key, id] : ids) {
+    if (id >= 0) add_u32(key, static_cast<uint32_t>(id));
+  }
+  add_bool("tokenizer.ggml.add_bos_token", v.add_bos);
+}
+
+Status GgufWriter::add_model(const LlamaModel& model) {
+  const ModelConfig& c = model.config();
+  const std::string a = c.architecture + ".";
+  add_string("general.architecture", c.architecture);
+  add_string("general.name", c.name.empty() ? std::string("kvforge") : c.name);
+  const std::pair<const char*, int> ints[] = {{"context_length", c.context_length},
+                                              {"embedding_length", c.dim},
+                                              {"feed_forward_length", c.hidden_dim},
+                                              {"block_count", c.n_layers},
+                                              {"attention.head_count", c.n_heads},
+                                              {"attention.head_count_kv", c.n_kv_heads},
+                                              {"attention.key_length", c.head_dim},
+                                              {"attention.value_length", c.head_dim},
+                                              {"rope.dimension_count", c.rotary_dim()},
+                                              {"vocab_size", c.vocab_size}};
+  for (const auto& [key, value] : ints) add_u32(a + key, static_cast<uint32_t>(value));
+  add_f32(a + "rope.freq_base", c.rope_theta);
+  add_f32(a + "attention.layer_norm_rms_epsilon", c.rms_eps);
+  if (c.rope_freq_scale != 1.0f) {
+    add_string(a + "rope.scaling.type", "linear");
+    add_f32(a + "rope.scaling.factor", 1.0f / c.rope_freq_scale);
+  }
+  for (const TensorRef& t : model.file().tensors) {
+    KVF_RETURN_IF_ERROR(add_tensor(t.name, t.type, t.dims, {t.data, t.nbytes}));
+  }
+  return Status::OK();
 }
 
 std::vector<uint8_t> GgufWriter::serialize() const {

@@ -32,7 +32,7 @@ std::string write_model(const testing::TempDir& dir, const model::Vocab& vocab, 
   model::GgufWriter g = testing::arch_gguf(s, w);
   model::Vocab v = vocab;
   v.eos_id = eos;
-  testing::add_vocab_metadata(v, &g);
+  g.add_vocab(v);
   const std::string path = dir.path() + "/llama3-random-" + std::to_string(eos) + ".gguf";
   EXPECT_TRUE(g.write(path).ok());
   return path;

@@ -114,22 +114,3 @@ inline model::GgufWriter arch_gguf(const ArchSpec& s, const ArchWeights& w) {
 
 }  // namespace kvforge::testing
 
-#include "kvforge/model/model_file.h"
-
-namespace kvforge::testing {
-
-// A vocabulary as GGUF tokenizer metadata (what llama.cpp's converter writes).
-inline void add_vocab_metadata(const model::Vocab& v, model::GgufWriter* g) {
-  g->add_string("tokenizer.ggml.model", v.model);
-  if (!v.pre.empty()) g->add_string("tokenizer.ggml.pre", v.pre);
-  g->add_strings("tokenizer.ggml.tokens", v.tokens);
-  g->add_i32s("tokenizer.ggml.token_type", v.types);
-  if (!v.merges.empty()) g->add_strings("tokenizer.ggml.merges", v.merges);
-  if (v.model == "llama") g->add_f32s("tokenizer.ggml.scores", v.scores);
-  g->add_u32("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(v.bos_id));
-  g->add_u32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(v.eos_id));
-  if (v.eot_id >= 0) g->add_u32("tokenizer.ggml.eot_token_id", static_cast<uint32_t>(v.eot_id));
-  g->add_bool("tokenizer.ggml.add_bos_token", v.add_bos);
-}
-
-}  // namespace kvforge::testing

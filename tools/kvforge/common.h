@@ -58,6 +58,7 @@ int emit(const eval::Table& table, const std::string& json_path);
 using Runner = std::function<int()>;
 Runner register_info(CLI::App& app);
 Runner register_logits(CLI::App& app);
+Runner register_synth(CLI::App& app);
 Runner register_generate(CLI::App& app);
 Runner register_eval(CLI::App& app);
 Runner register_bench(CLI::App& app);

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   std::map<std::string, kvforge::cli::Runner> runners;
   runners["info"] = kvforge::cli::register_info(app);
   runners["logits"] = kvforge::cli::register_logits(app);
+  runners["synth"] = kvforge::cli::register_synth(app);
   runners["generate"] = kvforge::cli::register_generate(app);
   runners["eval"] = kvforge::cli::register_eval(app);
   runners["bench"] = kvforge::cli::register_bench(app);

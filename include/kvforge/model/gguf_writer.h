@@ -11,8 +11,11 @@
 
 #include "kvforge/core/status.h"
 #include "kvforge/core/tensor_type.h"
+#include "kvforge/model/model_file.h"
 
 namespace kvforge::model {
+
+class LlamaModel;
 
 class GgufWriter {
  public:
@@ -30,6 +33,11 @@ class GgufWriter {
   Status add_tensor(const std::string& name, core::TensorType type, std::vector<int64_t> dims,
                     std::span<const uint8_t> data);
   Status add_f32_tensor(const std::string& name, std::vector<int64_t> dims, std::span<const float> values);
+
+  // A vocabulary as tokenizer.ggml.* metadata, laid out as llama.cpp's converter writes it.
+  void add_vocab(const Vocab& vocab);
+  // The model's configuration as <arch>.* metadata and every tensor.
+  Status add_model(const LlamaModel& model);
 
   std::vector<uint8_t> serialize() const;
   Status write(const std::string& path) const;

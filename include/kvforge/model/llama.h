@@ -78,9 +78,12 @@ class LlamaModel {
   const TensorRef& output() const { return *output_; }
   // Llama 3's per-pair RoPE frequency factors (rope_freqs.weight), or null.
   const float* rope_freq_factors() const { return rope_freqs_; }
-  // True for a llama2.c checkpoint's plain rotation of whole heads, which runs
-  // through run.c's bit-exact kernel; every other file rotates as ggml does.
+  // The llama2.c rotation: whole heads, adjacent pairs, no scaling or factors
+  // (what the codec's key un-rotation implements).
   bool rope_is_plain() const;
+  // True for a llama2.c checkpoint with a plain rotation, which runs through
+  // run.c's bit-exact kernel; every other file rotates with ggml's angles.
+  bool rope_runs_as_run_c() const;
 
  private:
   LlamaModel() = default;
