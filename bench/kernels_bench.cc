@@ -13,6 +13,7 @@
 
 #include "kvforge/core/half.h"
 #include "kvforge/core/kernels.h"
+#include "kvforge/core/quantized_activations.h"
 #include "kvforge/core/thread_pool.h"
 
 namespace kvforge::core {
@@ -169,6 +170,33 @@ void BM_Matmul(benchmark::State& state, TensorType type) {
 BENCHMARK_CAPTURE(BM_Matmul, F32, TensorType::kF32)->Arg(4)->Arg(7)->Arg(8)->Arg(16)->Arg(64)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Matmul, F16, TensorType::kF16)->Arg(4)->Arg(7)->Arg(8)->Arg(16)->Arg(64)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Matmul, Q8_0, TensorType::kQ8_0)->Arg(4)->Arg(7)->Arg(8)->Arg(16)->Arg(64)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Matmul, Q4_0, TensorType::kQ4_0)->Arg(4)->Arg(16)->Arg(64)->Arg(256)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Matmul, Q4_K, TensorType::kQ4_K)->Arg(4)->Arg(16)->Arg(64)->Arg(256)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Matmul, Q6_K, TensorType::kQ6_K)->Arg(4)->Arg(16)->Arg(64)->Arg(256)->UseRealTime();
+
+// The integer path alone (quantize the tokens, then row-tiled int8 dots),
+// whatever matmul picks: against BM_Matmul it shows where sgemm would pay.
+void BM_MatmulQ8(benchmark::State& state, TensorType type) {
+  const size_t rows = 2048, cols = 2048;
+  const size_t n_tokens = static_cast<size_t>(state.range(0));
+  const auto w = make_weights(type, rows, cols, 1);
+  std::vector<float> x(cols * n_tokens), y(rows * n_tokens);
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  for (auto& v : x) v = dist(rng);
+  ThreadPool pool(2);
+  QuantizedActivations q;
+  for (auto _ : state) {
+    quantize_activations(activation_type_for(type), x.data(), cols, n_tokens, &q);
+    matmul_q8(type, w.data(), rows, cols, q, y.data(), &pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * n_tokens));
+}
+BENCHMARK_CAPTURE(BM_MatmulQ8, Q8_0, TensorType::kQ8_0)->Arg(1)->Arg(16)->Arg(64)->Arg(256)->UseRealTime();
+BENCHMARK_CAPTURE(BM_MatmulQ8, Q4_0, TensorType::kQ4_0)->Arg(1)->Arg(16)->Arg(64)->Arg(256)->UseRealTime();
+BENCHMARK_CAPTURE(BM_MatmulQ8, Q4_K, TensorType::kQ4_K)->Arg(1)->Arg(16)->Arg(64)->Arg(256)->UseRealTime();
+BENCHMARK_CAPTURE(BM_MatmulQ8, Q6_K, TensorType::kQ6_K)->Arg(1)->Arg(16)->Arg(64)->Arg(256)->UseRealTime();
 
 }  // namespace
 }  // namespace kvforge::core

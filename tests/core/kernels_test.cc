@@ -11,6 +11,7 @@
 
 #include "core/kernels_ref.h"
 #include "core/quant_blocks.h"
+#include "kvforge/core/activation_rounding.h"
 #include "kvforge/core/half.h"
 #include "kvforge/core/thread_pool.h"
 
@@ -144,9 +145,17 @@ TEST(Kernels, DotRowUnalignedRow) {
   }
 }
 
+// Activations as the model passes them: rounded to the weight type's activation
+// format, which the integer-dot types (Q8_0, Q4_0, Q4_K, Q6_K) quantize to again.
+std::vector<float> rounded_floats(TensorType type, size_t n, uint32_t seed) {
+  auto x = random_floats(n, seed);
+  round_activations(activation_type_for(type), x.data(), x.data(), n);
+  return x;
+}
+
 void check_matvec(TensorType type, size_t rows, size_t cols, ThreadPool* pool) {
   const auto w = make_matrix(type, rows, cols, static_cast<uint32_t>(rows * 31 + cols));
-  const auto x = random_floats(cols, static_cast<uint32_t>(cols));
+  const auto x = rounded_floats(type, cols, static_cast<uint32_t>(cols));
   std::vector<float> fast(rows, -1.0f), slow(rows);
   matvec(type, w.data(), rows, cols, x.data(), fast.data(), pool);
   ref::matvec(type, w.data(), rows, cols, x.data(), slow.data());
@@ -173,7 +182,7 @@ TEST(Kernels, MatvecMatchesRef) {
 
 void check_matmul(TensorType type, size_t rows, size_t cols, size_t n_tokens, ThreadPool* pool) {
   const auto w = make_matrix(type, rows, cols, static_cast<uint32_t>(rows + cols + n_tokens));
-  const auto x = random_floats(cols * n_tokens, static_cast<uint32_t>(n_tokens * 7 + 3));
+  const auto x = rounded_floats(type, cols * n_tokens, static_cast<uint32_t>(n_tokens * 7 + 3));
   std::vector<float> fast(rows * n_tokens, -1.0f), slow(rows * n_tokens);
   matmul(type, w.data(), rows, cols, x.data(), n_tokens, fast.data(), pool);
   ref::matmul(type, w.data(), rows, cols, x.data(), n_tokens, slow.data());
@@ -309,7 +318,7 @@ TEST(Kernels, EveryCompiledTargetMatchesRef) {
     for (TensorType type : kAllTypes) {
       const size_t n = tensor_type_block_elems(type) == 256 ? 512 : 96;
       const auto w = make_matrix(type, 3, n, 21);
-      const auto x = random_floats(n, 22);
+      const auto x = rounded_floats(type, n, 22);
       std::vector<float> fast(3), slow(3), dq(n), dq_ref(n);
       matvec(type, w.data(), 3, n, x.data(), fast.data(), nullptr);
       ref::matvec(type, w.data(), 3, n, x.data(), slow.data());
