@@ -84,9 +84,17 @@ void round_activations(ActivationType type, const float* x, float* out, size_t n
     case ActivationType::kF32:
       if (out != x) std::memmove(out, x, n * sizeof(float));
       return;
-    case ActivationType::kF16:
-      for (size_t i = 0; i < n; ++i) out[i] = fp16_to_f32(f32_to_fp16(x[i]));
+    case ActivationType::kF16: {
+      // Through the SIMD row converters (same rounding as f32_to_fp16), a
+      // stack-sized chunk at a time: prefill rounds whole token batches.
+      uint16_t half[1024];
+      for (size_t i = 0; i < n; i += 1024) {
+        const size_t m = std::min<size_t>(1024, n - i);
+        f32_to_fp16_row(x + i, half, m);
+        fp16_to_f32_row(half, out + i, m);
+      }
       return;
+    }
     case ActivationType::kBF16:
       for (size_t i = 0; i < n; ++i) out[i] = bf16_to_f32(f32_to_bf16(x[i]));
       return;

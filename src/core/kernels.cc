@@ -14,6 +14,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/kernels_gemm.h"
 #include "core/kernels_ref.h"
 #include "kvforge/core/half.h"
 #include "kvforge/core/quantized_activations.h"
@@ -443,10 +444,9 @@ constexpr size_t kMinParallelBytes = 64 * 1024;
 // Rows per scheduling grain: keeps ranges away from sharing output cache lines.
 constexpr size_t kRowGrain = 16;
 
-// From this many tokens on, dequantize + sgemm beats the row-reuse path
-// (BM_Matmul, 2048x2048, 2 threads: crossover at ~8-10 tokens for F32/F16 and
-// ~14 for Q8_0, where dequantizing costs more relative to the row reads).
-constexpr size_t kSgemmMinTokens = 12;
+// From this many tokens on, the tiled GEMM beats reading each row once for all
+// tokens (matvec's kernels), whose cost grows with every token.
+constexpr size_t kGemmMinTokens = 12;
 
 // OpenBLAS keeps its own threads; match them to our pool so the two never
 // oversubscribe the cores. The call is not free, so only make it on change.
@@ -527,7 +527,7 @@ float dot_row(TensorType type, const void* row, const float* x, size_t n) {
 
 void matvec(TensorType type, const void* w, size_t rows, size_t cols, const float* x, float* y, ThreadPool* pool) {
   KVF_CHECK(cols % static_cast<size_t>(tensor_type_block_elems(type)) == 0);
-  if (prefer_q8_dot(type)) {
+  if (has_q8_dot(type)) {
     matvec_q8(type, w, rows, cols, x, 1, y, pool);
     return;
   }
@@ -557,15 +557,11 @@ void matmul(TensorType type, const void* w, size_t rows, size_t cols, const floa
     matvec(type, w, rows, cols, x, y, pool);
     return;
   }
-  // Prefill keeps dequantize + sgemm: BM_Matmul vs BM_MatmulQ8 (2048x2048, 2
-  // threads, AVX-512 CPU) put the row-tiled int8 path about even at 16 tokens
-  // and 1.4-2.2x slower at 64 (Q8_0 18.0 vs 10.1 ms, Q4_0 16.5 vs 11.8, Q4_K
-  // 23.8 vs 10.9, Q6_K 23.3 vs 11.7).
-  if (n_tokens < kSgemmMinTokens && prefer_q8_dot(type)) {
+  if (n_tokens < kGemmMinTokens && has_q8_dot(type)) {
     matvec_q8(type, w, rows, cols, x, n_tokens, y, pool);
     return;
   }
-  if (n_tokens < kSgemmMinTokens || cols == 0) {
+  if (n_tokens < kGemmMinTokens || cols == 0) {
     struct Job {
       std::decay_t<decltype(HWY_DYNAMIC_DISPATCH(MatmulRowsRange))> kernel;
       TensorType type;
@@ -580,30 +576,7 @@ void matmul(TensorType type, const void* w, size_t rows, size_t cols, const floa
     });
     return;
   }
-  set_blas_threads(pool ? pool->size() : 1);
-  const int M = static_cast<int>(n_tokens), K = static_cast<int>(cols);
-  if (type == TensorType::kF32) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, static_cast<int>(rows), K, 1.0f, x, K,
-                static_cast<const float*>(w), K, 0.0f, y, static_cast<int>(rows));
-    return;
-  }
-  // Dequantize a panel of rows at a time: bounded memory, and the panel is
-  // still in cache when sgemm reads it.
-  constexpr size_t kPanelBytes = 8u << 20;
-  const size_t panel_rows = std::max<size_t>(kRowGrain, kPanelBytes / (cols * sizeof(float)) / kRowGrain * kRowGrain);
-  thread_local std::vector<float> panel;
-  const size_t want = std::min(rows, panel_rows) * cols;
-  if (panel.size() < want) panel.resize(want);
-  float* buf = panel.data();
-  const auto dequant = HWY_DYNAMIC_DISPATCH(DequantizeRow);
-  for (size_t r0 = 0; r0 < rows; r0 += panel_rows) {
-    const size_t pr = std::min(panel_rows, rows - r0);
-    run_rows(pool, pr, pr * rb, [&](size_t a, size_t b) {
-      for (size_t r = a; r < b; ++r) dequant(type, wb + (r0 + r) * rb, buf + r * cols, cols);
-    });
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, static_cast<int>(pr), K, 1.0f, x, K, buf, K, 0.0f,
-                y + r0, static_cast<int>(rows));
-  }
+  gemm_tiled(type, w, rows, cols, x, n_tokens, y, pool);
 }
 
 void gemm_f32(size_t m, size_t n, size_t k, const float* a, size_t lda, const float* b, size_t ldb, bool b_transposed,

@@ -1,15 +1,16 @@
 // Integer dot products of quantized weight rows with int8 activations
 // (quantized_activations.h), compiled per SIMD target (foreach_target) and
-// dispatched at run time. Q8_0 / Q4_0 blocks multiply int8 by int8 with
-// pmaddubsw on x86 (SSSE3 and up; Q8Block / Q4Block); the K-quants, and every
-// type on non-x86 targets, widen codes to int16 and multiply pairwise into int32
-// (ReorderWidenMulAccumulate: pmaddwd). Either way a block costs a few integer
-// ops and one float FMA, where the fp32 path paid a convert and an FMA per
-// element. Whether that wins depends on the target: see PreferQ8Dot.
+// dispatched at run time. x86 AVX2 and up (AVX-512, AVX-512 VNNI) run the
+// intrinsics of kernels_q8dot_x86-inl.h; older x86 targets multiply int8 by
+// int8 with pmaddubsw (Q8Block / Q4Block), and every other target widens codes
+// to int16 and multiplies pairwise into int32 (ReorderWidenMulAccumulate). A
+// block costs a few integer ops and one float FMA, where the fp32 path paid a
+// convert and an FMA per element: decode on Q8_0 went from 0.79x to ~1.0x
+// llama.cpp's speed (docs/PERFORMANCE.md).
 //
-// Vectors are capped at 16 int16 lanes: a Q4_0 block's 16 nibble bytes, and a
-// K-quant sub-block's 16 or 32 elements under one scale, then fill whole
-// vectors on every x86 target (on AVX-512 these run as 256-bit ops).
+// The generic vectors are capped at 16 int16 lanes: a Q4_0 block's 16 nibble
+// bytes, and a K-quant sub-block's 16 or 32 elements under one scale, then fill
+// whole vectors.
 #include <cstring>
 #include <functional>
 
@@ -50,28 +51,12 @@ HWY_INLINE V16 LoadU8(const uint8_t* p) { return hn::PromoteTo(D16(), hn::LoadU(
 // s0 (+ s1, which some targets use) += pairwise products of a and b.
 HWY_INLINE void MulAcc(V16 a, V16 b, V32& s0, V32& s1) { s0 = hn::ReorderWidenMulAccumulate(D32(), a, b, s0, s1); }
 
-// One 32-element block: an int32 vector whose lanes sum to sum_j w[j] * x[j].
-// On x86 the int8 codes are multiplied without widening (pmaddubsw on |w| and
-// x with w's sign, as ggml's mul_sum_i8_pairs; 32 pairs per 256-bit op);
-// Highway 1.0 has no such op, hence the intrinsics. |w| may be 128 (-128 is a
-// valid weight code): as an unsigned byte that is right, and a pair sums to at
-// most 2 * 128 * 127 < 2^15. Activation codes never reach -128.
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
-HWY_INLINE V32 MulSumI8(__m256i w, __m256i x) {
-  const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
-  return V32{_mm256_madd_epi16(p16, _mm256_set1_epi16(1))};
-}
-HWY_INLINE V32 Q8Block(const int8_t* w, const int8_t* x) {
-  return MulSumI8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w)),
-                  _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)));
-}
-HWY_INLINE V32 Q4Block(const uint8_t* qs, const int8_t* x) {
-  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-  // Elements 0..15 are the low nibbles, 16..31 the high ones.
-  const __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(b, 4), b), _mm256_set1_epi8(0xF));
-  return MulSumI8(_mm256_sub_epi8(nib, _mm256_set1_epi8(8)), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)));
-}
-#elif HWY_ARCH_X86 && HWY_TARGET <= HWY_SSSE3
+#include "core/kernels_q8dot_x86-inl.h"
+#else
+// Targets below AVX2: one 32-element block is an int32 vector whose lanes sum
+// to sum_j w[j] * x[j] (pmaddubsw on SSSE3/SSE4, pairwise int16 elsewhere).
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_SSSE3
 HWY_INLINE __m128i MulSumI8(__m128i w, __m128i x) {
   const __m128i p16 = _mm_maddubs_epi16(_mm_sign_epi8(w, w), _mm_sign_epi8(x, w));
   return _mm_madd_epi16(p16, _mm_set1_epi16(1));
@@ -110,7 +95,8 @@ HWY_INLINE V32 Q4Block(const uint8_t* qs, const int8_t* x) {
 }
 #endif
 
-float DotQ8_0Q8(const uint8_t* w, const BlockQ8_0x* x, size_t nb) {
+float DotQ8_0Q8(const uint8_t* w, const QuantizedRow& xr, size_t nb) {
+  const auto* x = static_cast<const BlockQ8_0x*>(xr.blocks);
   const DF df;
   auto acc0 = hn::Zero(df), acc1 = hn::Zero(df);
   for (size_t b = 0; b < nb; ++b, w += sizeof(BlockQ8_0)) {
@@ -126,7 +112,8 @@ float DotQ8_0Q8(const uint8_t* w, const BlockQ8_0x* x, size_t nb) {
   return hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0, acc1)));
 }
 
-float DotQ4_0Q8(const uint8_t* w, const BlockQ8_0x* x, size_t nb) {
+float DotQ4_0Q8(const uint8_t* w, const QuantizedRow& xr, size_t nb) {
+  const auto* x = static_cast<const BlockQ8_0x*>(xr.blocks);
   const DF df;
   auto acc0 = hn::Zero(df), acc1 = hn::Zero(df);
   for (size_t b = 0; b < nb; ++b, w += sizeof(BlockQ4_0)) {
@@ -208,41 +195,27 @@ float DotQ6_KQ8(const uint8_t* w, const BlockQ8_K* x, size_t nb) {
   return hn::GetLane(hn::SumOfLanes(df, acc));
 }
 
-HWY_INLINE float DotRowQ8T(TensorType type, const uint8_t* w, const void* x, size_t n) {
+#endif  // x86 AVX2 and up
+
+HWY_INLINE float DotRowQ8T(TensorType type, const uint8_t* w, const QuantizedRow& x, size_t n) {
   switch (type) {
-    case TensorType::kQ8_0: return DotQ8_0Q8(w, static_cast<const BlockQ8_0x*>(x), n / 32);
-    case TensorType::kQ4_0: return DotQ4_0Q8(w, static_cast<const BlockQ8_0x*>(x), n / 32);
-    case TensorType::kQ4_K: return DotQ4_KQ8(w, static_cast<const BlockQ8_K*>(x), n / 256);
-    case TensorType::kQ6_K: return DotQ6_KQ8(w, static_cast<const BlockQ8_K*>(x), n / 256);
+    case TensorType::kQ8_0: return DotQ8_0Q8(w, x, n / 32);
+    case TensorType::kQ4_0: return DotQ4_0Q8(w, x, n / 32);
+    case TensorType::kQ4_K: return DotQ4_KQ8(w, static_cast<const BlockQ8_K*>(x.blocks), n / 256);
+    case TensorType::kQ6_K: return DotQ6_KQ8(w, static_cast<const BlockQ8_K*>(x.blocks), n / 256);
     default: return 0.0f;
   }
 }
 
-float DotRowQ8(TensorType type, const uint8_t* w, const void* x, size_t n) { return DotRowQ8T(type, w, x, n); }
-
-// Whether this target's integer dot beats its fp32 dot (kernels.cc) for a type
-// with both. Measured single-thread on cache-resident rows (AVX-512 CPU, each
-// target forced): Q4_K and Q6_K win everywhere (AVX3 -19% / -9%, AVX2 -26% /
-// -47%, SSE4 -47% / -43% time); Q8_0 / Q4_0 win on AVX2 (-21% / -17%), tie on
-// SSE4, and lose on AVX3 (+10% / +30%), whose fp32 path converts 16 elements per
-// FMA while pmaddubsw here is 256 bits wide (Highway 1.0 has no 512-bit or VNNI
-// form of it).
-bool PreferQ8Dot(TensorType type) {
-#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
-  return type == TensorType::kQ4_K || type == TensorType::kQ6_K;
-#else
-  (void)type;
-  return true;
-#endif
-}
+float DotRowQ8(TensorType type, const uint8_t* w, const QuantizedRow& x, size_t n) { return DotRowQ8T(type, w, x, n); }
 
 // Rows [r0, r1) against every token: a row is read from memory once and stays
 // in L1 while the tokens' activations (a few KiB each) stream from L2.
-void MatmulQ8Range(TensorType type, const uint8_t* w, size_t row_bytes, size_t rows, size_t cols, const uint8_t* x,
-                   size_t x_row_bytes, size_t n_tokens, float* y, size_t r0, size_t r1) {
+void MatmulQ8Range(TensorType type, const uint8_t* w, size_t row_bytes, size_t rows, size_t cols,
+                   const QuantizedActivations* x, float* y, size_t r0, size_t r1) {
   for (size_t r = r0; r < r1; ++r) {
     const uint8_t* row = w + r * row_bytes;
-    for (size_t t = 0; t < n_tokens; ++t) y[t * rows + r] = DotRowQ8T(type, row, x + t * x_row_bytes, cols);
+    for (size_t t = 0; t < x->n_rows; ++t) y[t * rows + r] = DotRowQ8T(type, row, x->row(t), cols);
   }
 }
 
@@ -253,7 +226,6 @@ HWY_AFTER_NAMESPACE();
 namespace kvforge::core {
 HWY_EXPORT(DotRowQ8);
 HWY_EXPORT(MatmulQ8Range);
-HWY_EXPORT(PreferQ8Dot);
 
 namespace {
 // As kernels.cc's run_rows: below this much work a job's wake-up and join cost
@@ -262,11 +234,9 @@ constexpr size_t kMinParallelBytes = 64 * 1024;
 constexpr size_t kRowGrain = 16;
 }  // namespace
 
-bool prefer_q8_dot(TensorType weight) { return has_q8_dot(weight) && HWY_DYNAMIC_DISPATCH(PreferQ8Dot)(weight); }
-
 float dot_row_q8(TensorType weight_type, const void* row, const QuantizedRow& x, size_t n) {
   KVF_CHECK(has_q8_dot(weight_type) && x.type == activation_type_for(weight_type) && n == x.n);
-  return HWY_DYNAMIC_DISPATCH(DotRowQ8)(weight_type, static_cast<const uint8_t*>(row), x.blocks, n);
+  return HWY_DYNAMIC_DISPATCH(DotRowQ8)(weight_type, static_cast<const uint8_t*>(row), x, n);
 }
 
 void matmul_q8(TensorType type, const void* w, size_t rows, size_t cols, const QuantizedActivations& x, float* y,
@@ -284,8 +254,7 @@ void matmul_q8(TensorType type, const void* w, size_t rows, size_t cols, const Q
     float* y;
   } job{HWY_DYNAMIC_DISPATCH(MatmulQ8Range), type, static_cast<const uint8_t*>(w), rb, rows, cols, &x, y};
   const auto fn = [&job](size_t r0, size_t r1) {
-    job.kernel(job.type, job.w, job.rb, job.rows, job.cols, job.x->storage.data(), job.x->row_bytes,
-               job.x->n_rows, job.y, r0, r1);
+    job.kernel(job.type, job.w, job.rb, job.rows, job.cols, job.x, job.y, r0, r1);
   };
   if (pool == nullptr || pool->size() == 1 || rows * rb * x.n_rows < kMinParallelBytes) {
     fn(0, rows);

@@ -155,6 +155,19 @@ void quantize_activations(ActivationType type, const float* x, size_t n, size_t 
       quantize_q8_0(x + t * n, static_cast<BlockQ8_0x*>(dst), n / block);
     }
   }
+  if (k) return;
+  const size_t nb = n / 32;
+  out->scales.resize(nb * n_rows);
+  out->neg_sums.resize(nb * n_rows);
+  for (size_t t = 0; t < n_rows; ++t) {
+    const auto* b = reinterpret_cast<const BlockQ8_0x*>(out->storage.data() + t * out->row_bytes);
+    for (size_t i = 0; i < nb; ++i) {
+      int32_t sum = 0;
+      for (int8_t q : b[i].qs) sum += q;
+      out->scales[t * nb + i] = fp16_to_f32(b[i].d);
+      out->neg_sums[t * nb + i] = -sum;
+    }
+  }
 }
 
 void dequantize_activations(const QuantizedRow& x, float* out) {

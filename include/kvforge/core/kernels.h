@@ -41,19 +41,18 @@ Status quantize_row(TensorType type, const float* x, void* out, size_t n);
 float dot_row(TensorType type, const void* row, const float* x, size_t n);
 
 // y[r] = W[r,:] . x for r in [0, rows). W: rows x cols in `type`. pool may be null.
-// Q8_0, Q4_0, Q4_K and Q6_K weights, where prefer_q8_dot says the integer dot is
-// faster on this CPU, take x quantized to activation_type_for(type) (q8_0 / q8_K)
-// and multiply in integers (quantized_activations.h), as llama.cpp does: the same
-// sum, up to float order, for x already rounded by round_activations, as the
-// model passes it.
+// Q8_0, Q4_0, Q4_K and Q6_K weights take x quantized to activation_type_for(type)
+// (q8_0 / q8_K) and multiply in integers (quantized_activations.h), as llama.cpp
+// does: the same sum, up to float order, for x already rounded by
+// round_activations, as the model passes it.
 void matvec(TensorType type, const void* w, size_t rows, size_t cols, const float* x, float* y,
             ThreadPool* pool);
 
 // Y[t][r] = W[r,:] . X[t,:] for t in [0, n_tokens). X: n_tokens x cols, Y: n_tokens x rows,
-// both row-major fp32. Uses OpenBLAS sgemm (dequantizing W when it is not F32)
-// when n_tokens is large enough to pay, else matvec per token (the integer-dot
-// types, see matvec, below that: each row read once and dotted in int8 with
-// every token).
+// both row-major fp32. Few tokens: matvec's kernels, each weight row read once
+// and dotted with every token. From kGemmMinTokens on: a register-tiled fp32
+// GEMM on weights dequantized a cache-sized tile at a time (never the whole
+// matrix; kernels_gemm_simd.cc).
 void matmul(TensorType type, const void* w, size_t rows, size_t cols, const float* x,
             size_t n_tokens, float* y, ThreadPool* pool);
 

@@ -37,10 +37,16 @@ static_assert(sizeof(BlockQ8_0x) == 34);
 static_assert(sizeof(BlockQ8_K) == 292);
 
 // A view of one row of n quantized activations (n / block_elems blocks).
+// q8_0 rows also carry, per block, the scale as a float and minus the sum of
+// the codes: the SIMD kernels read a float where the block has fp16, and fold
+// Q4_0's offset of 8 into the integer sum as -8 * sum(x) instead of
+// subtracting 8 from every weight code.
 struct QuantizedRow {
   ActivationType type = ActivationType::kQ8_0;  // kQ8_0 or kQ8_K
   const void* blocks = nullptr;
   size_t n = 0;
+  const float* scales = nullptr;      // q8_0: [n / 32]
+  const int32_t* neg_sums = nullptr;  // q8_0: [n / 32]
 };
 
 // n_rows rows of n activations each, quantized; owns its storage (reused
@@ -49,16 +55,18 @@ struct QuantizedActivations {
   ActivationType type = ActivationType::kQ8_0;
   size_t n = 0, n_rows = 0, row_bytes = 0;
   std::vector<uint8_t> storage;
-  QuantizedRow row(size_t t) const { return {type, storage.data() + t * row_bytes, n}; }
+  std::vector<float> scales;      // q8_0: [n_rows][n / 32]
+  std::vector<int32_t> neg_sums;  // q8_0: [n_rows][n / 32]
+  QuantizedRow row(size_t t) const {
+    const bool q8_0 = type == ActivationType::kQ8_0;
+    const size_t nb = n / 32;
+    return {type, storage.data() + t * row_bytes, n, q8_0 ? scales.data() + t * nb : nullptr,
+            q8_0 ? neg_sums.data() + t * nb : nullptr};
+  }
 };
 
 // True for the weight types with an integer dot (Q8_0, Q4_0: q8_0; Q4_K, Q6_K: q8_K).
 bool has_q8_dot(TensorType weight);
-// has_q8_dot, and the integer dot is the faster one on the running CPU's SIMD
-// target (matvec / matmul take it then; see PreferQ8Dot for the measurements).
-// Either path computes the same sum over rounded activations, up to float
-// summation order; the integer one in llama.cpp's order.
-bool prefer_q8_dot(TensorType weight);
 
 // Quantizes n_rows rows of n floats (row-major) to `type` (kQ8_0 or kQ8_K; n a
 // multiple of 32 or 256) into *out.

@@ -1,0 +1,169 @@
+// x86 (AVX2 and up) integer dot products of quantized weight rows with int8
+// activations, included by kernels_q8dot_simd.cc inside its per-target
+// namespace. Highway 1.0 has no u8 x i8 multiply-add, so these are intrinsics:
+//   - maddubs (u8 x i8 -> pairs summed into i16) then madd (i16 pairs -> i32);
+//   - on AVX3_DL (AVX-512 VNNI) one dpbusd does both, accumulating into i32.
+// Weights that are unsigned codes with an offset (Q4_0's q - 8, Q6_K's q - 32)
+// multiply as unsigned and subtract offset * sum(x) once per block, from the
+// activations' precomputed code sums, instead of re-centering every code.
+// Q8_0 codes are signed: |w| times x carrying w's sign, as ggml does.
+//
+// Per-target file: no include guard (foreach_target includes it once per target).
+
+#if HWY_TARGET == HWY_AVX3_DL && defined(__GNUC__) && !defined(__clang__)
+// Highway 1.0.3's AVX3_DL attribute string names avxvnni (VEX) but not
+// avx512vnni, which the target requires at run time and whose EVEX dpbusd the
+// 256-bit forms below use.
+#pragma GCC target("avx512vnni")
+#define KVF_Q8DOT_VNNI 1
+#else
+#define KVF_Q8DOT_VNNI 0
+#endif
+
+HWY_INLINE float HsumPs(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+HWY_INLINE int32_t HsumEpi32(__m128i v) {
+  v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0x4E));
+  v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0xB1));
+  return _mm_cvtsi128_si32(v);
+}
+
+HWY_INLINE __m256i LoadI256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// init + sum of u[j] * s[j] over each group of 4 bytes (u unsigned, s signed;
+// pairs of u * s must fit int16 on the maddubs path: every caller's do).
+HWY_INLINE __m256i DotU8I8(__m256i u, __m256i s, __m256i init) {
+#if KVF_Q8DOT_VNNI
+  return _mm256_dpbusd_epi32(init, u, s);
+#else
+  return _mm256_add_epi32(init, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+#endif
+}
+
+// 32 nibbles of a Q4 block: low nibbles (elements 0..15), then high ones.
+HWY_INLINE __m256i Nibbles32(const uint8_t* qs) {
+  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(b, 4), b), _mm256_set1_epi8(0x0F));
+}
+
+// Two blocks per iteration into two accumulators: consecutive blocks' FMAs
+// do not wait on each other, and there is no per-block branch.
+template <size_t kBlockBytes, class BlockSum>
+HWY_INLINE float DotQ8_0Blocks(const uint8_t* w, const QuantizedRow& x, size_t nb, BlockSum block_sum) {
+  const auto* xb = static_cast<const BlockQ8_0x*>(x.blocks);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  size_t b = 0;
+  for (; b + 2 <= nb; b += 2, w += 2 * kBlockBytes) {
+    const __m256i i0 = block_sum(w, xb[b].qs, x.neg_sums[b]);
+    const __m256i i1 = block_sum(w + kBlockBytes, xb[b + 1].qs, x.neg_sums[b + 1]);
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(LoadHalfQ(w) * x.scales[b]), _mm256_cvtepi32_ps(i0), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(LoadHalfQ(w + kBlockBytes) * x.scales[b + 1]), _mm256_cvtepi32_ps(i1),
+                           acc1);
+  }
+  if (b < nb) {
+    const __m256i i0 = block_sum(w, xb[b].qs, x.neg_sums[b]);
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(LoadHalfQ(w) * x.scales[b]), _mm256_cvtepi32_ps(i0), acc0);
+  }
+  return HsumPs(_mm256_add_ps(acc0, acc1));
+}
+
+float DotQ8_0Q8(const uint8_t* w, const QuantizedRow& x, size_t nb) {
+  return DotQ8_0Blocks<sizeof(BlockQ8_0)>(w, x, nb, [](const uint8_t* blk, const int8_t* xq, int32_t) {
+    const __m256i wq = LoadI256(blk + 2);
+    return DotU8I8(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(LoadI256(xq), wq), _mm256_setzero_si256());
+  });
+}
+
+// sum (q - 8) x = sum q x - 8 sum x: each of the 8 lanes starts at -sum(x).
+float DotQ4_0Q8(const uint8_t* w, const QuantizedRow& x, size_t nb) {
+  return DotQ8_0Blocks<sizeof(BlockQ4_0)>(w, x, nb, [](const uint8_t* blk, const int8_t* xq, int32_t neg_sum) {
+    return DotU8I8(Nibbles32(blk + 2), LoadI256(xq), _mm256_set1_epi32(neg_sum));
+  });
+}
+
+// The 8 six-bit scales (bytes 0..7) and mins (bytes 8..15) of a Q4_K
+// super-block, unpacked from its 12 scale bytes four at a time (the layout
+// q4_k_scale_min reads one at a time).
+HWY_INLINE void Q4KScalesMins(const uint8_t* s, uint8_t out[16]) {
+  uint32_t u0, u1, u2;
+  std::memcpy(&u0, s, 4);
+  std::memcpy(&u1, s + 4, 4);
+  std::memcpy(&u2, s + 8, 4);
+  const uint32_t low6 = 0x3F3F3F3Fu, low4 = 0x0F0F0F0Fu, low2 = 0x03030303u;
+  const uint32_t words[4] = {u0 & low6, (u2 & low4) | (((u0 >> 6) & low2) << 4), u1 & low6,
+                             ((u2 >> 4) & low4) | (((u1 >> 6) & low2) << 4)};
+  std::memcpy(out, words, 16);
+}
+
+// Nibbles times x (maddubs pairs <= 2*15*127) then times the sub-block's scale.
+float DotQ4_KQ8(const uint8_t* w, const BlockQ8_K* x, size_t nb) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  __m256 acc = _mm256_setzero_ps();
+  float mins = 0.0f;
+  for (size_t b = 0; b < nb; ++b, w += sizeof(BlockQ4_K)) {
+    alignas(16) uint8_t sm[16];
+    Q4KScalesMins(w + 4, sm);
+    const uint8_t* q = w + 16;
+    const int8_t* q8 = x[b].qs;
+    __m256i sumi = _mm256_setzero_si256();
+    for (int j = 0; j < 4; ++j, q += 32, q8 += 64) {
+      const __m256i v = LoadI256(q);
+      const __m256i p_lo = _mm256_maddubs_epi16(_mm256_and_si256(v, low4), LoadI256(q8));
+      const __m256i p_hi = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), low4), LoadI256(q8 + 32));
+      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p_lo, _mm256_set1_epi16(sm[2 * j])));
+      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p_hi, _mm256_set1_epi16(sm[2 * j + 1])));
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(LoadHalfQ(w) * x[b].d), _mm256_cvtepi32_ps(sumi), acc);
+    // Minimums: m_j times the sum of sub-block j's codes (two 16-code bsums).
+    const __m128i bs_lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].bsums));
+    const __m128i bs_hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].bsums + 8));
+    const __m128i sub_sums = _mm_hadd_epi16(bs_lo, bs_hi);  // |.| <= 32 * 127
+    const __m128i m16 = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sm + 8)));
+    mins += LoadHalfQ(w + 2) * x[b].d * static_cast<float>(HsumEpi32(_mm_madd_epi16(sub_sums, m16)));
+  }
+  return HsumPs(acc) - mins;
+}
+
+// Codes q in [0, 64) times x (maddubs pairs <= 2*63*127), times the 16-element
+// group's scale; the -32 offset comes off once per super-block as
+// 32 * sum_g scale_g * bsum_g.
+float DotQ6_KQ8(const uint8_t* w, const BlockQ8_K* x, size_t nb) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F), low2 = _mm256_set1_epi8(0x03);
+  __m256 acc = _mm256_setzero_ps();
+  for (size_t b = 0; b < nb; ++b, w += sizeof(BlockQ6_K)) {
+    const auto* sc = reinterpret_cast<const int8_t*>(w + 192);
+    __m256i sumi = _mm256_setzero_si256();
+    for (int half = 0; half < 2; ++half) {
+      const uint8_t* ql = w + 64 * half;
+      const __m256i hi = LoadI256(w + 128 + 32 * half);
+      const __m256i l0 = LoadI256(ql), l1 = LoadI256(ql + 32);
+      const __m256i q[4] = {
+          _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_slli_epi16(_mm256_and_si256(hi, low2), 4)),
+          _mm256_or_si256(_mm256_and_si256(l1, low4),
+                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hi, 2), low2), 4)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
+                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hi, 4), low2), 4)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
+                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hi, 6), low2), 4))};
+      const int8_t* q8 = x[b].qs + 128 * half;
+      const int8_t* s = sc + 8 * half;
+      for (int g = 0; g < 4; ++g) {
+        const __m256i p = _mm256_maddubs_epi16(q[g], LoadI256(q8 + 32 * g));
+        const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(s[2 * g + 1]), _mm_set1_epi16(s[2 * g]));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scale));
+      }
+    }
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
+    const __m256i offs = _mm256_madd_epi16(sc16, LoadI256(x[b].bsums));
+    sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(offs, 5));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(LoadHalfQ(w + 208) * x[b].d), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  return HsumPs(acc);
+}
+
+#undef KVF_Q8DOT_VNNI
