@@ -174,6 +174,25 @@ BENCHMARK_CAPTURE(BM_Matmul, Q4_0, TensorType::kQ4_0)->Arg(4)->Arg(16)->Arg(64)-
 BENCHMARK_CAPTURE(BM_Matmul, Q4_K, TensorType::kQ4_K)->Arg(4)->Arg(16)->Arg(64)->Arg(256)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Matmul, Q6_K, TensorType::kQ6_K)->Arg(4)->Arg(16)->Arg(64)->Arg(256)->UseRealTime();
 
+// Prefill GEMM (kernels_gemm_simd.cc) at a 128-token batch on one thread and
+// two: GFLOPS against the core's fp32 FMA peak tells how close the tile runs.
+void BM_Prefill128(benchmark::State& state, TensorType type) {
+  const size_t rows = 2048, cols = 2048, n_tokens = 128;
+  const auto w = make_weights(type, rows, cols, 1);
+  std::vector<float> x(cols * n_tokens, 0.5f), y(rows * n_tokens);
+  ThreadPool pool(static_cast<int>(state.range(0)));
+  for (auto _ : state) {
+    matmul(type, w.data(), rows, cols, x.data(), n_tokens, y.data(), &pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["GFLOPS"] = benchmark::Counter(static_cast<double>(state.iterations()) * 2.0 * rows * cols * n_tokens / 1e9,
+                                                benchmark::Counter::kIsRate);
+}
+BENCHMARK_CAPTURE(BM_Prefill128, F16, TensorType::kF16)->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Prefill128, Q8_0, TensorType::kQ8_0)->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Prefill128, Q4_0, TensorType::kQ4_0)->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Prefill128, Q4_K, TensorType::kQ4_K)->Arg(1)->Arg(2)->UseRealTime();
+
 // The integer path alone (quantize the tokens, then row-tiled int8 dots),
 // whatever matmul picks: against BM_Matmul it shows where sgemm would pay.
 void BM_MatmulQ8(benchmark::State& state, TensorType type) {

@@ -4,12 +4,13 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/kernels_ref.h"
 #include "kvforge/core/half.h"
 #include "kvforge/core/status.h"
 
 namespace kvforge::core {
 
-namespace {
+namespace ref {
 
 // q8_0 / q8_1 as ggml's x86 quantizer computes them: scale amax/127 stored as
 // fp16, codes round-half-even(x * 127/amax). (q8_1 adds a block sum that only
@@ -49,7 +50,7 @@ void round_q8_k(const float* x, float* out, size_t n) {
   }
 }
 
-}  // namespace
+}  // namespace ref
 
 ActivationType activation_type_for(TensorType weight) {
   switch (weight) {
@@ -101,11 +102,11 @@ void round_activations(ActivationType type, const float* x, float* out, size_t n
     case ActivationType::kQ8_0:
     case ActivationType::kQ8_1:
       KVF_CHECK(n % 32 == 0);
-      round_q8_0(x, out, n);
+      round_q8_0_rows(x, out, n);
       return;
     case ActivationType::kQ8_K:
       KVF_CHECK(n % 256 == 0);
-      round_q8_k(x, out, n);
+      round_q8_k_rows(x, out, n);
       return;
   }
 }

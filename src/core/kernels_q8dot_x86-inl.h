@@ -11,14 +11,23 @@
 // Per-target file: no include guard (foreach_target includes it once per target).
 
 #if HWY_TARGET == HWY_AVX3_DL && defined(__GNUC__) && !defined(__clang__)
-// Highway 1.0.3's AVX3_DL attribute string names avxvnni (VEX) but not
-// avx512vnni, which the target requires at run time and whose EVEX dpbusd the
-// 256-bit forms below use.
-#pragma GCC target("avx512vnni")
+// Highway 1.0.3's AVX3_DL attribute string names avxvnni (VEX encoding, which
+// Ice Lake lacks) but not avx512vnni (EVEX, which the target requires at run
+// time): swap them, so the 256-bit dpbusd below is encoded as EVEX. Functions
+// compiled without avxvnni cannot inline ones compiled with it, so from here
+// on this file calls only intrinsics and its own helpers (below).
+#pragma GCC target("avx512vnni,no-avxvnni")
 #define KVF_Q8DOT_VNNI 1
 #else
 #define KVF_Q8DOT_VNNI 0
 #endif
+
+// A block's fp16 scale (F16C; every AVX2 CPU has it).
+HWY_INLINE float HalfAt(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+}
 
 HWY_INLINE float HsumPs(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -51,39 +60,62 @@ HWY_INLINE __m256i Nibbles32(const uint8_t* qs) {
   return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(b, 4), b), _mm256_set1_epi8(0x0F));
 }
 
-// Two blocks per iteration into two accumulators: consecutive blocks' FMAs
-// do not wait on each other, and there is no per-block branch.
-template <size_t kBlockBytes, class BlockSum>
-HWY_INLINE float DotQ8_0Blocks(const uint8_t* w, const QuantizedRow& x, size_t nb, BlockSum block_sum) {
+// R rows (R = 1 or 4) against one activation row: each activation block is
+// loaded once for all R rows, and the R rows stream from memory side by side,
+// which keeps more loads in flight than one row at a time (decode is bound by
+// how fast weights arrive). out[i] = row i . x.
+template <size_t R, size_t kBlockBytes, class BlockSum>
+HWY_INLINE void DotQ8_0Rows(const uint8_t* w, size_t row_bytes, const QuantizedRow& x, size_t nb, float* out,
+                            BlockSum block_sum) {
   const auto* xb = static_cast<const BlockQ8_0x*>(x.blocks);
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  size_t b = 0;
-  for (; b + 2 <= nb; b += 2, w += 2 * kBlockBytes) {
-    const __m256i i0 = block_sum(w, xb[b].qs, x.neg_sums[b]);
-    const __m256i i1 = block_sum(w + kBlockBytes, xb[b + 1].qs, x.neg_sums[b + 1]);
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(LoadHalfQ(w) * x.scales[b]), _mm256_cvtepi32_ps(i0), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(LoadHalfQ(w + kBlockBytes) * x.scales[b + 1]), _mm256_cvtepi32_ps(i1),
-                           acc1);
+  __m256 acc[R];
+  for (size_t i = 0; i < R; ++i) acc[i] = _mm256_setzero_ps();
+  for (size_t b = 0; b < nb; ++b, w += kBlockBytes) {
+    const __m256i xq = LoadI256(xb[b].qs);
+    const __m256i neg_sum = _mm256_set1_epi32(x.neg_sums[b]);
+    const float dx = x.scales[b];
+    for (size_t i = 0; i < R; ++i) {
+      const uint8_t* blk = w + i * row_bytes;
+      const __m256i isum = block_sum(blk, xq, neg_sum);
+      acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(HalfAt(blk) * dx), _mm256_cvtepi32_ps(isum), acc[i]);
+    }
   }
-  if (b < nb) {
-    const __m256i i0 = block_sum(w, xb[b].qs, x.neg_sums[b]);
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(LoadHalfQ(w) * x.scales[b]), _mm256_cvtepi32_ps(i0), acc0);
-  }
-  return HsumPs(_mm256_add_ps(acc0, acc1));
+  for (size_t i = 0; i < R; ++i) out[i] = HsumPs(acc[i]);
 }
+
+// Q8_0 codes are signed: |w| times x carrying w's sign.
+struct Q8_0BlockSum {
+  HWY_INLINE __m256i operator()(const uint8_t* blk, __m256i xq, __m256i) const {
+    const __m256i wq = LoadI256(blk + 2);
+    return DotU8I8(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(xq, wq), _mm256_setzero_si256());
+  }
+};
+// sum (q - 8) x = sum q x - 8 sum x: each of the 8 lanes starts at -sum(x).
+struct Q4_0BlockSum {
+  HWY_INLINE __m256i operator()(const uint8_t* blk, __m256i xq, __m256i neg_sum) const {
+    return DotU8I8(Nibbles32(blk + 2), xq, neg_sum);
+  }
+};
 
 float DotQ8_0Q8(const uint8_t* w, const QuantizedRow& x, size_t nb) {
-  return DotQ8_0Blocks<sizeof(BlockQ8_0)>(w, x, nb, [](const uint8_t* blk, const int8_t* xq, int32_t) {
-    const __m256i wq = LoadI256(blk + 2);
-    return DotU8I8(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(LoadI256(xq), wq), _mm256_setzero_si256());
-  });
+  float out;
+  DotQ8_0Rows<1, sizeof(BlockQ8_0)>(w, 0, x, nb, &out, Q8_0BlockSum());
+  return out;
+}
+float DotQ4_0Q8(const uint8_t* w, const QuantizedRow& x, size_t nb) {
+  float out;
+  DotQ8_0Rows<1, sizeof(BlockQ4_0)>(w, 0, x, nb, &out, Q4_0BlockSum());
+  return out;
 }
 
-// sum (q - 8) x = sum q x - 8 sum x: each of the 8 lanes starts at -sum(x).
-float DotQ4_0Q8(const uint8_t* w, const QuantizedRow& x, size_t nb) {
-  return DotQ8_0Blocks<sizeof(BlockQ4_0)>(w, x, nb, [](const uint8_t* blk, const int8_t* xq, int32_t neg_sum) {
-    return DotU8I8(Nibbles32(blk + 2), LoadI256(xq), _mm256_set1_epi32(neg_sum));
-  });
+// Four consecutive rows of a Q8_0 or Q4_0 matrix.
+HWY_INLINE void Dot4Rows(TensorType type, const uint8_t* w, size_t row_bytes, const QuantizedRow& x, size_t n,
+                         float* out) {
+  if (type == TensorType::kQ8_0) {
+    DotQ8_0Rows<4, sizeof(BlockQ8_0)>(w, row_bytes, x, n / 32, out, Q8_0BlockSum());
+  } else {
+    DotQ8_0Rows<4, sizeof(BlockQ4_0)>(w, row_bytes, x, n / 32, out, Q4_0BlockSum());
+  }
 }
 
 // The 8 six-bit scales (bytes 0..7) and mins (bytes 8..15) of a Q4_K
@@ -118,13 +150,13 @@ float DotQ4_KQ8(const uint8_t* w, const BlockQ8_K* x, size_t nb) {
       sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p_lo, _mm256_set1_epi16(sm[2 * j])));
       sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p_hi, _mm256_set1_epi16(sm[2 * j + 1])));
     }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(LoadHalfQ(w) * x[b].d), _mm256_cvtepi32_ps(sumi), acc);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(HalfAt(w) * x[b].d), _mm256_cvtepi32_ps(sumi), acc);
     // Minimums: m_j times the sum of sub-block j's codes (two 16-code bsums).
     const __m128i bs_lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].bsums));
     const __m128i bs_hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].bsums + 8));
     const __m128i sub_sums = _mm_hadd_epi16(bs_lo, bs_hi);  // |.| <= 32 * 127
     const __m128i m16 = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sm + 8)));
-    mins += LoadHalfQ(w + 2) * x[b].d * static_cast<float>(HsumEpi32(_mm_madd_epi16(sub_sums, m16)));
+    mins += HalfAt(w + 2) * x[b].d * static_cast<float>(HsumEpi32(_mm_madd_epi16(sub_sums, m16)));
   }
   return HsumPs(acc) - mins;
 }
@@ -161,7 +193,7 @@ float DotQ6_KQ8(const uint8_t* w, const BlockQ8_K* x, size_t nb) {
     const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
     const __m256i offs = _mm256_madd_epi16(sc16, LoadI256(x[b].bsums));
     sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(offs, 5));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(LoadHalfQ(w + 208) * x[b].d), _mm256_cvtepi32_ps(sumi), acc);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(HalfAt(w + 208) * x[b].d), _mm256_cvtepi32_ps(sumi), acc);
   }
   return HsumPs(acc);
 }

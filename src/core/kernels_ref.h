@@ -89,7 +89,16 @@ static_assert(sizeof(BlockQ6_K) == 210);
 inline constexpr int8_t kIq4nlValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
                                             1,    13,   25,  38,  53,  69,  89,  113};
 
+// The SIMD versions (activation_rounding_simd.cc), dispatched at run time.
+void round_q8_0_rows(const float* x, float* out, size_t n);
+void round_q8_k_rows(const float* x, float* out, size_t n);
+
 namespace ref {
+
+// q8_0 / q8_K activation rounding (activation_rounding.h), n a multiple of 32 /
+// 256: the definition round_activations' SIMD versions match bit for bit.
+void round_q8_0(const float* x, float* out, size_t n);
+void round_q8_k(const float* x, float* out, size_t n);
 
 float dot_f32(const float* a, const float* b, size_t n);
 void axpy_f32(float a, const float* x, float* y, size_t n);

@@ -59,13 +59,22 @@ void add_bias(const TensorRef* bias, float* rows, size_t n, size_t width) {
 
 // The input of a product with `weight_type` as llama.cpp's dot products see it
 // (core/activation_rounding.h): `in` itself for F32 weights, else a rounded copy.
+// A prefill batch is rounded on every thread (rows are independent).
 const float* rounded_input(core::TensorType weight_type, const float* in, size_t n, size_t cols,
-                           std::vector<float>* buf) {
+                           std::vector<float>* buf, core::ThreadPool* pool) {
   const core::ActivationType a = core::activation_type_for(weight_type);
   if (a == core::ActivationType::kF32) return in;
   if (buf->size() < n * cols) buf->resize(n * cols);
-  core::round_activations(a, in, buf->data(), n * cols);
-  return buf->data();
+  float* out = buf->data();
+  const auto round_rows = [&](size_t t0, size_t t1) {
+    core::round_activations(a, in + t0 * cols, out + t0 * cols, (t1 - t0) * cols);
+  };
+  if (pool == nullptr || n < 4) {
+    round_rows(0, n);
+  } else {
+    pool->parallel_for(n, round_rows);
+  }
+  return out;
 }
 
 // out = W . in for n tokens, on activations rounded as llama.cpp rounds them;
@@ -73,7 +82,7 @@ const float* rounded_input(core::TensorType weight_type, const float* in, size_t
 void product(const TensorRef& w, const float* in, size_t n, float* out, core::ThreadPool* pool,
              std::vector<float>* buf) {
   const size_t rows = static_cast<size_t>(w.rows()), cols = static_cast<size_t>(w.cols());
-  core::matmul(w.type, w.data, rows, cols, rounded_input(w.type, in, n, cols, buf), n, out, pool);
+  core::matmul(w.type, w.data, rows, cols, rounded_input(w.type, in, n, cols, buf, pool), n, out, pool);
   if (core::activation_type_for(w.type) != core::ActivationType::kQ8_1) return;
   thread_local std::vector<float> residual;
   residual.resize(n * cols / 32);
