@@ -57,14 +57,15 @@ std::vector<float> value_weights(const model::LlamaModel& model) {
 }  // namespace
 
 Result<codec::Profile> learn_model_profile(std::shared_ptr<const model::LlamaModel> model,
-                                           const std::vector<std::vector<int32_t>>& documents, int threads,
-                                           core::Progress* progress, int block) {
+                                           const std::vector<std::vector<int32_t>>& documents,
+                                           const model::SessionOptions& session_options, core::Progress* progress,
+                                           int block) {
   if (documents.empty()) return Status::InvalidArgument("learn_model_profile: no documents");
   const kv::KvShape shape = model->kv_shape();
   kv::QueryMoments moments(shape.n_layers, shape.n_kv_heads, shape.head_dim);
-  model::SessionOptions so;
-  so.n_threads = std::max(1, threads);
-  model::Session session(model, so);
+  // The profile learns from the KV the codec will be given: exported from a
+  // cache of the same type (an F16 cache's keys and values are fp16-rounded).
+  model::Session session(model, session_options);
   session.set_selector(&moments);
   std::vector<kv::DenseKvF32> dense(documents.size());
   for (size_t d = 0; d < documents.size(); ++d) {
@@ -111,9 +112,7 @@ Result<std::vector<CodecEvalRow>> evaluate_codecs(std::shared_ptr<const model::L
   const size_t vocab = static_cast<size_t>(model->config().vocab_size);
   const uint64_t fingerprint = model->fingerprint();
   const int workers = std::max(1, std::min<int>(options.run.workers, static_cast<int>(documents.size())));
-  model::SessionOptions so;
-  so.n_threads = std::max(1, options.run.threads_per_worker);
-  so.max_positions = options.run.max_positions;
+  const model::SessionOptions so = options.run.session_options();
   std::vector<std::unique_ptr<model::Session>> refs, tests;
   for (int w = 0; w < workers; ++w) {
     refs.push_back(std::make_unique<model::Session>(model, so));

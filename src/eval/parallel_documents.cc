@@ -40,9 +40,7 @@ Status compare_with_reference(std::shared_ptr<const model::LlamaModel> model,
                               const std::vector<const std::vector<int32_t>*>& docs, const RunOptions& run,
                               const CompareFn& work) {
   const int workers = std::max(1, std::min<int>(run.workers, static_cast<int>(docs.size())));
-  model::SessionOptions so;
-  so.n_threads = std::max(1, run.threads_per_worker);
-  so.max_positions = run.max_positions;
+  const model::SessionOptions so = run.session_options();
   std::vector<std::unique_ptr<model::Session>> refs, tests;
   for (int w = 0; w < workers; ++w) {
     refs.push_back(std::make_unique<model::Session>(model, so));

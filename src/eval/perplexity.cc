@@ -10,16 +10,13 @@
 
 namespace kvforge::eval {
 
-namespace {
-
-model::SessionOptions session_options(const RunOptions& o) {
+model::SessionOptions RunOptions::session_options() const {
   model::SessionOptions s;
-  s.n_threads = std::max(1, o.threads_per_worker);
-  s.max_positions = o.max_positions;
+  s.n_threads = std::max(1, threads_per_worker);
+  s.max_positions = max_positions;
+  s.kv_type = kv_type;
   return s;
 }
-
-}  // namespace
 
 Status run_full_cache(model::Session& session, std::span<const int32_t> tokens, std::vector<float>* logits) {
   if (tokens.size() < 2) return Status::InvalidArgument("a document needs at least two tokens to score");
@@ -32,7 +29,7 @@ Result<PerplexityResult> perplexity(std::shared_ptr<const model::LlamaModel> mod
   const size_t vocab = static_cast<size_t>(model->config().vocab_size);
   const int workers = std::max(1, options.workers);
   std::vector<std::unique_ptr<model::Session>> sessions;
-  for (int w = 0; w < workers; ++w) sessions.push_back(std::make_unique<model::Session>(model, session_options(options)));
+  for (int w = 0; w < workers; ++w) sessions.push_back(std::make_unique<model::Session>(model, options.session_options()));
   // One accumulator per document, merged in order, so sums do not depend on scheduling.
   std::vector<NllAccumulator> per_doc(documents.size());
   std::vector<std::vector<float>> logits(workers);
@@ -74,8 +71,8 @@ Result<FidelityResult> compare_runs(std::shared_ptr<const model::LlamaModel> ref
   const int workers = std::max(1, options.workers);
   std::vector<std::unique_ptr<model::Session>> ref_sessions, test_sessions;
   for (int w = 0; w < workers; ++w) {
-    ref_sessions.push_back(std::make_unique<model::Session>(ref_model, session_options(options)));
-    test_sessions.push_back(std::make_unique<model::Session>(test_model, session_options(options)));
+    ref_sessions.push_back(std::make_unique<model::Session>(ref_model, options.session_options()));
+    test_sessions.push_back(std::make_unique<model::Session>(test_model, options.session_options()));
   }
   std::vector<FidelityAccumulator> per_doc(documents.size());
   std::vector<std::vector<float>> ref_logits(workers), test_logits(workers);

@@ -173,9 +173,9 @@ size_t KvCache::max_head_size() const {
   return n;
 }
 
-size_t KvCache::bytes_live() const {
-  return total_slots() * (2 * kv_type_bytes(type_) * shape_.head_dim + sizeof(int32_t));
-}
+size_t KvCache::bytes_live() const { return total_slots() * 2 * kv_type_bytes(type_) * shape_.head_dim; }
+
+size_t KvCache::position_bytes_live() const { return total_slots() * sizeof(int32_t); }
 
 size_t KvCache::bytes_allocated() const {
   size_t n = 0;
@@ -185,6 +185,14 @@ size_t KvCache::bytes_allocated() const {
 
 size_t KvCache::bytes_per_token(const KvShape& shape, size_t bytes_per_element) {
   return static_cast<size_t>(shape.n_layers) * shape.n_kv_heads * shape.head_dim * 2 * bytes_per_element;
+}
+
+size_t KvCache::bytes_per_token(const KvShape& shape, KvType type) {
+  return bytes_per_token(shape, kv_type_bytes(type));
+}
+
+size_t KvCache::position_bytes_per_token(const KvShape& shape) {
+  return static_cast<size_t>(shape.n_layers) * shape.n_kv_heads * sizeof(int32_t);
 }
 
 void KvCache::clear() {

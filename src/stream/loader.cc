@@ -267,11 +267,11 @@ Result<LoadReport> load_context(model::Session& session, ChunkSource& source, st
 }
 
 Result<Calibration> calibrate(std::shared_ptr<const model::LlamaModel> model, const store::StoredChunk& sample,
-                              const std::vector<std::string>& levels, int threads, int reps,
-                              const codec::Profile* profile) {
+                              const std::vector<std::string>& levels, const model::SessionOptions& session_options,
+                              int reps, const codec::Profile* profile) {
   if (sample.tokens.empty()) return Status::InvalidArgument("calibrate: the sample chunk has no tokens");
   const double n = static_cast<double>(sample.tokens.size());
-  model::Session session(model, {.n_threads = threads});
+  model::Session session(model, session_options);
   Clock& clock = real_clock();
   Calibration cal;
   double best = std::numeric_limits<double>::infinity();

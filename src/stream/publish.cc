@@ -9,9 +9,10 @@ namespace kvforge::stream {
 
 Result<size_t> publish_context(std::shared_ptr<const model::LlamaModel> model, store::Backend& backend,
                                std::span<const int32_t> tokens, const store::ChunkEncoder& encoder,
-                               size_t chunk_tokens, int threads, size_t max_chunks, store::StoredChunk* first_chunk) {
+                               size_t chunk_tokens, const model::SessionOptions& session_options, size_t max_chunks,
+                               store::StoredChunk* first_chunk) {
   if (tokens.empty() || chunk_tokens == 0) return Status::InvalidArgument("publish_context: no tokens or chunk size 0");
-  model::Session session(model, {.n_threads = threads});
+  model::Session session(model, session_options);
   const store::ChunkKeyer keyer(model->fingerprint(), chunk_tokens);
   const std::vector<store::ChunkKey> keys = keyer.keys(tokens);
   const size_t n = std::min(max_chunks, keys.size());

@@ -63,7 +63,11 @@ TEST(CliEvict, EvalEvictWritesRowsAndAPlot) {
     }
     phases.insert(row["phase"].get<std::string>());
     if (row["policy"] == "full") {
-      EXPECT_NEAR(row["kl"].get<double>(), 0.0, 1e-9);
+      // On the default F16 cache the batched reference and the chunked / token-by-token
+      // run sum q.k in different orders; a last-bit score difference can move a softmax
+      // weight's fp16 rounding by one ulp (2^-11 of it, as ggml rounds it), so "full"
+      // matches to KL ~1e-7 rather than to fp32 noise (1e-9 on the F32 cache).
+      EXPECT_NEAR(row["kl"].get<double>(), 0.0, 1e-6);
     } else {
       EXPECT_GT(row["kl"].get<double>(), 0.0);
       EXPECT_LT(row["kv_bytes"].get<double>(), row["kv_bytes_full"].get<double>());

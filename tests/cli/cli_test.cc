@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "cli_runner.h"
@@ -19,12 +20,14 @@ using kvforge::testing::model_dir;
 
 std::string llama2c() { return kvforge::testing::llama2c_flags(); }
 
+// Against llama2.c's run.c, which computes in fp32: these runs take the F32 KV
+// cache (the default F16 one rounds keys, values, queries and softmax weights).
 TEST(Cli, GenerateGreedyMatchesRunCThroughEveryLosslessFile) {
   const std::string want = kvforge::testing::slurp(golden_dir() + "greedy_once_upon_a_time_n200.txt");
   for (const std::string& model : {llama2c(), "--model " + model_dir() + "stories260K-f32.gguf",
                                    "--model " + model_dir() + "stories260K-f16.gguf",
                                    "--model " + model_dir() + "stories260K-ggml-org.gguf"}) {
-    CliRun r = run("generate " + model + " --prompt 'Once upon a time' -n 200 --temp 0");
+    CliRun r = run("generate " + model + " --kv-type f32 --prompt 'Once upon a time' -n 200 --temp 0");
     EXPECT_EQ(r.code, 0) << r.err;
     EXPECT_EQ(r.out, want) << model;
   }
@@ -40,7 +43,8 @@ TEST(Cli, GenerateIsRepeatableForASeed) {
 
 TEST(Cli, EvalPplWritesJsonAndMatchesReference) {
   const std::string json = (std::filesystem::temp_directory_path() / "kvf_ppl.json").string();
-  CliRun r = run("eval ppl " + llama2c() + " --text " + golden_dir() + "reference_texts.txt --json " + json);
+  CliRun r = run("eval ppl " + llama2c() + " --kv-type f32 --text " + golden_dir() + "reference_texts.txt --json " +
+                 json);
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("| ppl"), std::string::npos);
   std::ifstream in(json);
@@ -67,12 +71,49 @@ TEST(Cli, EvalCompareScoresAQuantizedModelAgainstF32) {
   EXPECT_LT(std::abs(row["delta_ppl_pct"].get<double>()), 5.0);
 }
 
-TEST(Cli, InfoReportsConfigAndKvBytes) {
-  CliRun r = run("info --model " + model_dir() + "stories260K-q8_0.gguf");
-  ASSERT_EQ(r.code, 0) << r.err;
+std::map<std::string, nlohmann::json> info_fields(const std::string& args) {
+  const std::string json = (std::filesystem::temp_directory_path() / "kvf_info.json").string();
+  CliRun r = run("info " + args + " --json " + json);
+  EXPECT_EQ(r.code, 0) << r.err;
+  std::map<std::string, nlohmann::json> fields;
+  if (r.code != 0) return fields;
   EXPECT_NE(r.out.find("Q8_0"), std::string::npos);
-  // 5 layers x 4 kv heads x head_dim 8 x (K+V) x 2 bytes
-  EXPECT_NE(r.out.find("| kv_bytes_per_token_f16    | 640"), std::string::npos) << r.out;
+  std::ifstream in(json);
+  const nlohmann::json doc = nlohmann::json::parse(in);
+  for (const auto& row : doc["rows"]) fields[row["field"].get<std::string>()] = row["value"];
+  return fields;
+}
+
+TEST(Cli, InfoReportsConfigAndKvBytes) {
+  auto f = info_fields("--model " + model_dir() + "stories260K-q8_0.gguf");
+  ASSERT_FALSE(f.empty());
+  const int64_t layers = f["n_layers"], kv_heads = f["n_kv_heads"], head_dim = f["head_dim"];
+  EXPECT_EQ(layers * kv_heads * head_dim, 5 * 4 * 8);  // stories260K
+  // The default F16 cache costs per token exactly what llama.cpp's does: K and V
+  // of every layer and kv head at 2 bytes; the int32 positions are reported apart.
+  EXPECT_EQ(f["kv_type"], "f16");
+  EXPECT_EQ(f["kv_bytes_per_token"], layers * kv_heads * head_dim * 2 * 2);
+  EXPECT_EQ(f["kv_bytes_per_token_f16"], 640);
+  EXPECT_EQ(f["llama_cpp_kv_bytes_per_token_f16"], 640);
+  EXPECT_EQ(f["kv_bytes_per_token_f32"], 1280);
+  EXPECT_EQ(f["position_bytes_per_token"], layers * kv_heads * 4);
+  EXPECT_EQ(f["kv_bytes_full_context"], 640 * f["context_length"].get<int64_t>());
+
+  auto f32 = info_fields("--kv-type f32 --model " + model_dir() + "stories260K-q8_0.gguf");
+  EXPECT_EQ(f32["kv_type"], "f32");
+  EXPECT_EQ(f32["kv_bytes_per_token"], 1280);
+  EXPECT_EQ(f32["llama_cpp_kv_bytes_per_token_f16"], 640);
+}
+
+TEST(Cli, UnknownKvTypeIsACliError) {
+  for (const std::string& cmd : {"info --model " + model_dir() + "stories260K-q8_0.gguf",
+                                "generate " + llama2c() + " --prompt hi -n 4",
+                                "eval ppl " + llama2c() + " --text " + golden_dir() + "reference_texts.txt"}) {
+    CliRun r = run(cmd + " --kv-type q8_0");
+    EXPECT_NE(r.code, 0) << cmd;
+    EXPECT_NE(r.err.find("--kv-type"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("f16, f32"), std::string::npos) << r.err;
+  }
 }
 
 TEST(Cli, BenchRunsOnASmallSyntheticModelAndWritesRows) {
@@ -88,7 +129,31 @@ TEST(Cli, BenchRunsOnASmallSyntheticModelAndWritesRows) {
     EXPECT_GT(row["prefill_tok_s"].get<double>(), 0);
     EXPECT_GT(row["copy_gbps"].get<double>(), 0);
     EXPECT_EQ(row["weights"], "Q8_0");
+    EXPECT_EQ(row["kv_type"], "f16");
+    EXPECT_EQ(row["context"], 16);  // decode follows the prompt
   }
+}
+
+// --context N: decode timed with N tokens in the cache, on either cache type;
+// kv_mb is K+V only: 2 layers x 2 kv heads x head_dim 64 x (K+V) x 2 or 4 bytes.
+TEST(Cli, BenchTimesDecodeAtAGivenContextOnEitherCache) {
+  const std::string json = (std::filesystem::temp_directory_path() / "kvf_bench_ctx.json").string();
+  for (const auto& [type, bytes] : {std::pair<std::string, int>{"f16", 2}, {"f32", 4}}) {
+    CliRun r = run("bench --synthetic dim=256,hidden=512,layers=2,heads=4,kv_heads=2,vocab=1000,ctx=512,type=q8_0 "
+                   "--threads-list 1 --prompt-tokens 16 --context 300 --decode-tokens 4 -r 2 --bandwidth-mb 32 "
+                   "--kv-type " + type + " --json " + json);
+    ASSERT_EQ(r.code, 0) << r.err;
+    std::ifstream in(json);
+    const auto row = nlohmann::json::parse(in)["rows"][0];
+    EXPECT_EQ(row["kv_type"], type);
+    EXPECT_EQ(row["context"], 300);
+    EXPECT_DOUBLE_EQ(row["kv_mb"].get<double>(), 300.0 * 2 * 2 * 64 * 2 * bytes / 1e6);
+    EXPECT_GT(row["decode_tok_s"].get<double>(), 0);
+  }
+  CliRun r = run("bench --synthetic dim=64,hidden=128,layers=1,heads=2,kv_heads=1,vocab=100,ctx=64 --prompt-tokens 8 "
+                 "--decode-tokens 4 --context 64");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("--context"), std::string::npos) << r.err;
 }
 
 TEST(Cli, ErrorsNameTheProblem) {
@@ -131,7 +196,7 @@ namespace {
 // stories, reference perplexity from run.c's method (context 512).
 TEST(Cli, EvalPplOnTinyStoriesMatchesReference) {
   const std::string json = (std::filesystem::temp_directory_path() / "kvf_tiny_ppl.json").string();
-  CliRun r = run("eval ppl " + llama2c() + " --threads 2 --text " +
+  CliRun r = run("eval ppl " + llama2c() + " --kv-type f32 --threads 2 --text " +
                  kvforge::testing::shared("data/tinystories-valid-first1000.txt") + " --json " + json);
   ASSERT_EQ(r.code, 0) << r.err;
   std::ifstream in(json);

@@ -36,7 +36,10 @@ TEST(EvictEval, FullPolicyMatchesTheReferenceExactly) {
     EXPECT_GT(r.fidelity.tokens, 0);
     EXPECT_NEAR(r.fidelity.kl, 0.0, 1e-6);
     EXPECT_DOUBLE_EQ(r.fidelity.top1_agreement, 1.0);
-    EXPECT_NEAR(r.fidelity.delta_ppl_pct, 0.0, 1e-3);
+    // 1e-3 on the F32 cache. On the default F16 one the batched reference and the
+    // chunked run sum q.k in different orders, and a last-bit score difference can
+    // move a softmax weight's fp16 rounding by one ulp (2^-11 of it): measured -0.0024%.
+    EXPECT_NEAR(r.fidelity.delta_ppl_pct, 0.0, 1e-2);
   }
 }
 

@@ -120,12 +120,18 @@ TEST(KvCache, MemoryAccountingFollowsLiveSlots) {
     for (int l = 0; l < 2; ++l)
       for (int h = 0; h < 2; ++h) cache.head(l, h).append(p, vec(8, p).data(), vec(8, p).data());
   }
+  EXPECT_EQ(KvCache::bytes_per_token(shape, KvType::kF16), 2u * 2 * 8 * 2 * 2);
+  EXPECT_EQ(cache.bytes_per_token(), 2u * 2 * 8 * 2 * 4);  // this cache is F32
+  EXPECT_EQ(KvCache::position_bytes_per_token(shape), 2u * 2 * 4);
+  // K+V (what llama.cpp counts) and the int32 positions apart.
   const size_t full = cache.bytes_live();
-  EXPECT_EQ(full, 40u * (2 * 4 * 8 + 4));
+  EXPECT_EQ(full, 40u * 2 * 4 * 8);
+  EXPECT_EQ(cache.position_bytes_live(), 40u * 4);
   std::vector<int32_t> half(5);
   std::iota(half.begin(), half.end(), 0);
   ASSERT_TRUE(cache.head(0, 0).remove(half).ok());
-  EXPECT_EQ(cache.bytes_live(), full - 5 * (2 * 4 * 8 + 4));
+  EXPECT_EQ(cache.bytes_live(), full - 5 * (2 * 4 * 8));
+  EXPECT_EQ(cache.position_bytes_live(), 35u * 4);
   EXPECT_EQ(cache.max_head_size(), 10u);
   const size_t allocated = cache.bytes_allocated();
   for (int p = 10; p < 15; ++p) cache.head(0, 0).append(p, vec(8, p).data(), vec(8, p).data());

@@ -33,7 +33,9 @@ TEST(KvF16, StoresHalvesAndReadsBackRounded) {
       for (int h = 0; h < 2; ++h) c->head(l, h).append(0, k.data(), v.data());
     }
   }
-  EXPECT_EQ(c16.bytes_live() - 4 * sizeof(int32_t), (c32.bytes_live() - 4 * sizeof(int32_t)) / 2);
+  EXPECT_EQ(c16.bytes_live(), c32.bytes_live() / 2);
+  EXPECT_EQ(c16.bytes_live(), KvCache::bytes_per_token(shape, KvType::kF16));
+  EXPECT_EQ(c16.position_bytes_live(), c32.position_bytes_live());
   std::vector<float> kk(8), vv(8);
   c16.head(1, 1).read_key(0, kk.data());
   c16.head(1, 1).read_value(0, vv.data());

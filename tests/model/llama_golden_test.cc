@@ -1,4 +1,7 @@
 // The forward pass against llama2.c's reference outputs on real weights.
+// run.c computes in fp32, so every comparison with it runs on the F32 KV cache
+// (the default F16 cache rounds keys, values, queries and softmax weights as
+// llama.cpp does, which run.c does not).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -38,7 +41,7 @@ std::string greedy(const std::shared_ptr<const LlamaModel>& m, const std::string
   const Tokenizer& tok = *m->tokenizer();
   auto ids = tok.encode(prompt, true);
   steps = std::min(steps, m->config().context_length);  // as run.c caps -n
-  Session s(m, {.n_threads = threads, .batch_size = batch});
+  Session s(m, {.n_threads = threads, .batch_size = batch, .kv_type = kv::KvType::kF32});
   std::vector<float> logits;
   EXPECT_TRUE(s.forward(std::span<const int32_t>(ids.data(), ids.size() - 1), LogitsMode::kNone, nullptr).ok());
   std::string out;
@@ -73,7 +76,7 @@ TEST_P(Golden, LogitsOfReferenceTextMatchRunC) {
   ASSERT_EQ(rows, ids.size() - 1);
   // Through batched prefill (sgemm) and through token-by-token decode.
   for (int batch : {256, 1}) {
-    Session s(m, {.n_threads = 2, .batch_size = batch});
+    Session s(m, {.n_threads = 2, .batch_size = batch, .kv_type = kv::KvType::kF32});
     std::vector<float> logits;
     ASSERT_TRUE(s.forward(std::span<const int32_t>(ids.data(), rows), LogitsMode::kAll, &logits).ok());
     double max_abs = 0;
@@ -120,6 +123,7 @@ TEST(GoldenPerplexity, ReferenceTextsMatchRunC) {
   EXPECT_EQ(*docs, kvforge::testing::golden_ids());
   eval::RunOptions ro;
   ro.workers = 2;
+  ro.kv_type = kv::KvType::kF32;
   auto r = eval::perplexity(m, *docs, ro);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->tokens, 109);
@@ -134,6 +138,7 @@ TEST(GoldenPerplexity, ModelSamplesMatchRunC) {
   ASSERT_TRUE(docs.ok());
   eval::RunOptions ro;
   ro.workers = 2;
+  ro.kv_type = kv::KvType::kF32;
   auto r = eval::perplexity(m, *docs, ro);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->documents, 300u);
@@ -165,15 +170,18 @@ TEST(Session, CacheExportImportReproducesLogits) {
   auto m = load("stories260K.bin", true);
   ASSERT_NE(m, nullptr);
   const auto ids = kvforge::testing::golden_ids()[1];
-  Session a(m), b(m);
-  std::vector<float> la, lb;
-  ASSERT_TRUE(a.forward(std::span<const int32_t>(ids.data(), ids.size() - 1), LogitsMode::kNone, nullptr).ok());
-  kv::DenseKvF32 dense;
-  ASSERT_TRUE(a.cache().export_range(0, ids.size() - 1, &dense).ok());
-  ASSERT_TRUE(b.cache().import_tokens(dense).ok());
-  ASSERT_TRUE(a.decode(ids.back(), &la).ok());
-  ASSERT_TRUE(b.decode(ids.back(), &lb).ok());
-  EXPECT_EQ(la, lb);
+  // An F16 cache exports its fp16 values widened exactly, so they import back to the same bits.
+  for (kv::KvType type : {kv::KvType::kF16, kv::KvType::kF32}) {
+    Session a(m, {.kv_type = type}), b(m, {.kv_type = type});
+    std::vector<float> la, lb;
+    ASSERT_TRUE(a.forward(std::span<const int32_t>(ids.data(), ids.size() - 1), LogitsMode::kNone, nullptr).ok());
+    kv::DenseKvF32 dense;
+    ASSERT_TRUE(a.cache().export_range(0, ids.size() - 1, &dense).ok());
+    ASSERT_TRUE(b.cache().import_tokens(dense).ok());
+    ASSERT_TRUE(a.decode(ids.back(), &la).ok());
+    ASSERT_TRUE(b.decode(ids.back(), &lb).ok());
+    EXPECT_EQ(la, lb) << kv::kv_type_name(type);
+  }
 }
 
 TEST(LoadErrors, TokenizerVocabMismatchIsNamed) {

@@ -54,7 +54,7 @@ TEST(Sampler, ReproducesRunCSampledStories) {
     auto sampler = Sampler::create({1.0f, 0.9f, seed});
     ASSERT_TRUE(sampler.ok());
     auto ids = tok.encode("Once upon a time", true);
-    Session s(*m);
+    Session s(*m, {.kv_type = kv::KvType::kF32});  // run.c's samples: its fp32 KV cache
     std::vector<float> logits;
     int32_t token = ids[0];
     std::string text;

@@ -39,7 +39,7 @@ Runner register_bench_codec(CLI::App* bench_cmd) {
     std::vector<int32_t> tokens(static_cast<size_t>(a->tokens));
     for (auto& t : tokens) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(model->config().vocab_size));
     std::cerr << "prefilling " << a->tokens << " tokens...\n";
-    auto dense = prefill_and_export(model, tokens, a->model.threads);
+    auto dense = prefill_and_export(model, tokens, session_options(a->model));
     if (!dense.ok()) return fail(dense.status());
     const codec::KvChunkView view = eval::chunk_view(*dense);
     auto profile = codec::learn_profile(std::span<const codec::KvChunkView>(&view, 1), model->fingerprint());

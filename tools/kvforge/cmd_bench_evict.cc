@@ -61,7 +61,7 @@ Runner register_bench_evict(CLI::App* bench_cmd) {
     for (const auto& name : policies) {
       auto policy = evict::make_policy(name);
       if (!policy.ok()) return fail(policy.status());
-      model::Session session(model, {.n_threads = a->model.threads});
+      model::Session session(model, session_options(a->model));
       auto controller = evict::EvictionController::create(
           &session, std::move(*policy), {.prefill_chunk = a->prefill_chunk, .decode_stride = 1});
       if (!controller.ok()) return fail(controller.status());
@@ -88,7 +88,8 @@ Runner register_bench_evict(CLI::App* bench_cmd) {
                  {"policy_ms", policy_ms},
                  {"overhead_pct", 100.0 * policy_ms / step_ms},
                  {"kv_bytes", static_cast<int64_t>(session.cache().bytes_live())},
-                 {"threads", a->model.threads}});
+                 {"threads", a->model.threads},
+                 {"kv_type", std::string(kv::kv_type_name(a->model.kv_type))}});
     }
     return emit(table, a->json);
   };

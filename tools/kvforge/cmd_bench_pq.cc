@@ -111,9 +111,9 @@ Status scan_rows(int n_keys, int dim, const std::vector<std::pair<int, int>>& co
 
 // One layer's decode-step attention over n cached tokens, with and without retrieval.
 Status attention_row(const model::ModelConfig& cfg, int n_tokens, const pq::RetrievalOptions& ro, int steps,
-                     core::ThreadPool* pool, eval::Table* table) {
+                     kv::KvType kv_type, core::ThreadPool* pool, eval::Table* table) {
   const int hd = cfg.dim / cfg.n_heads;
-  kv::KvCache cache(kv::KvShape{1, cfg.n_kv_heads, hd});
+  kv::KvCache cache(kv::KvShape{1, cfg.n_kv_heads, hd}, kv_type);
   cache.reserve(static_cast<size_t>(n_tokens) + 1);
   for (int h = 0; h < cfg.n_kv_heads; ++h) {
     const auto k = make_keys(static_cast<size_t>(n_tokens) + 1, hd, 10 + static_cast<uint64_t>(h));
@@ -143,7 +143,8 @@ Status attention_row(const model::ModelConfig& cfg, int n_tokens, const pq::Retr
   nlohmann::json row = {{"case", "attention"}, {"n_keys", n_tokens}, {"dim", hd}, {"m", ro.m}, {"bits", ro.bits},
                         {"k", static_cast<int64_t>(pq::split_budget(ro, static_cast<size_t>(n_tokens) + 1).top_k)},
                         {"ratio", ro.ratio}, {"full_attention_ms", full_ms}, {"pq_attention_ms", pq_ms},
-                        {"attention_speedup", full_ms / pq_ms}, {"heads", cfg.n_heads}, {"kv_heads", cfg.n_kv_heads}};
+                        {"attention_speedup", full_ms / pq_ms}, {"heads", cfg.n_heads}, {"kv_heads", cfg.n_kv_heads},
+                        {"kv_type", std::string(kv::kv_type_name(kv_type))}};
   const pq::TierStats tier = selector->stats().tier;
   if (tier.hits + tier.misses > 0) {
     row["tier_blocks"] = static_cast<int64_t>(ro.tier_blocks);
@@ -156,11 +157,11 @@ Status attention_row(const model::ModelConfig& cfg, int n_tokens, const pq::Retr
 
 // Recall of the retrieval on the keys a random-weight model computes.
 Status recall_row(const std::string& spec_text, int context, const pq::RetrievalOptions& ro, int threads,
-                  eval::Table* table) {
+                  kv::KvType kv_type, eval::Table* table) {
   KVF_ASSIGN_OR_RETURN(model::SyntheticSpec spec, model::parse_synthetic_spec(spec_text));
   spec.context_length = std::max(spec.context_length, context + 64);
   KVF_ASSIGN_OR_RETURN(auto model, model::make_synthetic_model(spec, threads));
-  model::Session session(model, {.n_threads = threads});
+  model::Session session(model, {.n_threads = threads, .kv_type = kv_type});
   std::mt19937 rng(5);
   std::vector<int32_t> tokens(static_cast<size_t>(context) + 16);
   for (auto& t : tokens) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(spec.vocab_size));
@@ -179,7 +180,8 @@ Status recall_row(const std::string& spec_text, int context, const pq::Retrieval
   const int hd = spec.dim / spec.n_heads;
   table->add({{"case", "recall"}, {"n_keys", context}, {"dim", hd}, {"m", ro.m}, {"bits", ro.bits},
               {"k", static_cast<int64_t>(pq::split_budget(ro, static_cast<size_t>(context)).top_k)},
-              {"ratio", ro.ratio}, {"recall_at_k", selector->stats().recall()}, {"model", "synthetic:" + spec_text}});
+              {"ratio", ro.ratio}, {"recall_at_k", selector->stats().recall()}, {"model", "synthetic:" + spec_text},
+              {"kv_type", std::string(kv::kv_type_name(kv_type))}});
   return Status::OK();
 }
 
@@ -200,6 +202,7 @@ Runner register_bench_pq(CLI::App* bench_cmd) {
     std::string retrieval = "0.2:m=2,bits=6;0.2:m=128,bits=4";
     int reps = 9;
     int steps = 10;
+    kv::KvType kv_type = kv::KvType::kF16;
     std::string json;
   };
   auto a = std::make_shared<Args>();
@@ -215,6 +218,7 @@ Runner register_bench_pq(CLI::App* bench_cmd) {
   cmd->add_option("--pq", a->retrieval, "Retrieval specs of the attention and recall rows, ';'-separated");
   cmd->add_option("--reps", a->reps, "Repetitions per scan timing (median)")->check(CLI::Range(1, 1000));
   cmd->add_option("--steps", a->steps, "Decode steps per attention timing (mean)")->check(CLI::Range(1, 1000));
+  add_kv_type_flag(cmd, &a->kv_type);
   add_json_flag(cmd, &a->json);
 
   return [cmd, a]() -> int {
@@ -251,12 +255,12 @@ Runner register_bench_pq(CLI::App* bench_cmd) {
         cfg.n_heads = spec->n_heads;
         cfg.n_kv_heads = spec->n_kv_heads;
         for (int n : tokens) {
-          Status s = attention_row(cfg, n, ro, a->steps, &pool, &table);
+          Status s = attention_row(cfg, n, ro, a->steps, a->kv_type, &pool, &table);
           if (!s.ok()) return fail(s.with_context("attention rows"));
         }
       }
       if (!a->recall_synthetic.empty()) {
-        Status s = recall_row(a->recall_synthetic, a->recall_context, ro, a->threads, &table);
+        Status s = recall_row(a->recall_synthetic, a->recall_context, ro, a->threads, a->kv_type, &table);
         if (!s.ok()) return fail(s.with_context("recall row"));
       }
     }

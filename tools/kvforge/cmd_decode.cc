@@ -20,7 +20,7 @@ Runner register_decode(CLI::App& app) {
   auto* cmd = app.add_subcommand("decode", "Verify and summarize a .kvf file");
   cmd->add_option("file", a->file, ".kvf file written by kvforge encode")->required();
   cmd->add_option("--profile", a->profile, "Model profile the frames were encoded with");
-  add_model_flags(cmd, &a->model, /*optional=*/true);
+  add_model_flags(cmd, &a->model, /*optional=*/true, ModelUse::kFileOnly);
   add_json_flag(cmd, &a->json);
   return [a]() {
     auto bytes = core::read_file(a->file);

@@ -39,7 +39,7 @@ Runner register_encode(CLI::App& app) {
     auto context = context_tokens(*model, a->text);
     if (!context.ok()) return fail(context.status());
     const std::vector<int32_t>& tokens = *context;
-    auto dense = prefill_and_export(model, tokens, a->model.threads);
+    auto dense = prefill_and_export(model, tokens, session_options(a->model));
     if (!dense.ok()) return fail(dense.status());
     codec::EncodeOptions eo;
     eo.model_fingerprint = model->fingerprint();

@@ -53,13 +53,16 @@ Runner register_eval(CLI::App& app) {
       auto docs = documents_for(**loaded, p->text);
       if (!docs.ok()) return fail(docs.status());
       core::Progress progress("ppl", docs->size());
-      eval::RunOptions ro = run_options(p->model.threads, progress);
+      eval::RunOptions ro = run_options(p->model, progress);
       auto r = eval::perplexity(*loaded, *docs, ro);
       progress.finish();
       if (!r.ok()) return fail(r.status());
       eval::Table table({"ppl", "mean_nll", "tokens", "documents"});
-      table.add({{"ppl", r->ppl}, {"mean_nll", r->mean_nll}, {"tokens", r->tokens},
-                 {"documents", static_cast<int64_t>(r->documents)}});
+      table.add({{"ppl", r->ppl},
+                 {"mean_nll", r->mean_nll},
+                 {"tokens", r->tokens},
+                 {"documents", static_cast<int64_t>(r->documents)},
+                 {"kv_type", std::string(kv::kv_type_name(p->model.kv_type))}});
       return emit(table, p->json);
     }
     if (cmp->parsed()) {
@@ -72,13 +75,13 @@ Runner register_eval(CLI::App& app) {
       if (!docs.ok()) return fail(docs.status());
       core::Progress progress("compare", docs->size());
       auto r = eval::compare_runs(*ref_model, eval::run_full_cache, *test_model, eval::run_full_cache, *docs,
-                                  run_options(c->model.threads, progress));
+                                  run_options(c->model, progress));
       progress.finish();
       if (!r.ok()) return fail(r.status());
       eval::Table table({"model", "ref_ppl", "ppl", "delta_ppl_pct", "kl", "top1_agreement", "tokens"});
       table.add({{"model", c->model.model}, {"ref_ppl", r->ref_ppl}, {"ppl", r->test_ppl},
                  {"delta_ppl_pct", r->delta_ppl_pct}, {"kl", r->kl}, {"top1_agreement", r->top1_agreement},
-                 {"tokens", r->tokens}});
+                 {"tokens", r->tokens}, {"kv_type", std::string(kv::kv_type_name(c->model.kv_type))}});
       return emit(table, c->json);
     }
     std::cerr << eval_cmd->help();

@@ -78,8 +78,7 @@ Runner register_eval_codec(CLI::App* eval_cmd) {
     eval::CodecEvalOptions o;
     o.prefix_fraction = a->prefix_fraction;
     if (profile) o.profile = &*profile;
-    o.run.workers = a->model.threads;
-    o.run.progress = [&progress](size_t done, size_t) { progress.update(done); };
+    o.run = run_options(a->model, progress);
     auto rows = eval::evaluate_codecs(*loaded, *docs, specs, o);
     progress.finish();
     if (!rows.ok()) return fail(rows.status());
@@ -103,7 +102,8 @@ Runner register_eval_codec(CLI::App* eval_cmd) {
                  {"kl", r.fidelity.kl},
                  {"top1_agreement", r.fidelity.top1_agreement},
                  {"tokens_scored", r.fidelity.tokens},
-                 {"tokens_encoded", static_cast<int64_t>(r.prefix_tokens)}});
+                 {"tokens_encoded", static_cast<int64_t>(r.prefix_tokens)},
+                 {"kv_type", std::string(kv::kv_type_name(a->model.kv_type))}});
     }
     return emit(table, a->json);
   };

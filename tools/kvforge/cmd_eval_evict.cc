@@ -106,8 +106,7 @@ Runner register_eval_evict(CLI::App* eval_cmd) {
     o.prefill_fraction = a->prefill_fraction;
     o.controller.prefill_chunk = a->prefill_chunk;
     o.controller.decode_stride = a->decode_stride;
-    o.run.workers = a->model.threads;
-    o.run.progress = [&progress](size_t done, size_t) { progress.update(done); };
+    o.run = run_options(a->model, progress);
     auto rows = eval::evaluate_eviction(*loaded, *docs, configs, o);
     progress.finish();
     if (!rows.ok()) return fail(rows.status());
@@ -131,7 +130,8 @@ Runner register_eval_evict(CLI::App* eval_cmd) {
                    {"ref_ppl", r.fidelity.ref_ppl},
                    {"ppl", r.fidelity.test_ppl},
                    {"tokens", r.fidelity.tokens},
-                   {"documents", static_cast<int64_t>(r.documents)}});
+                   {"documents", static_cast<int64_t>(r.documents)},
+                   {"kv_type", std::string(kv::kv_type_name(a->model.kv_type))}});
         if (!r.config.budget.is_fraction()) continue;
         auto it = std::find_if(panel.series.begin(), panel.series.end(),
                                [&](const auto& s) { return s.name == r.config.policy; });

@@ -50,7 +50,7 @@ Runner register_eval_pq(CLI::App* eval_cmd) {
     core::Progress progress("pq", docs->size());
     eval::PqEvalOptions o;
     o.prefill_fraction = a->prefill_fraction;
-    o.run = run_options(a->model.threads, progress);
+    o.run = run_options(a->model, progress);
     auto rows = eval::evaluate_retrieval(*loaded, *docs, configs, o);
     progress.finish();
     if (!rows.ok()) return fail(rows.status());
@@ -70,7 +70,8 @@ Runner register_eval_pq(CLI::App* eval_cmd) {
                  {"ppl", r.fidelity.test_ppl},
                  {"retrievals", r.retrievals},
                  {"tokens", r.fidelity.tokens},
-                 {"documents", static_cast<int64_t>(r.documents)}};
+                 {"documents", static_cast<int64_t>(r.documents)},
+                 {"kv_type", std::string(kv::kv_type_name(a->model.kv_type))}};
       if (r.tier.hits + r.tier.misses > 0) {
         row["block_hit_rate"] = r.tier.hit_rate();
         row["block_loads"] = r.tier.block_loads;

@@ -39,12 +39,10 @@ Runner register_generate(CLI::App& app) {
     std::string budget;
     int evict_stride = 1;
     std::string pq;
-    kv::KvType kv_type = kv::KvType::kF32;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("generate", "Generate text from a prompt");
   add_model_flags(cmd, &a->model);
-  add_kv_type_flag(cmd, &a->kv_type);
   cmd->add_option("--prompt,-i", a->prompt, "Prompt text");
   cmd->add_option("-n,--steps", a->steps, "Positions to run, prompt included (0 = the model's context)")
       ->check(CLI::NonNegativeNumber);
@@ -74,7 +72,7 @@ Runner register_generate(CLI::App& app) {
     std::vector<int32_t> prompt = tok.encode(a->prompt, /*add_special=*/true);
     if (prompt.empty()) return fail(Status::InvalidArgument("the prompt encodes to no tokens"));
 
-    model::Session session(model, {.n_threads = a->model.threads, .kv_type = a->kv_type});
+    model::Session session(model, session_options(a->model));
     std::vector<float> logits;
     std::unique_ptr<evict::EvictionController> evictor;
     if (!a->policy.empty() || !a->budget.empty()) {

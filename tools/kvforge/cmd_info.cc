@@ -52,10 +52,23 @@ Runner register_info(CLI::App& app) {
     row("tensor_types", types);
     row("parameters", params);
     row("weight_bytes", static_cast<int64_t>(m.weight_bytes_total()));
-    row("kv_bytes_per_token_f32", static_cast<int64_t>(kv::KvCache::bytes_per_token(shape, 4)));
-    row("kv_bytes_per_token_f16", static_cast<int64_t>(kv::KvCache::bytes_per_token(shape, 2)));
-    row("kv_bytes_full_context_f16",
-        static_cast<int64_t>(kv::KvCache::bytes_per_token(shape, 2) * static_cast<size_t>(c.context_length)));
+    // K+V bytes per token in the session's type (--kv-type) and in both types;
+    // llama.cpp's figure for its default F16 cache is the same formula,
+    // n_layers * n_kv_heads * head_dim * 2 (K and V) * 2 bytes. The int32
+    // position kvforge keeps per slot and head (eviction leaves heads with
+    // different tokens) has no llama.cpp counterpart, so it is its own row.
+    const auto per_token = [&](kv::KvType t) { return static_cast<int64_t>(kv::KvCache::bytes_per_token(shape, t)); };
+    const int64_t ctx = c.context_length;
+    row("kv_type", std::string(kv::kv_type_name(flags->kv_type)));
+    row("kv_bytes_per_token", per_token(flags->kv_type));
+    row("kv_bytes_per_token_f16", per_token(kv::KvType::kF16));
+    row("kv_bytes_per_token_f32", per_token(kv::KvType::kF32));
+    // As llama.cpp sizes its cache: n_layer * (n_embd_k_gqa + n_embd_v_gqa) * sizeof(fp16).
+    const int64_t embd_gqa = int64_t{c.n_kv_heads} * c.head_dim;
+    row("llama_cpp_kv_bytes_per_token_f16", int64_t{c.n_layers} * (embd_gqa + embd_gqa) * 2);
+    row("position_bytes_per_token", static_cast<int64_t>(kv::KvCache::position_bytes_per_token(shape)));
+    row("kv_bytes_full_context", per_token(flags->kv_type) * ctx);
+    row("kv_bytes_full_context_f16", per_token(kv::KvType::kF16) * ctx);
     row("tokenizer", m.tokenizer() ? m.tokenizer()->vocab().model + " (" + std::to_string(m.tokenizer()->vocab_size()) +
                                          " tokens)"
                                    : "none (pass --tokenizer)");

@@ -57,7 +57,7 @@ int run_load(const LoadArgs& a) {
     if (levels.empty()) {
       for (const auto& l : sample->levels) levels.push_back(l.level);
     }
-    auto c = stream::calibrate(*model, *sample, levels, a.model.threads);
+    auto c = stream::calibrate(*model, *sample, levels, session_options(a.model));
     if (!c.ok()) return fail(c.status());
     cal = std::move(*c);
   } else {
@@ -83,7 +83,7 @@ int run_load(const LoadArgs& a) {
     options.initial_bytes_per_second = trace->bytes_per_second(0);
     source = throttled.get();
   }
-  model::Session session(*model, {.n_threads = a.model.threads});
+  model::Session session(*model, session_options(a.model));
   auto report = stream::load_context(session, *source, *tokens, options);
   if (!report.ok()) return fail(report.status());
   const int code = emit(plan_table(*report), a.json);

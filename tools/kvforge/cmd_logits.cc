@@ -17,7 +17,6 @@ struct LogitsArgs {
   std::string out_prefix;
   std::string ref_logits;
   std::string json;
-  kv::KvType kv_type = kv::KvType::kF32;
 };
 
 Result<std::vector<int32_t>> input_ids(const LogitsArgs& a, const model::LlamaModel& m) {
@@ -39,7 +38,7 @@ int run_logits(const LogitsArgs& a) {
   so.n_threads = a.model.threads;
   so.batch_size = static_cast<int>(ids->size());  // one batch, as llama-logits runs it
   so.max_positions = std::max<int>(m.config().context_length, static_cast<int>(ids->size()));
-  so.kv_type = a.kv_type;
+  so.kv_type = a.model.kv_type;
   model::Session session(*loaded, so);
   std::vector<float> logits;
   if (Status s = session.forward(*ids, model::LogitsMode::kAll, &logits); !s.ok()) return fail(s);
@@ -73,7 +72,6 @@ Runner register_logits(CLI::App& app) {
   cmd->add_option("--ref", a->ref_logits,
                   "Reference logits on the same ids: print KL(ref || kvforge), top-1 agreement, max |diff|");
   add_json_flag(cmd, &a->json);
-  add_kv_type_flag(cmd, &a->kv_type);
   return [cmd, prompt, ids, a]() {
     if (prompt->count() == 0 && ids->count() == 0) {
       return fail(Status::InvalidArgument("logits needs --prompt TEXT or --ids FILE"));

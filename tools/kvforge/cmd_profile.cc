@@ -37,7 +37,7 @@ Runner register_profile(CLI::App& app) {
                                       .add_bos = true});
     if (!docs.ok()) return fail(docs.status());
     core::Progress progress("prefill", docs->size());
-    auto profile = eval::learn_model_profile(model, *docs, a->model.threads, &progress, a->block);
+    auto profile = eval::learn_model_profile(model, *docs, session_options(a->model), &progress, a->block);
     progress.finish();
     if (!profile.ok()) return fail(profile.status());
     Status s = codec::save_profile(a->out, *profile);

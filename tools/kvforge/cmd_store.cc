@@ -70,7 +70,7 @@ int run_put(const StoreFlags& sf, const ModelFlags& mf, const std::string& text,
   if (!encoder.ok()) return fail(encoder.status());
   auto tokens = context_tokens(**model, text);
   if (!tokens.ok()) return fail(tokens.status());
-  auto dense = prefill_and_export(*model, *tokens, mf.threads);
+  auto dense = prefill_and_export(*model, *tokens, session_options(mf));
   if (!dense.ok()) return fail(dense.status());
   const store::ChunkKeyer keyer(fp, chunk_tokens);
   const std::vector<store::ChunkKey> keys = keyer.keys(*tokens);

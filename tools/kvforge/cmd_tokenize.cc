@@ -74,7 +74,7 @@ Runner register_tokenize(CLI::App& app) {
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("tokenize", "Show the token ids and pieces a model's vocabulary gives a text");
-  add_model_flags(cmd, &a->model);
+  add_model_flags(cmd, &a->model, /*optional=*/false, ModelUse::kFileOnly);
   auto* text = cmd->add_option("--text", a->text_file, "File whose whole content is the text");
   auto* prompt = cmd->add_option("--prompt,-p", a->prompt, "The text itself");
   text->excludes(prompt);

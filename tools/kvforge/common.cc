@@ -9,11 +9,12 @@
 
 namespace kvforge::cli {
 
-void add_model_flags(CLI::App* app, ModelFlags* flags, bool optional) {
+void add_model_flags(CLI::App* app, ModelFlags* flags, bool optional, ModelUse use) {
   auto* opt = app->add_option("--model,-m", flags->model, "Model file: GGUF or llama2.c checkpoint");
   if (!optional) opt->required();
   app->add_option("--tokenizer", flags->tokenizer, "llama2.c tokenizer.bin (required for llama2.c checkpoints)");
   app->add_option("--threads,-t", flags->threads, "Worker threads")->check(CLI::Range(1, 256));
+  if (use == ModelUse::kSessions) add_kv_type_flag(app, &flags->kv_type);
 }
 
 void add_json_flag(CLI::App* app, std::string* path) {
@@ -28,8 +29,16 @@ void add_kv_type_flag(CLI::App* app, kv::KvType* type) {
            if (!t.ok()) throw CLI::ValidationError("--kv-type", t.status().message());
            *type = *t;
          },
-         "KV cache storage: f32 (default) or f16 (half the memory; attention as llama.cpp computes it)")
-      ->type_name("f32|f16");
+         "KV cache storage: f16 (default, as llama.cpp's; attention as llama.cpp computes it) or f32 (twice "
+         "the memory; what llama2.c's run.c computes)")
+      ->type_name("f16|f32");
+}
+
+model::SessionOptions session_options(const ModelFlags& flags) {
+  model::SessionOptions o;
+  o.n_threads = flags.threads;
+  o.kv_type = flags.kv_type;
+  return o;
 }
 
 Result<std::shared_ptr<const model::LlamaModel>> load_model(const ModelFlags& flags, bool require_tokenizer) {
@@ -85,11 +94,11 @@ Result<std::vector<std::vector<int32_t>>> documents_for(const model::LlamaModel&
   return eval::load_documents(f.text, *m.tokenizer(), o);
 }
 
-// Documents run in parallel, one single-threaded session per --threads.
-eval::RunOptions run_options(int threads, core::Progress& progress) {
+eval::RunOptions run_options(const ModelFlags& flags, core::Progress& progress) {
   eval::RunOptions o;
-  o.workers = threads;
+  o.workers = flags.threads;
   o.threads_per_worker = 1;
+  o.kv_type = flags.kv_type;
   o.progress = [&progress](size_t done, size_t) { progress.update(done); };
   return o;
 }

@@ -21,13 +21,23 @@ struct ModelFlags {
   std::string model;
   std::string tokenizer;
   int threads = 2;
+  // How every session of the command stores keys and values (--kv-type).
+  kv::KvType kv_type = kv::KvType::kF16;
 };
 
-// Adds --model (required unless `optional`), --tokenizer and --threads.
-void add_model_flags(CLI::App* app, ModelFlags* flags, bool optional = false);
+// What a command does with its model: run sessions over a KV cache (it takes
+// --kv-type), or only read the file (tokenize, fingerprint checks).
+enum class ModelUse { kSessions, kFileOnly };
+
+// Adds --model (required unless `optional`), --tokenizer, --threads and, for
+// kSessions, --kv-type.
+void add_model_flags(CLI::App* app, ModelFlags* flags, bool optional = false, ModelUse use = ModelUse::kSessions);
 void add_json_flag(CLI::App* app, std::string* path);
-// --kv-type f32|f16 (how the KV cache stores keys and values).
+// --kv-type f16|f32 (how the KV cache stores keys and values; f16 by default).
+// An unknown name is a CLI error naming the choices.
 void add_kv_type_flag(CLI::App* app, kv::KvType* type);
+// A session's options from the flags: --threads threads, --kv-type cache.
+model::SessionOptions session_options(const ModelFlags& flags);
 
 Result<std::shared_ptr<const model::LlamaModel>> load_model(const ModelFlags& flags, bool require_tokenizer = true);
 
@@ -45,8 +55,9 @@ struct TextFlags {
 void add_text_flags(CLI::App* cmd, TextFlags* f);
 // The documents of --text, BOS first, cut to --window (default: the model's context).
 Result<std::vector<std::vector<int32_t>>> documents_for(const model::LlamaModel& m, const TextFlags& f);
-// Documents run in parallel, one single-threaded session per --threads.
-eval::RunOptions run_options(int threads, core::Progress& progress);
+// Documents run in parallel, one single-threaded session per --threads, each
+// with the --kv-type cache.
+eval::RunOptions run_options(const ModelFlags& flags, core::Progress& progress);
 
 // Prints "kvforge: <status>" to stderr; returns the process exit code (1).
 int fail(const Status& status);

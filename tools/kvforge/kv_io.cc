@@ -21,8 +21,8 @@ Result<std::vector<int32_t>> context_tokens(const model::LlamaModel& model, cons
 }
 
 Result<kv::DenseKvF32> prefill_and_export(std::shared_ptr<const model::LlamaModel> model,
-                                          const std::vector<int32_t>& tokens, int threads) {
-  model::Session session(model, {.n_threads = threads});
+                                          const std::vector<int32_t>& tokens, const model::SessionOptions& options) {
+  model::Session session(model, options);
   KVF_RETURN_IF_ERROR(session.forward(tokens, model::LogitsMode::kNone, nullptr));
   kv::DenseKvF32 dense;
   KVF_RETURN_IF_ERROR(session.cache().export_range(0, tokens.size(), &dense));

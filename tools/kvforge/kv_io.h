@@ -15,9 +15,10 @@ namespace kvforge::cli {
 // context length (saying so on stderr).
 Result<std::vector<int32_t>> context_tokens(const model::LlamaModel& model, const std::string& text_path);
 
-// Prefills `tokens` in a fresh session and exports the whole cache.
+// Prefills `tokens` in a fresh session (of `session`'s threads and KV type) and
+// exports the whole cache as fp32 (an F16 cache's values widened exactly).
 Result<kv::DenseKvF32> prefill_and_export(std::shared_ptr<const model::LlamaModel> model,
-                                          const std::vector<int32_t>& tokens, int threads);
+                                          const std::vector<int32_t>& tokens, const model::SessionOptions& session);
 
 // Tokens [begin, end) of a dense export, as its own dense export.
 kv::DenseKvF32 slice_tokens(const kv::DenseKvF32& dense, size_t begin, size_t end);

@@ -19,7 +19,7 @@ namespace kvforge::eval {
 struct CodecEvalOptions {
   double prefix_fraction = 0.5;          // share of each document that is encoded
   const codec::Profile* profile = nullptr;  // for specs ending in "+profile"
-  RunOptions run;                        // workers, progress
+  RunOptions run;                        // workers, KV type, progress
 };
 
 struct CodecEvalRow {
@@ -51,11 +51,13 @@ Result<std::vector<CodecEvalRow>> evaluate_codecs(std::shared_ptr<const model::L
 // A model's codec profile from sample documents: each is prefilled from position 0
 // with kv::QueryMoments watching the queries, and its KV exported; the profile
 // codes keys before RoPE (the model's rope_theta) weighted by those moments.
-// Value channels are weighted by the output-projection columns they feed. block: the
-// basis block (codec::LearnOptions::block; 0 = default). progress may be null.
+// Value channels are weighted by the output-projection columns they feed. The
+// session (threads, KV type) is built from `session`. block: the basis block
+// (codec::LearnOptions::block; 0 = default). progress may be null.
 Result<codec::Profile> learn_model_profile(std::shared_ptr<const model::LlamaModel> model,
-                                           const std::vector<std::vector<int32_t>>& documents, int threads,
-                                           core::Progress* progress, int block = 0);
+                                           const std::vector<std::vector<int32_t>>& documents,
+                                           const model::SessionOptions& session, core::Progress* progress,
+                                           int block = 0);
 
 // codec::KvChunkView over a dense export (no copy).
 codec::KvChunkView chunk_view(const kv::DenseKvF32& dense);

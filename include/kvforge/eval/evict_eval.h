@@ -34,13 +34,15 @@ struct EvictEvalConfig {
 struct EvictEvalOptions {
   double prefill_fraction = 0.5;
   evict::ControllerOptions controller;
-  RunOptions run;  // workers, progress; score_from is ignored (the settings define it)
+  RunOptions run;  // workers, KV type, progress; score_from is ignored (the settings define it)
 };
 
 struct EvictEvalRow {
   EvictEvalConfig config;
   FidelityResult fidelity;
-  double kv_bytes = 0;       // mean over documents of the peak live KV bytes
+  // Mean over documents of the peak live K+V bytes (KvCache::bytes_live: in the
+  // run's KV type, int32 positions not counted).
+  double kv_bytes = 0;
   double kv_bytes_full = 0;  // the same for the full cache
   size_t documents = 0;      // documents scored (long enough for every config)
 };

@@ -25,7 +25,12 @@ struct RunOptions {
   int threads_per_worker = 1;
   int max_positions = 0;    // 0: the model's context length
   size_t score_from = 0;    // positions before this are not scored
+  // The cache every session of the run stores keys and values in (reference and
+  // technique under test alike, so a comparison measures only the technique).
+  kv::KvType kv_type = kv::KvType::kF16;
   ProgressFn progress;
+
+  model::SessionOptions session_options() const;
 };
 
 struct PerplexityResult {

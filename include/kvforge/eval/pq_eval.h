@@ -22,7 +22,7 @@ namespace kvforge::eval {
 
 struct PqEvalOptions {
   double prefill_fraction = 0.5;
-  RunOptions run;  // workers, progress; score_from is ignored
+  RunOptions run;  // workers, KV type, progress; score_from is ignored
 };
 
 struct PqEvalRow {

@@ -122,12 +122,23 @@ class KvCache {
   // Live tokens summed over all heads / per head at most.
   size_t total_slots() const;
   size_t max_head_size() const;
-  // Bytes of keys+values+positions held by live slots (what the cache needs),
-  // and bytes allocated (including free slots kept for reuse).
+  // Bytes of keys and values held by live slots, in the storage type: what
+  // llama.cpp's KV cache holds for the same tokens (its figure for K+V).
   size_t bytes_live() const;
+  // Bytes of the int32 position each live slot also keeps (per slot and head,
+  // since eviction leaves heads with different tokens); llama.cpp has no such
+  // field, so it is reported apart from bytes_live().
+  size_t position_bytes_live() const;
+  // Bytes allocated: keys, values, positions and live flags of every slot,
+  // including free slots kept for reuse.
   size_t bytes_allocated() const;
-  // Bytes one token costs across all layers and heads at fp32 / fp16 storage.
+  // K+V bytes one token costs across all layers and heads, at `bytes_per_element`
+  // (4: fp32, 2: fp16) or in a storage type: n_layers * n_kv_heads * head_dim * 2 * bytes.
   static size_t bytes_per_token(const KvShape& shape, size_t bytes_per_element);
+  static size_t bytes_per_token(const KvShape& shape, KvType type);
+  size_t bytes_per_token() const { return bytes_per_token(shape_, type_); }
+  // Position bytes one token costs across all layers and heads (int32 per head).
+  static size_t position_bytes_per_token(const KvShape& shape);
 
   void clear();
   void reserve(size_t tokens_per_head);

@@ -107,8 +107,10 @@ struct SessionOptions {
   int batch_size = 256;
   // Positions allowed; 0 means the model's context length.
   int max_positions = 0;
-  // How the cache stores keys and values (kv::KvType; f16 is llama.cpp's default).
-  kv::KvType kv_type = kv::KvType::kF32;
+  // How the cache stores keys and values. F16, llama.cpp's default, so that
+  // memory and speed figures compare with llama.cpp's; F32 where a reference
+  // computed in fp32 is matched exactly (llama2.c's run.c).
+  kv::KvType kv_type = kv::KvType::kF16;
 };
 
 enum class LogitsMode {

@@ -79,13 +79,16 @@ Result<LoadReport> load_context(model::Session& session, ChunkSource& source, st
 
 // Measures what the planner needs on this machine from one stored chunk: each
 // level's bytes and decode + import seconds per token, and the prefill seconds
-// per token of `model` (best of `reps`, on the chunk's tokens at position 0).
+// per token of `model` (best of `reps`, on the chunk's tokens at position 0), in
+// a session built from `session`: give the options of the session that will
+// load, since its KV type decides what an import costs (F16 converts).
 struct Calibration {
   std::vector<LevelCost> levels;  // in `levels` order
   double prefill_seconds_per_token = 0;
 };
 Result<Calibration> calibrate(std::shared_ptr<const model::LlamaModel> model, const store::StoredChunk& sample,
-                              const std::vector<std::string>& levels, int threads, int reps = 2,
+                              const std::vector<std::string>& levels, const model::SessionOptions& session,
+                              int reps = 2,
                               const codec::Profile* profile = nullptr);
 
 }  // namespace kvforge::stream

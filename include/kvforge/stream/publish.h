@@ -17,10 +17,12 @@
 namespace kvforge::stream {
 
 // Stores the first min(max_chunks, chunk count) chunks of `tokens` (BOS first);
-// returns how many. `first_chunks` (optional) receives chunk 0 as stored.
+// returns how many. The prefill runs in a session built from `session` (threads,
+// KV type: the stored KV is what a cache of that type holds). `first_chunks`
+// (optional) receives chunk 0 as stored.
 Result<size_t> publish_context(std::shared_ptr<const model::LlamaModel> model, store::Backend& backend,
                                std::span<const int32_t> tokens, const store::ChunkEncoder& encoder,
-                               size_t chunk_tokens, int threads,
+                               size_t chunk_tokens, const model::SessionOptions& session,
                                size_t max_chunks = std::numeric_limits<size_t>::max(),
                                store::StoredChunk* first_chunk = nullptr);
 
