@@ -7,7 +7,9 @@
 #include <cmath>
 #include <cstddef>
 
+#include "core/kernels_ref.h"
 #include "kvforge/core/half.h"
+#include "kvforge/core/quantized_activations.h"
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "core/activation_rounding_simd.cc"
@@ -63,6 +65,29 @@ void RoundQ8_K(const float* x, float* out, size_t n) {
   }
 }
 
+// The codes RoundQ8_0 multiplies by the scale, stored as int8, and their sums.
+void QuantizeQ8_0(const float* x, size_t nb, BlockQ8_0x* out, float* scales, int32_t* neg_sums) {
+  const hn::CappedTag<float, 32> d;
+  const hn::RebindToSigned<decltype(d)> di;
+  const hn::Rebind<int8_t, decltype(d)> d8;
+  const size_t N = hn::Lanes(d);
+  for (size_t b = 0; b < nb; ++b, x += 32) {
+    auto vmax = hn::Zero(d);
+    for (size_t j = 0; j < 32; j += N) vmax = hn::Max(vmax, hn::Abs(hn::LoadU(d, x + j)));
+    const float amax = hn::GetLane(hn::MaxOfLanes(d, vmax));
+    out[b].d = f32_to_fp16(amax / 127.0f);
+    const auto inv = hn::Set(d, amax != 0.0f ? 127.0f / amax : 0.0f);
+    auto sum = hn::Zero(di);
+    for (size_t j = 0; j < 32; j += N) {
+      const auto q = hn::ConvertTo(di, hn::Round(hn::Mul(hn::LoadU(d, x + j), inv)));
+      sum = hn::Add(sum, q);
+      hn::StoreU(hn::DemoteTo(d8, q), d8, out[b].qs + j);
+    }
+    scales[b] = fp16_to_f32(out[b].d);
+    neg_sums[b] = -hn::GetLane(hn::SumOfLanes(di, sum));
+  }
+}
+
 }  // namespace kvforge::core::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
@@ -70,9 +95,13 @@ HWY_AFTER_NAMESPACE();
 namespace kvforge::core {
 HWY_EXPORT(RoundQ8_0);
 HWY_EXPORT(RoundQ8_K);
+HWY_EXPORT(QuantizeQ8_0);
 
 void round_q8_0_rows(const float* x, float* out, size_t n) { HWY_DYNAMIC_DISPATCH(RoundQ8_0)(x, out, n); }
 void round_q8_k_rows(const float* x, float* out, size_t n) { HWY_DYNAMIC_DISPATCH(RoundQ8_K)(x, out, n); }
+void quantize_q8_0_blocks(const float* x, size_t nb, BlockQ8_0x* out, float* scales, int32_t* neg_sums) {
+  HWY_DYNAMIC_DISPATCH(QuantizeQ8_0)(x, nb, out, scales, neg_sums);
+}
 
 }  // namespace kvforge::core
 #endif  // HWY_ONCE

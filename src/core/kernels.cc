@@ -472,7 +472,7 @@ void run_rows(ThreadPool* pool, size_t rows, size_t bytes, const std::function<v
 void matvec_q8(TensorType type, const void* w, size_t rows, size_t cols, const float* x, size_t n_tokens, float* y,
                ThreadPool* pool) {
   thread_local QuantizedActivations q;  // reused: no allocation per call
-  quantize_activations(activation_type_for(type), x, cols, n_tokens, &q);
+  quantize_activations(activation_type_for(type), x, cols, n_tokens, &q, pool);
   matmul_q8(type, w, rows, cols, q, y, pool);
 }
 

@@ -213,19 +213,7 @@ float DotRowQ8(TensorType type, const uint8_t* w, const QuantizedRow& x, size_t 
 // in L1 while the tokens' activations (a few KiB each) stream from L2.
 void MatmulQ8Range(TensorType type, const uint8_t* w, size_t row_bytes, size_t rows, size_t cols,
                    const QuantizedActivations* x, float* y, size_t r0, size_t r1) {
-  size_t r = r0;
-#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
-  if (type == TensorType::kQ8_0 || type == TensorType::kQ4_0) {
-    float out[4];
-    for (; r + 4 <= r1; r += 4) {
-      for (size_t t = 0; t < x->n_rows; ++t) {
-        Dot4Rows(type, w + r * row_bytes, row_bytes, x->row(t), cols, out);
-        for (size_t i = 0; i < 4; ++i) y[t * rows + r + i] = out[i];
-      }
-    }
-  }
-#endif
-  for (; r < r1; ++r) {
+  for (size_t r = r0; r < r1; ++r) {
     const uint8_t* row = w + r * row_bytes;
     for (size_t t = 0; t < x->n_rows; ++t) y[t * rows + r] = DotRowQ8T(type, row, x->row(t), cols);
   }

@@ -92,6 +92,10 @@ inline constexpr int8_t kIq4nlValues[16] = {-127, -104, -83, -65, -49, -35, -22,
 // The SIMD versions (activation_rounding_simd.cc), dispatched at run time.
 void round_q8_0_rows(const float* x, float* out, size_t n);
 void round_q8_k_rows(const float* x, float* out, size_t n);
+// nb q8_0 blocks of x quantized into out (ggml's block_q8_0), with each block's
+// scale as a float and minus the sum of its codes (QuantizedRow's fields).
+struct BlockQ8_0x;
+void quantize_q8_0_blocks(const float* x, size_t nb, BlockQ8_0x* out, float* scales, int32_t* neg_sums);
 
 namespace ref {
 
@@ -99,6 +103,8 @@ namespace ref {
 // 256: the definition round_activations' SIMD versions match bit for bit.
 void round_q8_0(const float* x, float* out, size_t n);
 void round_q8_k(const float* x, float* out, size_t n);
+// The scalar definition quantize_q8_0_blocks matches bit for bit.
+void quantize_q8_0_blocks(const float* x, size_t nb, BlockQ8_0x* out, float* scales, int32_t* neg_sums);
 
 float dot_f32(const float* a, const float* b, size_t n);
 void axpy_f32(float a, const float* x, float* y, size_t n);

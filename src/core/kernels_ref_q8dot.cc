@@ -10,21 +10,11 @@
 #include "kvforge/core/half.h"
 #include "kvforge/core/quantized_activations.h"
 #include "kvforge/core/status.h"
+#include "kvforge/core/thread_pool.h"
 
 namespace kvforge::core {
 
 namespace {
-
-// Same arithmetic as round_q8_0 in activation_rounding.cc, keeping the codes.
-void quantize_q8_0(const float* x, BlockQ8_0x* out, size_t nb) {
-  for (size_t b = 0; b < nb; ++b, x += 32) {
-    float amax = 0.0f;
-    for (size_t j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
-    out[b].d = f32_to_fp16(amax / 127.0f);
-    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
-    for (size_t j = 0; j < 32; ++j) out[b].qs[j] = static_cast<int8_t>(std::nearbyint(x[j] * id));
-  }
-}
 
 // Same arithmetic as round_q8_k (ggml's quantize_row_q8_K_ref), plus bsums.
 void quantize_q8_k(const float* x, BlockQ8_K* out, size_t nb) {
@@ -137,7 +127,27 @@ bool has_q8_dot(TensorType weight) {
          weight == TensorType::kQ6_K;
 }
 
-void quantize_activations(ActivationType type, const float* x, size_t n, size_t n_rows, QuantizedActivations* out) {
+namespace {
+
+// Rows [t0, t1) of *out, already sized by quantize_activations.
+void quantize_rows(const float* x, QuantizedActivations* out, size_t t0, size_t t1) {
+  const bool k = out->type == ActivationType::kQ8_K;
+  const size_t n = out->n, nb = n / (k ? 256 : 32);
+  for (size_t t = t0; t < t1; ++t) {
+    void* dst = out->storage.data() + t * out->row_bytes;
+    if (k) {
+      quantize_q8_k(x + t * n, static_cast<BlockQ8_K*>(dst), nb);
+      continue;
+    }
+    quantize_q8_0_blocks(x + t * n, nb, static_cast<BlockQ8_0x*>(dst), out->scales.data() + t * nb,
+                         out->neg_sums.data() + t * nb);
+  }
+}
+
+}  // namespace
+
+void quantize_activations(ActivationType type, const float* x, size_t n, size_t n_rows, QuantizedActivations* out,
+                          ThreadPool* pool) {
   KVF_CHECK(type == ActivationType::kQ8_0 || type == ActivationType::kQ8_K);
   const bool k = type == ActivationType::kQ8_K;
   const size_t block = k ? 256 : 32;
@@ -147,27 +157,16 @@ void quantize_activations(ActivationType type, const float* x, size_t n, size_t 
   out->n_rows = n_rows;
   out->row_bytes = n / block * (k ? sizeof(BlockQ8_K) : sizeof(BlockQ8_0x));
   if (out->storage.size() < out->row_bytes * n_rows) out->storage.resize(out->row_bytes * n_rows);
-  for (size_t t = 0; t < n_rows; ++t) {
-    void* dst = out->storage.data() + t * out->row_bytes;
-    if (k) {
-      quantize_q8_k(x + t * n, static_cast<BlockQ8_K*>(dst), n / block);
-    } else {
-      quantize_q8_0(x + t * n, static_cast<BlockQ8_0x*>(dst), n / block);
-    }
+  if (!k) {
+    out->scales.resize(n / block * n_rows);
+    out->neg_sums.resize(n / block * n_rows);
   }
-  if (k) return;
-  const size_t nb = n / 32;
-  out->scales.resize(nb * n_rows);
-  out->neg_sums.resize(nb * n_rows);
-  for (size_t t = 0; t < n_rows; ++t) {
-    const auto* b = reinterpret_cast<const BlockQ8_0x*>(out->storage.data() + t * out->row_bytes);
-    for (size_t i = 0; i < nb; ++i) {
-      int32_t sum = 0;
-      for (int8_t q : b[i].qs) sum += q;
-      out->scales[t * nb + i] = fp16_to_f32(b[i].d);
-      out->neg_sums[t * nb + i] = -sum;
-    }
+  // Rows are independent; a prefill batch is worth splitting, a token is not.
+  if (pool == nullptr || pool->size() == 1 || n_rows < 4) {
+    quantize_rows(x, out, 0, n_rows);
+    return;
   }
+  pool->parallel_for(n_rows, [&](size_t t0, size_t t1) { quantize_rows(x, out, t0, t1); });
 }
 
 void dequantize_activations(const QuantizedRow& x, float* out) {
@@ -197,6 +196,23 @@ float dot_row_q8(TensorType weight_type, const void* row, const QuantizedRow& x,
     case TensorType::kQ4_K: return dot_q4_k(w, static_cast<const BlockQ8_K*>(x.blocks), n / 256);
     case TensorType::kQ6_K: return dot_q6_k(w, static_cast<const BlockQ8_K*>(x.blocks), n / 256);
     default: return 0.0f;
+  }
+}
+
+// Same arithmetic as round_q8_0 in activation_rounding.cc, keeping the codes.
+void quantize_q8_0_blocks(const float* x, size_t nb, BlockQ8_0x* out, float* scales, int32_t* neg_sums) {
+  for (size_t b = 0; b < nb; ++b, x += 32) {
+    float amax = 0.0f;
+    for (size_t j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
+    out[b].d = f32_to_fp16(amax / 127.0f);
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    int32_t sum = 0;
+    for (size_t j = 0; j < 32; ++j) {
+      out[b].qs[j] = static_cast<int8_t>(std::nearbyint(x[j] * id));
+      sum += out[b].qs[j];
+    }
+    scales[b] = fp16_to_f32(out[b].d);
+    neg_sums[b] = -sum;
   }
 }
 

@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <cstring>
+#include <set>
 #include <string>
 
 #include <xxhash.h>
 
 #include "kvforge/core/activation_rounding.h"
 #include "kvforge/core/kernels.h"
+#include "kvforge/core/packed_q4_0.h"
 #include "kvforge/core/rope.h"
 #include "kvforge/core/thread_pool.h"
 #include "kvforge/model/gguf_reader.h"
@@ -82,7 +84,12 @@ const float* rounded_input(core::TensorType weight_type, const float* in, size_t
 void product(const TensorRef& w, const float* in, size_t n, float* out, core::ThreadPool* pool,
              std::vector<float>* buf) {
   const size_t rows = static_cast<size_t>(w.rows()), cols = static_cast<size_t>(w.cols());
-  core::matmul(w.type, w.data, rows, cols, rounded_input(w.type, in, n, cols, buf, pool), n, out, pool);
+  const float* x = rounded_input(w.type, in, n, cols, buf, pool);
+  if (w.packed_q4_0x8 != nullptr) {
+    core::matmul_q4_0x8(w.packed_q4_0x8, rows, cols, x, n, out, pool);
+  } else {
+    core::matmul(w.type, w.data, rows, cols, x, n, out, pool);
+  }
   if (core::activation_type_for(w.type) != core::ActivationType::kQ8_1) return;
   thread_local std::vector<float> residual;
   residual.resize(n * cols / 32);
@@ -200,6 +207,22 @@ bool LlamaModel::rope_runs_as_run_c() const {
   return rope_is_plain() && file_.format.rfind("llama2.c", 0) == 0;
 }
 
+// Q4_0 matrices are repacked once, where the CPU has the packed kernels: the
+// copy costs the matrices' bytes again, and the file's pages of those tensors
+// are not read after this (clean, file-backed: the kernel may reclaim them).
+void LlamaModel::pack_weights() {
+  if (!core::packed_q4_0_available()) return;
+  std::set<const TensorRef*> matrices = {output_};
+  for (const Layer& L : layers_) matrices.insert({L.wq, L.wk, L.wv, L.wo, L.w_gate, L.w_up, L.w_down});
+  for (TensorRef& t : file_.tensors) {
+    const size_t rows = static_cast<size_t>(t.rows()), cols = static_cast<size_t>(t.cols());
+    if (matrices.count(&t) == 0 || !core::can_pack_q4_0(t.type, rows, cols)) continue;
+    std::vector<uint8_t>& buf = packed_.emplace_back(t.nbytes);
+    core::pack_q4_0x8(t.data, rows, cols, buf.data());
+    t.packed_q4_0x8 = buf.data();
+  }
+}
+
 Result<std::shared_ptr<const LlamaModel>> LlamaModel::from_file(ModelFile file, std::optional<Tokenizer> tokenizer) {
   std::shared_ptr<LlamaModel> m(new LlamaModel());
   m->file_ = std::move(file);
@@ -211,6 +234,7 @@ Result<std::shared_ptr<const LlamaModel>> LlamaModel::from_file(ModelFile file, 
   m->tokenizer_ = std::move(tokenizer);
   KVF_RETURN_IF_ERROR(m->bind_tensors());
   m->fingerprint_ = fingerprint_of(m->file_);
+  m->pack_weights();
   return std::shared_ptr<const LlamaModel>(std::move(m));
 }
 

@@ -69,8 +69,9 @@ struct QuantizedActivations {
 bool has_q8_dot(TensorType weight);
 
 // Quantizes n_rows rows of n floats (row-major) to `type` (kQ8_0 or kQ8_K; n a
-// multiple of 32 or 256) into *out.
-void quantize_activations(ActivationType type, const float* x, size_t n, size_t n_rows, QuantizedActivations* out);
+// multiple of 32 or 256) into *out; rows split across `pool` when given.
+void quantize_activations(ActivationType type, const float* x, size_t n, size_t n_rows, QuantizedActivations* out,
+                          ThreadPool* pool = nullptr);
 // The values the codes stand for: round_activations(type, x) bit for bit.
 void dequantize_activations(const QuantizedRow& x, float* out);
 

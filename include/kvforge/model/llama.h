@@ -88,6 +88,7 @@ class LlamaModel {
  private:
   LlamaModel() = default;
   Status bind_tensors();
+  void pack_weights();
   Status bind_arch_tensors(const std::string& prefix, Layer* layer);
 
   ModelFile file_;
@@ -98,6 +99,7 @@ class LlamaModel {
   const TensorRef* output_ = nullptr;
   const float* rope_freqs_ = nullptr;
   uint64_t fingerprint_ = 0;
+  std::vector<std::vector<uint8_t>> packed_;  // storage of TensorRef::packed_q4_0x8
 };
 
 struct SessionOptions {

@@ -63,6 +63,9 @@ struct TensorRef {
   std::vector<int64_t> dims;  // GGML order: dims[0] is the contiguous (column) extent
   const uint8_t* data = nullptr;
   size_t nbytes = 0;
+  // The same matrix repacked for faster kernels (core/packed_q4_0.h), owned by
+  // the LlamaModel that set it; null when the weights run as stored.
+  const uint8_t* packed_q4_0x8 = nullptr;
 
   int64_t cols() const { return dims.empty() ? 0 : dims[0]; }
   int64_t rows() const;  // product of dims[1..]
