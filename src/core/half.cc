@@ -94,28 +94,49 @@ namespace hn = hwy::HWY_NAMESPACE;
 #define KVF_HALF_HW 0
 #endif
 
-void Fp16ToF32Row(const uint16_t* src, float* dst, size_t n) {
+using DF = hn::ScalableTag<float>;
+using DH = hn::Rebind<hwy::float16_t, DF>;
+
+// Whole vectors through `vec` where the CPU converts in hardware, the rest (or
+// everything, elsewhere) through the scalar `one`.
+template <class Src, class Dst, class Vec, class One>
+HWY_INLINE void ConvertRow(const Src* src, Dst* dst, size_t n, Vec vec, One one) {
   size_t i = 0;
 #if KVF_HALF_HW
-  const hn::ScalableTag<float> df;
-  const hn::Rebind<hwy::float16_t, decltype(df)> dh;
-  const size_t N = hn::Lanes(df);
-  const auto* s = reinterpret_cast<const hwy::float16_t*>(src);
-  for (; i + N <= n; i += N) hn::StoreU(hn::PromoteTo(df, hn::LoadU(dh, s + i)), df, dst + i);
+  const size_t N = hn::Lanes(DF());
+  for (; i + N <= n; i += N) vec(src + i, dst + i);
+#else
+  (void)vec;
 #endif
-  for (; i < n; ++i) dst[i] = fp16_to_f32(src[i]);
+  for (; i < n; ++i) dst[i] = one(src[i]);
+}
+
+void Fp16ToF32Row(const uint16_t* src, float* dst, size_t n) {
+  ConvertRow(
+      src, dst, n,
+      [](const uint16_t* s, float* d) {
+        hn::StoreU(hn::PromoteTo(DF(), hn::LoadU(DH(), reinterpret_cast<const hwy::float16_t*>(s))), DF(), d);
+      },
+      [](uint16_t h) { return fp16_to_f32(h); });
 }
 
 void F32ToFp16Row(const float* src, uint16_t* dst, size_t n) {
-  size_t i = 0;
-#if KVF_HALF_HW
-  const hn::ScalableTag<float> df;
-  const hn::Rebind<hwy::float16_t, decltype(df)> dh;
-  const size_t N = hn::Lanes(df);
-  auto* d = reinterpret_cast<hwy::float16_t*>(dst);
-  for (; i + N <= n; i += N) hn::StoreU(hn::DemoteTo(dh, hn::LoadU(df, src + i)), dh, d + i);
-#endif
-  for (; i < n; ++i) dst[i] = f32_to_fp16(src[i]);
+  ConvertRow(
+      src, dst, n,
+      [](const float* s, uint16_t* d) {
+        hn::StoreU(hn::DemoteTo(DH(), hn::LoadU(DF(), s)), DH(), reinterpret_cast<hwy::float16_t*>(d));
+      },
+      [](float f) { return f32_to_fp16(f); });
+}
+
+// dst = fp16(src) widened back: the value an fp16 store would keep. dst may alias src.
+void RoundFp16Row(const float* src, float* dst, size_t n) {
+  ConvertRow(
+      src, dst, n,
+      [](const float* s, float* d) {
+        hn::StoreU(hn::PromoteTo(DF(), hn::DemoteTo(DH(), hn::LoadU(DF(), s))), DF(), d);
+      },
+      [](float f) { return fp16_to_f32(f32_to_fp16(f)); });
 }
 #undef KVF_HALF_HW
 
@@ -126,6 +147,7 @@ HWY_AFTER_NAMESPACE();
 namespace kvforge::core {
 HWY_EXPORT(Fp16ToF32Row);
 HWY_EXPORT(F32ToFp16Row);
+HWY_EXPORT(RoundFp16Row);
 
 void fp16_to_f32_row(const uint16_t* src, float* dst, size_t n) {
   HWY_DYNAMIC_DISPATCH(Fp16ToF32Row)(src, dst, n);
@@ -133,6 +155,7 @@ void fp16_to_f32_row(const uint16_t* src, float* dst, size_t n) {
 void f32_to_fp16_row(const float* src, uint16_t* dst, size_t n) {
   HWY_DYNAMIC_DISPATCH(F32ToFp16Row)(src, dst, n);
 }
+void round_to_fp16_row(const float* src, float* dst, size_t n) { HWY_DYNAMIC_DISPATCH(RoundFp16Row)(src, dst, n); }
 // A 16-bit shift and a rounding add: the compiler vectorizes these loops at the
 // baseline ISA already, and they sit off the hot path.
 void bf16_to_f32_row(const uint16_t* src, float* dst, size_t n) {

@@ -110,6 +110,9 @@ float dot_f32(const float* a, const float* b, size_t n);
 void axpy_f32(float a, const float* x, float* y, size_t n);
 void scale_f32(float* x, float s, size_t n);
 void softmax_f32(float* x, size_t n);
+void dot_slots_f16(const uint16_t* base, const int32_t* slots, size_t n, size_t d, const float* q, float scale,
+                   float* out);
+void axpy_slots_f16(const uint16_t* base, const int32_t* slots, size_t n, size_t d, const float* w, float* y);
 void rmsnorm_f32(float* out, const float* x, const float* weight, size_t n, float eps);
 void rope_f32(float* x, int n_heads, int head_dim, int pos, float theta);
 void silu_mul_f32(float* gate, const float* up, size_t n);

@@ -31,28 +31,43 @@ inline void axpy(float w, const float* x, float* y, int n) {
 // Over an F16 cache attention computes as llama.cpp's does: the query is
 // rounded to fp16 before Q.K (ggml converts it to the keys' type) and the
 // softmax weights before P.V (likewise for the values).
-void round_to_f16(const float* x, float* out, size_t n) {
-  for (size_t i = 0; i < n; ++i) out[i] = core::fp16_to_f32(core::f32_to_fp16(x[i]));
-}
+void round_to_f16(const float* x, float* out, size_t n) { core::round_to_fp16_row(x, out, n); }
 
-inline float key_dot(const KvHead& head, int32_t slot, const float* q, int n) {
-  if (head.type() == KvType::kF32) return dot(q, head.key(slot), n);
-  const uint16_t* k = head.key_f16(slot);
-  if (n > kSmallHead) return core::dot_row(core::TensorType::kF16, k, q, static_cast<size_t>(n));
-  float s = 0;
-  for (int i = 0; i < n; ++i) s += q[i] * core::fp16_to_f32(k[i]);
-  return s;
-}
-
-// y += w * value(slot); `tmp` holds head_dim floats.
-inline void value_axpy(const KvHead& head, int32_t slot, float w, float* y, int n, float* tmp) {
-  if (head.type() == KvType::kF32) return axpy(w, head.value(slot), y, n);
-  const uint16_t* v = head.value_f16(slot);
-  if (n > kSmallHead) {
-    core::fp16_to_f32_row(v, tmp, static_cast<size_t>(n));
-    return core::axpy_f32(w, tmp, y, static_cast<size_t>(n));
+// scores[i] = scale * q . key(slots[i]) for i in [i0, i1), and y += sum over
+// the same range of w[i] * value(slots[i]): per slot on an F32 cache (the loop
+// llama2.c's run.c is matched with), one fused kernel call on an F16 one.
+// Heads of kSmallHead or fewer elements keep the scalar loops dot() and axpy() run
+// (the same sums as fp32 rows gathered by a selector).
+void score_range(const KvHead& head, std::span<const int32_t> slots, size_t i0, size_t i1, const float* q, int n,
+                 float scale, float* scores) {
+  if (i1 <= i0) return;
+  if (head.type() == KvType::kF32) {
+    for (size_t i = i0; i < i1; ++i) scores[i] = dot(q, head.key(slots[i]), n) * scale;
+  } else if (n > kSmallHead) {
+    core::dot_slots_f16(head.keys_f16(), slots.data() + i0, i1 - i0, static_cast<size_t>(n), q, scale, scores + i0);
+  } else {
+    for (size_t i = i0; i < i1; ++i) {
+      const uint16_t* k = head.key_f16(slots[i]);
+      float s = 0;
+      for (int j = 0; j < n; ++j) s += q[j] * core::fp16_to_f32(k[j]);
+      scores[i] = s * scale;
+    }
   }
-  for (int i = 0; i < n; ++i) y[i] += w * core::fp16_to_f32(v[i]);
+}
+
+void value_range(const KvHead& head, std::span<const int32_t> slots, size_t i0, size_t i1, const float* w, float* y,
+                 int n) {
+  if (i1 <= i0) return;
+  if (head.type() == KvType::kF32) {
+    for (size_t i = i0; i < i1; ++i) axpy(w[i], head.value(slots[i]), y, n);
+  } else if (n > kSmallHead) {
+    core::axpy_slots_f16(head.values_f16(), slots.data() + i0, i1 - i0, static_cast<size_t>(n), w + i0, y);
+  } else {
+    for (size_t i = i0; i < i1; ++i) {
+      const uint16_t* v = head.value_f16(slots[i]);
+      for (int j = 0; j < n; ++j) y[j] += w[i] * core::fp16_to_f32(v[j]);
+    }
+  }
 }
 
 struct Scratch {
@@ -60,7 +75,6 @@ struct Scratch {
   GatheredKv gathered;
   std::vector<float> scores;
   std::vector<float> q16;  // the group's queries rounded to fp16 (F16 cache)
-  std::vector<float> row;  // one value row as fp32 (F16 cache)
 };
 
 // One query token, all query heads of one kv head's group.
@@ -99,24 +113,22 @@ void attend_group(const KvView& view, const AttentionBatch& b, size_t t, int kv_
   const bool f16 = head.type() == KvType::kF16;
   if (f16) {
     scratch->q16.resize(static_cast<size_t>(group) * hd);
-    scratch->row.resize(static_cast<size_t>(hd));
     round_to_f16(q_group, scratch->q16.data(), scratch->q16.size());
     q_group = scratch->q16.data();
   }
-  float* row = scratch->row.data();
   for (int g = 0; g < group; ++g) {
     const float* q = q_group + static_cast<size_t>(g) * hd;
     float* out = out_group + static_cast<size_t>(g) * hd;
     float* scores = scratch->scores.data();
-    for (size_t i = 0; i < g0; ++i) scores[i] = key_dot(head, slots[i], q, hd) * scale;
+    score_range(head, slots, 0, g0, q, hd, scale, scores);
     for (size_t i = g0; i < g1; ++i) scores[i] = dot(q, gathered_k + (i - g0) * hd, hd) * scale;
-    for (size_t i = g1; i < n; ++i) scores[i] = key_dot(head, slots[i], q, hd) * scale;
+    score_range(head, slots, g1, n, q, hd, scale, scores);
     core::softmax_f32(scores, n);
     if (f16) round_to_f16(scores, scores, n);
     for (int d = 0; d < hd; ++d) out[d] = 0.0f;
-    for (size_t i = 0; i < g0; ++i) value_axpy(head, slots[i], scores[i], out, hd, row);
+    value_range(head, slots, 0, g0, scores, out, hd);
     for (size_t i = g0; i < g1; ++i) axpy(scores[i], gathered_v + (i - g0) * hd, out, hd);
-    for (size_t i = g1; i < n; ++i) value_axpy(head, slots[i], scores[i], out, hd, row);
+    value_range(head, slots, g1, n, scores, out, hd);
     if (view.observer != nullptr) {
       view.observer->on_attention(b.layer, kv_head * group + g, kv_head, qpos, slots,
                                   std::span<const float>(scores, n));

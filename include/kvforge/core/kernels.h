@@ -62,6 +62,12 @@ void matmul(TensorType type, const void* w, size_t rows, size_t cols, const floa
 void gemm_f32(size_t m, size_t n, size_t k, const float* a, size_t lda, const float* b, size_t ldb, bool b_transposed,
               float* c, size_t ldc, ThreadPool* pool);
 
+// Attention over fp16 rows picked by slot: row s is base[s * d .. s * d + d).
+// out[i] = scale * (q . row(slots[i])) for i < n;  y[0..d) += sum_i w[i] * row(slots[i]).
+void dot_slots_f16(const uint16_t* base, const int32_t* slots, size_t n, size_t d, const float* q, float scale,
+                   float* out);
+void axpy_slots_f16(const uint16_t* base, const int32_t* slots, size_t n, size_t d, const float* w, float* y);
+
 // Name of the SIMD target chosen at run time (e.g. "AVX2", "AVX3", "SSE4").
 const char* simd_target_name();
 

@@ -56,6 +56,9 @@ class KvHead {
   const float* value(int32_t slot) const;
   const uint16_t* key_f16(int32_t slot) const;
   const uint16_t* value_f16(int32_t slot) const;
+  // An F16 head's storage: slot s's row at [s * head_dim, (s + 1) * head_dim).
+  const uint16_t* keys_f16() const { return keys16_.data(); }
+  const uint16_t* values_f16() const { return values16_.data(); }
   // A slot's key or value as fp32, whatever the storage.
   void read_key(int32_t slot, float* out) const;
   void read_value(int32_t slot, float* out) const;
