@@ -63,8 +63,6 @@ float DotF32(const float* a, const float* b, size_t n) {
   return s;
 }
 
-constexpr size_t kPrefetchElems16 = 512;  // 1 KiB ahead: best of 512/1024/2048 measured
-
 // Dot of a row of 16-bit floats (fp16 or bf16; PromoteTo picks the widening).
 template <typename T16>
 float Dot16(const uint16_t* w, const float* x, size_t n) {
@@ -75,9 +73,9 @@ float Dot16(const uint16_t* w, const float* x, size_t n) {
   auto s0 = hn::Zero(d), s1 = hn::Zero(d), s2 = hn::Zero(d), s3 = hn::Zero(d);
   size_t i = 0;
   for (; i + 4 * N <= n; i += 4 * N) {
-    // One core alone cannot keep enough misses in flight for memory-bound
-    // rows; prefetching ahead lifts a single thread's read rate markedly.
-    hwy::Prefetch(p + i + kPrefetchElems16);
+    // No software prefetch: 1 KiB ahead was measured faster on one machine,
+    // and 7-30% slower on 2 threads on the Zen 5 these figures come from
+    // (docs/PERFORMANCE.md); the hardware prefetchers follow rows unaided.
     s0 = hn::MulAdd(hn::PromoteTo(d, hn::LoadU(dh, p + i)), hn::LoadU(d, x + i), s0);
     s1 = hn::MulAdd(hn::PromoteTo(d, hn::LoadU(dh, p + i + N)), hn::LoadU(d, x + i + N), s1);
     s2 = hn::MulAdd(hn::PromoteTo(d, hn::LoadU(dh, p + i + 2 * N)), hn::LoadU(d, x + i + 2 * N), s2);

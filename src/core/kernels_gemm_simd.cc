@@ -88,14 +88,29 @@ struct GemmArgs {
   float* y;
 };
 
-// X (n_tokens x cols, row-major) into token panels, tokens in lanes.
-void pack_tokens(const float* x, size_t n_tokens, size_t cols, size_t panel_tokens, std::vector<float>* out) {
+// X (n_tokens x cols, row-major) into token panels, tokens in lanes; panels
+// are independent, so a batch's are split across the pool (a transposing
+// copy of the whole batch: serial, it was a visible share of 2-thread prefill).
+void pack_tokens(const float* x, size_t n_tokens, size_t cols, size_t panel_tokens, std::vector<float>* out,
+                 ThreadPool* pool) {
   const size_t n_panels = (n_tokens + panel_tokens - 1) / panel_tokens;
-  out->assign(n_panels * cols * panel_tokens, 0.0f);
-  for (size_t t = 0; t < n_tokens; ++t) {
-    float* dst = out->data() + (t / panel_tokens) * cols * panel_tokens + t % panel_tokens;
-    const float* src = x + t * cols;
-    for (size_t k = 0; k < cols; ++k) dst[k * panel_tokens] = src[k];
+  out->resize(n_panels * cols * panel_tokens);
+  float* base = out->data();
+  const auto pack = [&](size_t p0, size_t p1) {
+    for (size_t p = p0; p < p1; ++p) {
+      float* panel = base + p * cols * panel_tokens;
+      const size_t t0 = p * panel_tokens, nt = std::min(panel_tokens, n_tokens - t0);
+      if (nt < panel_tokens) std::fill(panel, panel + cols * panel_tokens, 0.0f);  // lanes past the batch
+      for (size_t t = 0; t < nt; ++t) {
+        const float* src = x + (t0 + t) * cols;
+        for (size_t k = 0; k < cols; ++k) panel[k * panel_tokens + t] = src[k];
+      }
+    }
+  };
+  if (pool == nullptr || pool->size() == 1 || n_panels == 1) {
+    pack(0, n_panels);
+  } else {
+    pool->parallel_for(n_panels, pack);
   }
 }
 
@@ -137,7 +152,7 @@ void gemm_tiled(TensorType type, const void* w, size_t rows, size_t cols, const 
   KVF_CHECK(cols % block == 0 && (block == 1 || kChunk % block == 0));
   thread_local std::vector<float> xpack;
   const size_t P = HWY_DYNAMIC_DISPATCH(GemmPanelTokens)();
-  pack_tokens(x, n_tokens, cols, P, &xpack);
+  pack_tokens(x, n_tokens, cols, P, &xpack, pool);
   const GemmArgs args{type,     static_cast<const uint8_t*>(w), cols / block * tensor_type_block_bytes(type),
                       rows,     cols,
                       xpack.data(), n_tokens,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <set>
 #include <string>
 
@@ -285,7 +286,6 @@ struct Session::Scratch {
   size_t capacity = 0;
   std::vector<float> x, xb, xb2, q, k, v, att, hb, hb2;
   std::vector<int32_t> positions;
-  std::vector<float> rope_angles;
   std::vector<float> act;  // activations rounded to a weight type's vec_dot_type
 
   void ensure(const ModelConfig& c, size_t n) {
@@ -369,9 +369,25 @@ void Session::forward_batch(const int32_t* tokens, size_t n, LogitsMode mode, fl
     s.positions[t] = next_position() + static_cast<int32_t>(t);
     core::dequantize_row(emb.type, emb.data + static_cast<size_t>(tokens[t]) * emb_row, s.x.data() + t * dim, dim);
   }
+  // Per-token work outside the matrix products, split across the pool for a
+  // batch (serial, it held 2-thread prefill well under twice 1-thread speed).
+  auto for_tokens = [&](const std::function<void(size_t, size_t)>& fn) {
+    if (pool == nullptr || n < 4) {
+      fn(0, n);
+    } else {
+      pool->parallel_for(n, fn);
+    }
+  };
   auto norm = [&](const TensorRef* w, float* out) {
     const float* weight = reinterpret_cast<const float*>(w->data);
-    for (size_t t = 0; t < n; ++t) core::rmsnorm_f32(out + t * dim, s.x.data() + t * dim, weight, dim, c.rms_eps);
+    for_tokens([&](size_t t0, size_t t1) {
+      for (size_t t = t0; t < t1; ++t) core::rmsnorm_f32(out + t * dim, s.x.data() + t * dim, weight, dim, c.rms_eps);
+    });
+  };
+  auto add_residual = [&]() {
+    for_tokens([&](size_t t0, size_t t1) {
+      for (size_t i = t0 * dim; i < t1 * dim; ++i) s.x[i] += s.xb2[i];
+    });
   };
   auto matmul = [&](const TensorRef* w, const float* in, float* out) {
     product(*w, in, n, out, pool, &s.act);
@@ -380,14 +396,22 @@ void Session::forward_batch(const int32_t* tokens, size_t n, LogitsMode mode, fl
   const bool plain_rope = M.rope_runs_as_run_c();
   const core::RopeParams rope{c.rotary_dim(), c.rope_theta, c.rope_freq_scale, M.rope_freq_factors(),
                               c.rope_style == ModelConfig::RopeStyle::kNeox};
-  s.rope_angles.resize(static_cast<size_t>(c.rotary_dim()));
-  auto rotate = [&](float* x, int heads, int32_t pos) {
-    if (plain_rope) {
-      core::rope_f32(x, heads, c.head_dim, pos, c.rope_theta);
-      return;
+  // Each token's q and k heads rotated by one set of angles (per thread).
+  auto rotate_tokens = [&](size_t t0, size_t t1) {
+    thread_local std::vector<float> angles;
+    angles.resize(static_cast<size_t>(c.rotary_dim()));
+    for (size_t t = t0; t < t1; ++t) {
+      float* q = s.q.data() + t * q_dim;
+      float* k = s.k.data() + t * kv_dim;
+      if (plain_rope) {
+        core::rope_f32(q, c.n_heads, c.head_dim, s.positions[t], c.rope_theta);
+        core::rope_f32(k, c.n_kv_heads, c.head_dim, s.positions[t], c.rope_theta);
+        continue;
+      }
+      core::rope_angles(s.positions[t], rope, angles.data());
+      core::rope_apply(q, c.n_heads, c.head_dim, rope, angles.data());
+      core::rope_apply(k, c.n_kv_heads, c.head_dim, rope, angles.data());
     }
-    core::rope_angles(pos, rope, s.rope_angles.data());
-    core::rope_apply(x, heads, c.head_dim, rope, s.rope_angles.data());
   };
 
   for (int l = 0; l < c.n_layers; ++l) {
@@ -401,9 +425,8 @@ void Session::forward_batch(const int32_t* tokens, size_t n, LogitsMode mode, fl
     add_bias(L.bv, s.v.data(), n, kv_dim);
     head_norm(L.q_norm, s.q.data(), n * c.n_heads, hd, c.rms_eps);
     head_norm(L.k_norm, s.k.data(), n * c.n_kv_heads, hd, c.rms_eps);
-    for (size_t t = 0; t < n; ++t) {
-      rotate(s.q.data() + t * q_dim, c.n_heads, s.positions[t]);
-      rotate(s.k.data() + t * kv_dim, c.n_kv_heads, s.positions[t]);
+    for_tokens(rotate_tokens);
+    for (size_t t = 0; t < n; ++t) {  // the cache is filled in order, on one thread
       for (int h = 0; h < c.n_kv_heads; ++h) {
         cache_.head(l, h).append(s.positions[t], s.k.data() + t * kv_dim + h * hd, s.v.data() + t * kv_dim + h * hd);
       }
@@ -411,14 +434,16 @@ void Session::forward_batch(const int32_t* tokens, size_t n, LogitsMode mode, fl
     kv::AttentionBatch ab{l, c.n_heads, n, s.positions.data(), s.q.data(), s.att.data()};
     kv::attend(view, ab, pool);
     matmul(L.wo, s.att.data(), s.xb2.data());
-    for (size_t i = 0; i < n * dim; ++i) s.x[i] += s.xb2[i];
+    add_residual();
 
     norm(L.ffn_norm, s.xb.data());
     matmul(L.w_gate, s.xb.data(), s.hb.data());
     matmul(L.w_up, s.xb.data(), s.hb2.data());
-    for (size_t t = 0; t < n; ++t) core::silu_mul_f32(s.hb.data() + t * hidden, s.hb2.data() + t * hidden, hidden);
+    for_tokens([&](size_t t0, size_t t1) {
+      for (size_t t = t0; t < t1; ++t) core::silu_mul_f32(s.hb.data() + t * hidden, s.hb2.data() + t * hidden, hidden);
+    });
     matmul(L.w_down, s.hb.data(), s.xb2.data());
-    for (size_t i = 0; i < n * dim; ++i) s.x[i] += s.xb2[i];
+    add_residual();
   }
   cache_.set_next_position(next_position() + static_cast<int32_t>(n));
 
