@@ -144,66 +144,77 @@ constexpr size_t kMinParallelWork = size_t{1} << 16;
 
 // Batched causal attention for one layer, no selector and no observer. Keys of
 // every kv head are used in place when its live slots are 0..N-1 in order (no
-// eviction happened), else gathered.
+// eviction happened) on an F32 cache, else gathered as fp32 first. Query heads
+// then run in parallel, each through two single-threaded BLAS products: one
+// multi-threaded BLAS call per head cost more in wake-ups than the products.
 void attend_gemm(const KvView& view, const AttentionBatch& b, core::ThreadPool* pool) {
   const KvShape& shape = view.cache->shape();
   const size_t hd = static_cast<size_t>(shape.head_dim);
-  const int group = b.n_heads / shape.n_kv_heads;
+  const size_t n_kv = static_cast<size_t>(shape.n_kv_heads);
+  const size_t group = static_cast<size_t>(b.n_heads) / n_kv;
   const size_t ld_q = static_cast<size_t>(b.n_heads) * hd;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  // Named through a reference: a thread_local named inside the lambda below
-  // would be the pool worker's own (empty) instance.
-  thread_local std::vector<float> tl_scores, tl_k, tl_v;
-  std::vector<float>& scores = tl_scores;
-  std::vector<float>& k_buf = tl_k;
-  std::vector<float>& v_buf = tl_v;
-  std::vector<size_t> visible(b.n_tokens);
   const bool f16 = view.cache->type() == KvType::kF16;
-  const float* queries = b.q;
   thread_local std::vector<float> tl_q16;
+  const float* queries = b.q;
   if (f16) {
     tl_q16.resize(b.n_tokens * ld_q);
     round_to_f16(b.q, tl_q16.data(), tl_q16.size());
     queries = tl_q16.data();
   }
-  for (int h = 0; h < shape.n_kv_heads; ++h) {
-    const KvHead& head = view.cache->head(b.layer, h);
-    for (size_t t = 0; t < b.n_tokens; ++t) visible[t] = head.count_visible(b.positions[t]);
-    const size_t n_keys = visible.back();
+  // Per kv head: visible keys per token, and where its keys and values are.
+  struct HeadKv {
+    std::vector<size_t> visible;
+    std::vector<float> k_buf, v_buf;
+    const float* keys = nullptr;
+    const float* values = nullptr;
+  };
+  thread_local std::vector<HeadKv> tl_heads;
+  std::vector<HeadKv>& heads = tl_heads;  // named here: the workers read this thread's
+  heads.resize(n_kv);
+  for (size_t h = 0; h < n_kv; ++h) {
+    const KvHead& head = view.cache->head(b.layer, static_cast<int>(h));
+    HeadKv& kv = heads[h];
+    kv.visible.resize(b.n_tokens);
+    for (size_t t = 0; t < b.n_tokens; ++t) kv.visible[t] = head.count_visible(b.positions[t]);
+    const size_t n_keys = kv.visible.back();
     auto live = head.live_slots();
     bool in_place = head.type() == KvType::kF32;
     for (size_t i = 0; i < n_keys && in_place; ++i) in_place = live[i] == static_cast<int32_t>(i);
-    const float* keys = in_place ? head.key(0) : nullptr;
-    const float* values = in_place ? head.value(0) : nullptr;
-    if (!in_place) {
-      k_buf.resize(n_keys * hd);
-      v_buf.resize(n_keys * hd);
-      (void)head.gather(live.first(n_keys), k_buf.data(), v_buf.data());
-      keys = k_buf.data();
-      values = v_buf.data();
+    if (in_place) {
+      kv.keys = head.key(0);
+      kv.values = head.value(0);
+      continue;
     }
-    scores.resize(b.n_tokens * n_keys);
-    for (int g = 0; g < group; ++g) {
-      const size_t q_head = static_cast<size_t>(h) * group + g;
-      core::gemm_f32(b.n_tokens, n_keys, hd, queries + q_head * hd, ld_q, keys, hd, /*b_transposed=*/true, scores.data(),
-                     n_keys, pool);
-      auto softmax_rows = [&](size_t r0, size_t r1) {
-        for (size_t t = r0; t < r1; ++t) {
-          float* row = scores.data() + t * n_keys;
-          core::scale_f32(row, scale, visible[t]);
-          core::softmax_f32(row, visible[t]);
-          if (f16) round_to_f16(row, row, visible[t]);
-          std::fill(row + visible[t], row + n_keys, 0.0f);  // causal mask
-        }
-      };
-      if (pool != nullptr) {
-        pool->parallel_for(b.n_tokens, softmax_rows);
-      } else {
-        softmax_rows(0, b.n_tokens);
+    kv.k_buf.resize(n_keys * hd);
+    kv.v_buf.resize(n_keys * hd);
+    (void)head.gather(live.first(n_keys), kv.k_buf.data(), kv.v_buf.data());
+    kv.keys = kv.k_buf.data();
+    kv.values = kv.v_buf.data();
+  }
+  const auto run_heads = [&](size_t h0, size_t h1) {
+    thread_local std::vector<float> scores;
+    for (size_t q_head = h0; q_head < h1; ++q_head) {
+      const HeadKv& kv = heads[q_head / group];
+      const size_t n_keys = kv.visible.back();
+      scores.resize(b.n_tokens * n_keys);
+      core::gemm_f32(b.n_tokens, n_keys, hd, queries + q_head * hd, ld_q, kv.keys, hd, /*b_transposed=*/true,
+                     scores.data(), n_keys, nullptr);
+      for (size_t t = 0; t < b.n_tokens; ++t) {
+        float* row = scores.data() + t * n_keys;
+        core::scale_f32(row, scale, kv.visible[t]);
+        core::softmax_f32(row, kv.visible[t]);
+        if (f16) round_to_f16(row, row, kv.visible[t]);
+        std::fill(row + kv.visible[t], row + n_keys, 0.0f);  // causal mask
       }
-      core::gemm_f32(b.n_tokens, hd, n_keys, scores.data(), n_keys, values, hd, /*b_transposed=*/false,
-                     b.out + q_head * hd, ld_q, pool);
+      core::gemm_f32(b.n_tokens, hd, n_keys, scores.data(), n_keys, kv.values, hd, /*b_transposed=*/false,
+                     b.out + q_head * hd, ld_q, nullptr);
     }
+  };
+  if (pool == nullptr) {
+    run_heads(0, static_cast<size_t>(b.n_heads));
+  } else {
+    pool->parallel_for(static_cast<size_t>(b.n_heads), run_heads);
   }
 }
 
