@@ -94,6 +94,15 @@ BENCHMARK_CAPTURE(BM_Matvec, Q8_0_cold, TensorType::kQ8_0, true)->Apply(MatvecAr
 BENCHMARK_CAPTURE(BM_Matvec, BF16_cold, TensorType::kBF16, true)->Args({5632, 2048, 2})->UseRealTime();
 BENCHMARK_CAPTURE(BM_Matvec, Q4_0_cold, TensorType::kQ4_0, true)->Args({5632, 2048, 2})->UseRealTime();
 BENCHMARK_CAPTURE(BM_Matvec, Q4_K_cold, TensorType::kQ4_K, true)->Args({5632, 2048, 2})->UseRealTime();
+// The types served by the unpacking integer dot (kernels_q8dot_unpacked-inl.h).
+void ColdMatvecArgs(benchmark::internal::Benchmark* b) { b->Args({5632, 2048, 1})->Args({5632, 2048, 2})->UseRealTime(); }
+BENCHMARK_CAPTURE(BM_Matvec, Q4_1_cold, TensorType::kQ4_1, true)->Apply(ColdMatvecArgs);
+BENCHMARK_CAPTURE(BM_Matvec, Q5_0_cold, TensorType::kQ5_0, true)->Apply(ColdMatvecArgs);
+BENCHMARK_CAPTURE(BM_Matvec, Q5_1_cold, TensorType::kQ5_1, true)->Apply(ColdMatvecArgs);
+BENCHMARK_CAPTURE(BM_Matvec, IQ4_NL_cold, TensorType::kIQ4_NL, true)->Apply(ColdMatvecArgs);
+BENCHMARK_CAPTURE(BM_Matvec, Q2_K_cold, TensorType::kQ2_K, true)->Apply(ColdMatvecArgs);
+BENCHMARK_CAPTURE(BM_Matvec, Q3_K_cold, TensorType::kQ3_K, true)->Apply(ColdMatvecArgs);
+BENCHMARK_CAPTURE(BM_Matvec, Q5_K_cold, TensorType::kQ5_K, true)->Apply(ColdMatvecArgs);
 
 // Bytes copied per second (each byte is read once and written once).
 void BM_Memcpy256MiB(benchmark::State& state) {

@@ -6,7 +6,9 @@
 // to int16 and multiplies pairwise into int32 (ReorderWidenMulAccumulate). A
 // block costs a few integer ops and one float FMA, where the fp32 path paid a
 // convert and an FMA per element: decode on Q8_0 went from 0.79x to ~1.0x
-// llama.cpp's speed (docs/PERFORMANCE.md).
+// llama.cpp's speed (docs/PERFORMANCE.md). The rarer types (Q4_1, Q5_0, Q5_1,
+// IQ4_NL, Q2_K, Q3_K, Q5_K) have x86 kernels too (kernels_q8dot_x86_more-inl.h);
+// below AVX2 they unpack each block to codes (kernels_q8dot_unpacked-inl.h).
 //
 // The generic vectors are capped at 16 int16 lanes: a Q4_0 block's 16 nibble
 // bytes, and a K-quant sub-block's 16 or 32 elements under one scale, then fill
@@ -14,6 +16,7 @@
 #include <cstring>
 #include <functional>
 
+#include "core/kernels_int_blocks.h"
 #include "core/kernels_ref.h"
 #include "kvforge/core/half.h"
 #include "kvforge/core/quantized_activations.h"
@@ -50,6 +53,9 @@ HWY_INLINE V16 LoadU8(const uint8_t* p) { return hn::PromoteTo(D16(), hn::LoadU(
 
 // s0 (+ s1, which some targets use) += pairwise products of a and b.
 HWY_INLINE void MulAcc(V16 a, V16 b, V32& s0, V32& s1) { s0 = hn::ReorderWidenMulAccumulate(D32(), a, b, s0, s1); }
+
+// Before the x86 file: its pragma (AVX3_DL) keeps later code from inlining Highway ops.
+#include "core/kernels_q8dot_unpacked-inl.h"
 
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
 #include "core/kernels_q8dot_x86-inl.h"
@@ -195,6 +201,17 @@ float DotQ6_KQ8(const uint8_t* w, const BlockQ8_K* x, size_t nb) {
   return hn::GetLane(hn::SumOfLanes(df, acc));
 }
 
+// Below AVX2 the rarer types unpack each block to codes first.
+float DotQ4_1Q8(const uint8_t* w, const QuantizedRow& x, size_t nb) { return DotUnpacked32Q8(TensorType::kQ4_1, w, x, nb); }
+float DotQ5_0Q8(const uint8_t* w, const QuantizedRow& x, size_t nb) { return DotUnpacked32Q8(TensorType::kQ5_0, w, x, nb); }
+float DotQ5_1Q8(const uint8_t* w, const QuantizedRow& x, size_t nb) { return DotUnpacked32Q8(TensorType::kQ5_1, w, x, nb); }
+float DotIQ4_NLQ8(const uint8_t* w, const QuantizedRow& x, size_t nb) {
+  return DotUnpacked32Q8(TensorType::kIQ4_NL, w, x, nb);
+}
+float DotQ2_KQ8(const uint8_t* w, const BlockQ8_K* x, size_t nb) { return DotUnpacked256Q8(TensorType::kQ2_K, w, x, nb); }
+float DotQ3_KQ8(const uint8_t* w, const BlockQ8_K* x, size_t nb) { return DotUnpacked256Q8(TensorType::kQ3_K, w, x, nb); }
+float DotQ5_KQ8(const uint8_t* w, const BlockQ8_K* x, size_t nb) { return DotUnpacked256Q8(TensorType::kQ5_K, w, x, nb); }
+
 #endif  // x86 AVX2 and up
 
 HWY_INLINE float DotRowQ8T(TensorType type, const uint8_t* w, const QuantizedRow& x, size_t n) {
@@ -203,6 +220,13 @@ HWY_INLINE float DotRowQ8T(TensorType type, const uint8_t* w, const QuantizedRow
     case TensorType::kQ4_0: return DotQ4_0Q8(w, x, n / 32);
     case TensorType::kQ4_K: return DotQ4_KQ8(w, static_cast<const BlockQ8_K*>(x.blocks), n / 256);
     case TensorType::kQ6_K: return DotQ6_KQ8(w, static_cast<const BlockQ8_K*>(x.blocks), n / 256);
+    case TensorType::kQ4_1: return DotQ4_1Q8(w, x, n / 32);
+    case TensorType::kQ5_0: return DotQ5_0Q8(w, x, n / 32);
+    case TensorType::kQ5_1: return DotQ5_1Q8(w, x, n / 32);
+    case TensorType::kIQ4_NL: return DotIQ4_NLQ8(w, x, n / 32);
+    case TensorType::kQ2_K: return DotQ2_KQ8(w, static_cast<const BlockQ8_K*>(x.blocks), n / 256);
+    case TensorType::kQ3_K: return DotQ3_KQ8(w, static_cast<const BlockQ8_K*>(x.blocks), n / 256);
+    case TensorType::kQ5_K: return DotQ5_KQ8(w, static_cast<const BlockQ8_K*>(x.blocks), n / 256);
     default: return 0.0f;
   }
 }

@@ -133,4 +133,6 @@ float DotQ6_KQ8(const uint8_t* w, const BlockQ8_K* x, size_t nb) {
   return HsumPs(acc);
 }
 
+#include "core/kernels_q8dot_x86_more-inl.h"
+
 #undef KVF_Q8DOT_VNNI

@@ -95,6 +95,7 @@ void round_q8_k_rows(const float* x, float* out, size_t n);
 // nb q8_0 blocks of x quantized into out (ggml's block_q8_0), with each block's
 // scale as a float and minus the sum of its codes (QuantizedRow's fields).
 struct BlockQ8_0x;
+struct BlockQ8_K;
 void quantize_q8_0_blocks(const float* x, size_t nb, BlockQ8_0x* out, float* scales, int32_t* neg_sums);
 
 namespace ref {
@@ -105,6 +106,10 @@ void round_q8_0(const float* x, float* out, size_t n);
 void round_q8_k(const float* x, float* out, size_t n);
 // The scalar definition quantize_q8_0_blocks matches bit for bit.
 void quantize_q8_0_blocks(const float* x, size_t nb, BlockQ8_0x* out, float* scales, int32_t* neg_sums);
+// Integer dots of nb blocks of the types kernels_int_blocks.h unpacks
+// (kernels_ref_q8dot_unpacked.cc).
+float dot_unpacked32_q8(TensorType type, const uint8_t* w, const BlockQ8_0x* x, size_t nb);
+float dot_unpacked256_q8(TensorType type, const uint8_t* w, const BlockQ8_K* x, size_t nb);
 
 float dot_f32(const float* a, const float* b, size_t n);
 void axpy_f32(float a, const float* x, float* y, size_t n);

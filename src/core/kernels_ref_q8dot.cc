@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/kernels_int_blocks.h"
 #include "core/kernels_ref.h"
 #include "kvforge/core/half.h"
 #include "kvforge/core/quantized_activations.h"
@@ -124,7 +125,7 @@ float dot_q6_k(const uint8_t* w, const BlockQ8_K* x, size_t nb) {
 
 bool has_q8_dot(TensorType weight) {
   return weight == TensorType::kQ8_0 || weight == TensorType::kQ4_0 || weight == TensorType::kQ4_K ||
-         weight == TensorType::kQ6_K;
+         weight == TensorType::kQ6_K || is_unpacked32_type(weight) || is_unpacked256_type(weight);
 }
 
 namespace {
@@ -148,7 +149,8 @@ void quantize_rows(const float* x, QuantizedActivations* out, size_t t0, size_t 
 
 void quantize_activations(ActivationType type, const float* x, size_t n, size_t n_rows, QuantizedActivations* out,
                           ThreadPool* pool) {
-  KVF_CHECK(type == ActivationType::kQ8_0 || type == ActivationType::kQ8_K);
+  // q8_1 codes are q8_0's; the block sums ggml keeps beside them are neg_sums.
+  KVF_CHECK(type == ActivationType::kQ8_0 || type == ActivationType::kQ8_1 || type == ActivationType::kQ8_K);
   const bool k = type == ActivationType::kQ8_K;
   const size_t block = k ? 256 : 32;
   KVF_CHECK(n % block == 0);
@@ -177,7 +179,7 @@ void dequantize_activations(const QuantizedRow& x, float* out) {
     }
     return;
   }
-  KVF_CHECK(x.type == ActivationType::kQ8_0);
+  KVF_CHECK(x.type == ActivationType::kQ8_0 || x.type == ActivationType::kQ8_1);
   const auto* b = static_cast<const BlockQ8_0x*>(x.blocks);
   for (size_t i = 0; i < x.n / 32; ++i) {
     const float d = fp16_to_f32(b[i].d);
@@ -195,7 +197,11 @@ float dot_row_q8(TensorType weight_type, const void* row, const QuantizedRow& x,
     case TensorType::kQ4_0: return dot_q4_0(w, static_cast<const BlockQ8_0x*>(x.blocks), n / 32);
     case TensorType::kQ4_K: return dot_q4_k(w, static_cast<const BlockQ8_K*>(x.blocks), n / 256);
     case TensorType::kQ6_K: return dot_q6_k(w, static_cast<const BlockQ8_K*>(x.blocks), n / 256);
-    default: return 0.0f;
+    default:
+      if (is_unpacked32_type(weight_type)) {
+        return dot_unpacked32_q8(weight_type, w, static_cast<const BlockQ8_0x*>(x.blocks), n / 32);
+      }
+      return dot_unpacked256_q8(weight_type, w, static_cast<const BlockQ8_K*>(x.blocks), n / 256);
   }
 }
 

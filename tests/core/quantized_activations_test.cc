@@ -22,7 +22,15 @@
 namespace kvforge::core {
 namespace {
 
-constexpr TensorType kTypes[] = {TensorType::kQ8_0, TensorType::kQ4_0, TensorType::kQ4_K, TensorType::kQ6_K};
+// Every quantized type a GGUF may hold has an integer dot.
+constexpr TensorType kTypes[] = {TensorType::kQ8_0, TensorType::kQ4_0, TensorType::kQ4_K,  TensorType::kQ6_K,
+                                 TensorType::kQ4_1, TensorType::kQ5_0, TensorType::kQ5_1,  TensorType::kIQ4_NL,
+                                 TensorType::kQ2_K, TensorType::kQ3_K, TensorType::kQ5_K};
+
+TEST(QuantizedActivations, EveryQuantizedTypeHasAnIntegerDot) {
+  for (TensorType type : kTypes) EXPECT_TRUE(has_q8_dot(type)) << tensor_type_name(type);
+  for (TensorType type : {TensorType::kF32, TensorType::kF16, TensorType::kBF16}) EXPECT_FALSE(has_q8_dot(type));
+}
 
 // Activations with the features that stress a quantizer: a wide range of
 // magnitudes, an all-zero block, exact ties at the block maximum, negatives.

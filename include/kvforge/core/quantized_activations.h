@@ -1,6 +1,7 @@
 // Activations quantized to int8 blocks, and the integer dot products of
 // quantized weight rows with them: llama.cpp's vec_dot_type path. ggml quantizes
-// a matrix product's input to q8_0 (Q8_0, Q4_0 weights) or q8_K (Q4_K, Q6_K) and
+// a matrix product's input to q8_0 (Q8_0, Q4_0, Q5_0, IQ4_NL weights), q8_1
+// (Q4_1, Q5_1: q8_0's codes plus block sums) or q8_K (the K-quants) and
 // sums code products in integers, one float multiply per block; this replaces an
 // fp32 FMA per weight element, which made quantized decode compute bound.
 //
@@ -42,7 +43,7 @@ static_assert(sizeof(BlockQ8_K) == 292);
 // Q4_0's offset of 8 into the integer sum as -8 * sum(x) instead of
 // subtracting 8 from every weight code.
 struct QuantizedRow {
-  ActivationType type = ActivationType::kQ8_0;  // kQ8_0 or kQ8_K
+  ActivationType type = ActivationType::kQ8_0;  // kQ8_0, kQ8_1 (same layout) or kQ8_K
   const void* blocks = nullptr;
   size_t n = 0;
   const float* scales = nullptr;      // q8_0: [n / 32]
@@ -58,18 +59,19 @@ struct QuantizedActivations {
   std::vector<float> scales;      // q8_0: [n_rows][n / 32]
   std::vector<int32_t> neg_sums;  // q8_0: [n_rows][n / 32]
   QuantizedRow row(size_t t) const {
-    const bool q8_0 = type == ActivationType::kQ8_0;
+    const bool q8_0 = type != ActivationType::kQ8_K;
     const size_t nb = n / 32;
     return {type, storage.data() + t * row_bytes, n, q8_0 ? scales.data() + t * nb : nullptr,
             q8_0 ? neg_sums.data() + t * nb : nullptr};
   }
 };
 
-// True for the weight types with an integer dot (Q8_0, Q4_0: q8_0; Q4_K, Q6_K: q8_K).
+// True for the weight types with an integer dot: every quantized type (Q8_0, Q4_0,
+// Q5_0, IQ4_NL: q8_0; Q4_1, Q5_1: q8_1; the K-quants: q8_K).
 bool has_q8_dot(TensorType weight);
 
-// Quantizes n_rows rows of n floats (row-major) to `type` (kQ8_0 or kQ8_K; n a
-// multiple of 32 or 256) into *out; rows split across `pool` when given.
+// Quantizes n_rows rows of n floats (row-major) to `type` (kQ8_0, kQ8_1 or kQ8_K;
+// n a multiple of 32 or 256) into *out; rows split across `pool` when given.
 void quantize_activations(ActivationType type, const float* x, size_t n, size_t n_rows, QuantizedActivations* out,
                           ThreadPool* pool = nullptr);
 // The values the codes stand for: round_activations(type, x) bit for bit.
