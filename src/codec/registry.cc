@@ -1,4 +1,6 @@
 // Registry: codec specs ("cachegen:level=2", "cachegen:2", "kivi2:residual=32") to codecs.
+#include "kvforge/core/registry.h"
+
 #include <algorithm>
 
 #include "codec/codec_impl.h"
@@ -10,32 +12,50 @@ std::vector<std::string> cachegen_level_names();  // cachegen.cc
 
 namespace {
 
-const std::vector<std::string> kNames = {"fp16", "q8", "q4", "kivi2", "zstd", "cachegen-ref", "cachegen"};
+using ImplPtr = std::unique_ptr<CodecImpl>;
+
 const std::vector<std::string> kZstdLevels = {"1", "3", "9", "19"};
 
-std::string join(const std::vector<std::string>& v) {
-  std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
-  return s;
+Result<ImplPtr> make_fp16(core::Spec&) { return new_fp16(); }
+Result<ImplPtr> make_q8(core::Spec&) { return new_q8(); }
+Result<ImplPtr> make_q4(core::Spec&) { return new_q4(); }
+Result<ImplPtr> make_cachegen_ref(core::Spec&) { return new_cachegen_ref(); }
+
+Result<ImplPtr> make_kivi2(core::Spec& spec) {
+  KVF_ASSIGN_OR_RETURN(const int64_t residual, spec.get_int("residual", 0, 0, f::kKiviMaxResidual));
+  return new_kivi2(static_cast<int>(residual));
 }
 
-Result<int> parse_int(std::string_view v, int lo, int hi, std::string_view what) {
-  int x = 0;
-  if (v.empty() || v.size() > 6) return Status::InvalidArgument("codec: bad " + std::string(what) + " '" + std::string(v) + "'");
-  for (char ch : v) {
-    if (ch < '0' || ch > '9') return Status::InvalidArgument("codec: bad " + std::string(what) + " '" + std::string(v) + "'");
-    x = x * 10 + (ch - '0');
-  }
-  if (x < lo || x > hi) {
-    return Status::InvalidArgument("codec: " + std::string(what) + " " + std::to_string(x) + " out of range " +
-                                   std::to_string(lo) + ".." + std::to_string(hi));
-  }
-  return x;
+Result<ImplPtr> make_zstd(core::Spec& spec) {
+  KVF_ASSIGN_OR_RETURN(const std::string level, spec.get_choice("level", default_level("zstd"), kZstdLevels));
+  return new_zstd(std::stoi(level));
+}
+
+Result<ImplPtr> make_cachegen_codec(core::Spec& spec) {
+  KVF_ASSIGN_OR_RETURN(const std::string level,
+                       spec.get_choice("level", default_level("cachegen"), cachegen_level_names()));
+  KVF_ASSIGN_OR_RETURN(const std::string delta, spec.get_choice("delta", "", {"on", "off"}));
+  const int delta_mode = delta.empty() ? 0 : delta == "on" ? 2 : 1;
+  return new_cachegen(std::stoi(level), delta_mode);
+}
+
+const core::Registry<ImplPtr>& registry() {
+  static const core::Registry<ImplPtr> kCodecs(
+      "codec", {
+                   {.name = "fp16", .make = make_fp16},
+                   {.name = "q8", .make = make_q8},
+                   {.name = "q4", .make = make_q4},
+                   {.name = "kivi2", .make = make_kivi2},
+                   {.name = "zstd", .positional_key = "level", .make = make_zstd},
+                   {.name = "cachegen-ref", .make = make_cachegen_ref},
+                   {.name = "cachegen", .positional_key = "level", .make = make_cachegen_codec},
+               });
+  return kCodecs;
 }
 
 }  // namespace
 
-std::vector<std::string> codec_names() { return kNames; }
+std::vector<std::string> codec_names() { return registry().names(); }
 
 std::vector<std::string> levels(std::string_view name) {
   if (name == "zstd") return kZstdLevels;
@@ -49,53 +69,7 @@ std::string default_level(std::string_view name) {
   return "";
 }
 
-Result<std::unique_ptr<CodecImpl>> make_codec_impl(std::string_view spec) {
-  const size_t colon = spec.find(':');
-  const std::string name(spec.substr(0, colon));
-  if (std::find(kNames.begin(), kNames.end(), name) == kNames.end()) {
-    return Status::InvalidArgument("codec: unknown codec '" + name + "' (valid: " + join(kNames) + ")");
-  }
-  std::string level = default_level(name);
-  int residual = 0;
-  int delta_mode = 0;
-  if (colon != std::string_view::npos) {
-    std::string_view rest = spec.substr(colon + 1);
-    while (!rest.empty() || colon + 1 == spec.size()) {
-      const size_t comma = rest.find(',');
-      std::string_view kv = rest.substr(0, comma);
-      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-      const size_t eq = kv.find('=');
-      std::string_view key = eq == std::string_view::npos ? "level" : kv.substr(0, eq);
-      std::string_view val = eq == std::string_view::npos ? kv : kv.substr(eq + 1);
-      if (key == "level" && !levels(name).empty()) {
-        const auto lv = levels(name);
-        if (std::find(lv.begin(), lv.end(), val) == lv.end()) {
-          return Status::InvalidArgument("codec: " + name + " has no level '" + std::string(val) +
-                                         "' (valid: " + join(lv) + ")");
-        }
-        level = std::string(val);
-      } else if (key == "delta" && name == "cachegen") {
-        if (val != "on" && val != "off") {
-          return Status::InvalidArgument("codec: cachegen delta must be 'on' or 'off', got '" + std::string(val) + "'");
-        }
-        delta_mode = val == "on" ? 2 : 1;
-      } else if (key == "residual" && name == "kivi2") {
-        KVF_ASSIGN_OR_RETURN(residual, parse_int(val, 0, f::kKiviMaxResidual, "kivi2 residual"));
-      } else {
-        std::string valid = name == "cachegen" ? "level, delta" : !levels(name).empty() ? "level" : name == "kivi2" ? "residual" : "none";
-        return Status::InvalidArgument("codec: " + name + " has no key '" + std::string(key) + "' (valid: " + valid + ")");
-      }
-      if (comma == std::string_view::npos) break;
-    }
-  }
-  if (name == "fp16") return new_fp16();
-  if (name == "q8") return new_q8();
-  if (name == "q4") return new_q4();
-  if (name == "kivi2") return new_kivi2(residual);
-  if (name == "zstd") return new_zstd(std::stoi(level));
-  if (name == "cachegen-ref") return new_cachegen_ref();
-  return new_cachegen(std::stoi(level), delta_mode);
-}
+Result<std::unique_ptr<CodecImpl>> make_codec_impl(std::string_view spec) { return registry().make(spec); }
 
 Result<std::unique_ptr<Codec>> make_codec(std::string_view spec) {
   KVF_ASSIGN_OR_RETURN(auto impl, make_codec_impl(spec));

@@ -22,8 +22,7 @@ class FullPolicy final : public PolicyBase {
 
 }  // namespace
 
-Result<PolicyPtr> make_full(PolicyParams& params) {
-  KVF_RETURN_IF_ERROR(params.finish());
+Result<PolicyPtr> make_full(core::Spec&) {
   return PolicyPtr(std::make_unique<FullPolicy>());
 }
 

@@ -40,12 +40,11 @@ class H2oPolicy final : public ScoredPolicy {
 
 }  // namespace
 
-Result<PolicyPtr> make_h2o(PolicyParams& params) {
+Result<PolicyPtr> make_h2o(core::Spec& params) {
   KVF_ASSIGN_OR_RETURN(int64_t stride, params.get_int("stride", 8, 1, 1 << 20));
   KVF_ASSIGN_OR_RETURN(int64_t sinks, params.get_int("sinks", 4, 0, 1 << 20));
   KVF_ASSIGN_OR_RETURN(double recent, params.get_double("recent_ratio", 0.1, 0.0, 1.0));
   KVF_ASSIGN_OR_RETURN(double decode_recent, params.get_double("decode_recent_ratio", 0.3, 0.0, 1.0));
-  KVF_RETURN_IF_ERROR(params.finish());
   return PolicyPtr(std::make_unique<H2oPolicy>(static_cast<int>(stride), static_cast<size_t>(sinks), recent,
                                                decode_recent));
 }

@@ -46,12 +46,11 @@ class RandomPolicy final : public PolicyBase {
 
 }  // namespace
 
-Result<PolicyPtr> make_random(PolicyParams& params) {
+Result<PolicyPtr> make_random(core::Spec& params) {
   KVF_ASSIGN_OR_RETURN(int64_t stride, params.get_int("stride", 8, 1, 1 << 20));
   KVF_ASSIGN_OR_RETURN(int64_t seed, params.get_int("seed", 1, 0, INT64_MAX));
   KVF_ASSIGN_OR_RETURN(int64_t sinks, params.get_int("sinks", 0, 0, 1 << 20));
   KVF_ASSIGN_OR_RETURN(int64_t recent, params.get_int("recent", 1, 0, 1 << 20));
-  KVF_RETURN_IF_ERROR(params.finish());
   return PolicyPtr(std::make_unique<RandomPolicy>(static_cast<int>(stride), static_cast<uint64_t>(seed),
                                                   static_cast<size_t>(sinks), static_cast<size_t>(recent)));
 }

@@ -91,13 +91,12 @@ class RocoPolicy final : public ScoredPolicy {
 
 }  // namespace
 
-Result<PolicyPtr> make_roco(PolicyParams& params) {
+Result<PolicyPtr> make_roco(core::Spec& params) {
   KVF_ASSIGN_OR_RETURN(int64_t stride, params.get_int("stride", 8, 1, 1 << 20));
   KVF_ASSIGN_OR_RETURN(int64_t sinks, params.get_int("sinks", 4, 0, 1 << 20));
   KVF_ASSIGN_OR_RETURN(int64_t recent, params.get_int("recent", 10, 0, 1 << 20));
   KVF_ASSIGN_OR_RETURN(double prefill_ratio, params.get_double("prefill_ratio", 0.1, 0.0, 1.0));
   KVF_ASSIGN_OR_RETURN(double decode_ratio, params.get_double("decode_ratio", 0.3, 0.0, 1.0));
-  KVF_RETURN_IF_ERROR(params.finish());
   return PolicyPtr(std::make_unique<RocoPolicy>(static_cast<int>(stride), static_cast<size_t>(sinks),
                                                 static_cast<size_t>(recent), prefill_ratio, decode_ratio));
 }

@@ -47,12 +47,11 @@ class ScissorhandsPolicy final : public ScoredPolicy {
 
 }  // namespace
 
-Result<PolicyPtr> make_scissorhands(PolicyParams& params) {
+Result<PolicyPtr> make_scissorhands(core::Spec& params) {
   KVF_ASSIGN_OR_RETURN(int64_t stride, params.get_int("stride", 8, 1, 1 << 20));
   KVF_ASSIGN_OR_RETURN(int64_t history, params.get_int("history", 32, 1, 1 << 16));
   KVF_ASSIGN_OR_RETURN(int64_t sinks, params.get_int("sinks", 0, 0, 1 << 20));
   KVF_ASSIGN_OR_RETURN(int64_t recent, params.get_int("recent", 10, 0, 1 << 20));
-  KVF_RETURN_IF_ERROR(params.finish());
   return PolicyPtr(std::make_unique<ScissorhandsPolicy>(static_cast<int>(stride), static_cast<size_t>(history),
                                                         static_cast<size_t>(sinks), static_cast<size_t>(recent)));
 }

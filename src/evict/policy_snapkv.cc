@@ -106,12 +106,11 @@ class SnapKvPolicy final : public ScoredPolicy {
 
 }  // namespace
 
-Result<PolicyPtr> make_snapkv(PolicyParams& params) {
+Result<PolicyPtr> make_snapkv(core::Spec& params) {
   KVF_ASSIGN_OR_RETURN(int64_t stride, params.get_int("stride", 8, 1, 1 << 20));
   KVF_ASSIGN_OR_RETURN(int64_t window, params.get_int("window", 32, 1, 1 << 16));
   KVF_ASSIGN_OR_RETURN(int64_t kernel, params.get_int("kernel", 5, 1, 1 << 10));
   KVF_ASSIGN_OR_RETURN(std::string pool, params.get_choice("pool", "avg", {"avg", "max"}));
-  KVF_RETURN_IF_ERROR(params.finish());
   if (kernel % 2 == 0) {
     return Status::InvalidArgument("snapkv: kernel must be odd (centred pooling), got " + std::to_string(kernel));
   }

@@ -25,10 +25,9 @@ class StreamingPolicy final : public PolicyBase {
 
 }  // namespace
 
-Result<PolicyPtr> make_streaming(PolicyParams& params) {
+Result<PolicyPtr> make_streaming(core::Spec& params) {
   KVF_ASSIGN_OR_RETURN(int64_t stride, params.get_int("stride", 8, 1, 1 << 20));
   KVF_ASSIGN_OR_RETURN(int64_t sinks, params.get_int("sinks", 4, 0, 1 << 20));
-  KVF_RETURN_IF_ERROR(params.finish());
   return PolicyPtr(std::make_unique<StreamingPolicy>(static_cast<int>(stride), static_cast<size_t>(sinks)));
 }
 

@@ -36,11 +36,10 @@ class TovaPolicy final : public ScoredPolicy {
 
 }  // namespace
 
-Result<PolicyPtr> make_tova(PolicyParams& params) {
+Result<PolicyPtr> make_tova(core::Spec& params) {
   KVF_ASSIGN_OR_RETURN(int64_t stride, params.get_int("stride", 8, 1, 1 << 20));
   KVF_ASSIGN_OR_RETURN(int64_t sinks, params.get_int("sinks", 4, 0, 1 << 20));
   KVF_ASSIGN_OR_RETURN(double recent, params.get_double("recent_ratio", 0.1, 0.0, 1.0));
-  KVF_RETURN_IF_ERROR(params.finish());
   return PolicyPtr(std::make_unique<TovaPolicy>(static_cast<int>(stride), static_cast<size_t>(sinks), recent));
 }
 

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "kvforge/core/background_worker.h"
+#include "kvforge/core/spec.h"
 #include "kvforge/core/kernels.h"
 #include "kvforge/core/thread_pool.h"
 
@@ -16,68 +17,33 @@ namespace kvforge::pq {
 
 const char* method_name(Method method) { return method == Method::kPq ? "pq" : "oracle"; }
 
-namespace {
-
-Result<double> parse_number(const std::string& key, const std::string& text, double min, double max) {
-  errno = 0;
-  char* end = nullptr;
-  const double v = std::strtod(text.c_str(), &end);
-  if (text.empty() || errno != 0 || *end != '\0' || !std::isfinite(v) || v < min || v > max) {
-    std::ostringstream msg;
-    msg << "retrieval spec: " << key << "=" << text << " is not a number in [" << min << ", " << max << "]";
-    return Status::InvalidArgument(msg.str());
-  }
-  return v;
-}
-
-}  // namespace
-
-Result<RetrievalOptions> parse_retrieval_spec(const std::string& spec) {
+// The spec's "name" is the ratio; its keys go through core::Spec like every other
+// selectable thing's.
+Result<RetrievalOptions> parse_retrieval_spec(const std::string& text) {
+  KVF_ASSIGN_OR_RETURN(core::Spec spec, core::Spec::parse(text, "retrieval spec"));
   RetrievalOptions o;
-  const size_t colon = spec.find(':');
-  const std::string ratio = spec.substr(0, colon);
   errno = 0;
   char* end = nullptr;
-  o.ratio = std::strtod(ratio.c_str(), &end);
-  if (ratio.empty() || errno != 0 || *end != '\0') {
-    return Status::InvalidArgument("retrieval spec '" + spec + "': expected RATIO[:key=value,...], e.g. 0.2:m=2,bits=6");
-  }
-  if (colon != std::string::npos) {
-    std::stringstream ss(spec.substr(colon + 1));
-    for (std::string item; std::getline(ss, item, ',');) {
-      if (item.empty()) continue;
-      const size_t eq = item.find('=');
-      const std::string key = item.substr(0, eq), value = eq == std::string::npos ? "" : item.substr(eq + 1);
-      if (key == "method") {
-        if (value != "pq" && value != "oracle") {
-          return Status::InvalidArgument("retrieval spec: method=" + value + " is not pq or oracle");
-        }
-        o.method = value == "pq" ? Method::kPq : Method::kOracle;
-        continue;
-      }
-      int* target = key == "m" ? &o.m : key == "bits" ? &o.bits : key == "sinks" ? &o.sinks
-                  : key == "iters" ? &o.iterations : nullptr;
-      if (target != nullptr) {
-        KVF_ASSIGN_OR_RETURN(double v, parse_number(key, value, 0, 1 << 20));
-        *target = static_cast<int>(v);
-      } else if (key == "tier" || key == "block") {
-        KVF_ASSIGN_OR_RETURN(double v, parse_number(key, value, key == "tier" ? 0 : 1, 1 << 30));
-        if (key == "tier") {
-          o.tier_blocks = static_cast<size_t>(v);
-        } else {
-          o.block_tokens = static_cast<int>(v);
-        }
-      } else if (key == "retrain") {
-        KVF_ASSIGN_OR_RETURN(o.retrain, parse_number(key, value, 0, 1e6));
-      } else if (key == "seed") {
-        KVF_ASSIGN_OR_RETURN(double v, parse_number(key, value, 0, 1e15));
-        o.seed = static_cast<uint64_t>(v);
-      } else {
-        return Status::InvalidArgument("retrieval spec: unknown key '" + key +
-                                       "'; valid keys: m, bits, sinks, iters, seed, retrain, tier, block, method");
-      }
-    }
-  }
+  o.ratio = std::strtod(spec.name().c_str(), &end);
+  if (errno != 0 || *end != '\0') return spec.error("expected RATIO[:key=value,...], e.g. 0.2:m=2,bits=6");
+  KVF_ASSIGN_OR_RETURN(const int64_t m, spec.get_int("m", o.m, 0, 1 << 20));
+  KVF_ASSIGN_OR_RETURN(const int64_t bits, spec.get_int("bits", o.bits, 0, 1 << 20));
+  KVF_ASSIGN_OR_RETURN(const int64_t sinks, spec.get_int("sinks", o.sinks, 0, 1 << 20));
+  KVF_ASSIGN_OR_RETURN(const int64_t iters, spec.get_int("iters", o.iterations, 0, 1 << 20));
+  KVF_ASSIGN_OR_RETURN(const int64_t seed, spec.get_int("seed", static_cast<int64_t>(o.seed), 0, INT64_MAX));
+  KVF_ASSIGN_OR_RETURN(o.retrain, spec.get_double("retrain", o.retrain, 0, 1e6));
+  KVF_ASSIGN_OR_RETURN(const int64_t tier, spec.get_int("tier", static_cast<int64_t>(o.tier_blocks), 0, 1 << 30));
+  KVF_ASSIGN_OR_RETURN(const int64_t block, spec.get_int("block", o.block_tokens, 1, 1 << 30));
+  KVF_ASSIGN_OR_RETURN(const std::string method, spec.get_choice("method", method_name(o.method), {"pq", "oracle"}));
+  KVF_RETURN_IF_ERROR(spec.finish());
+  o.m = static_cast<int>(m);
+  o.bits = static_cast<int>(bits);
+  o.sinks = static_cast<int>(sinks);
+  o.iterations = static_cast<int>(iters);
+  o.seed = static_cast<uint64_t>(seed);
+  o.tier_blocks = static_cast<size_t>(tier);
+  o.block_tokens = static_cast<int>(block);
+  o.method = method == "pq" ? Method::kPq : Method::kOracle;
   return o;
 }
 

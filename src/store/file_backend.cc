@@ -181,12 +181,10 @@ class FileBackend final : public LruBackend {
 
 }  // namespace
 
-Result<std::unique_ptr<Backend>> open_file_backend(const StoreUrl& url) {
-  KVF_RETURN_IF_ERROR(url.check_params({"capacity"}));
-  if (url.location.empty()) {
-    return Status::InvalidArgument("store: bad URL '" + url.text + "': no directory (file:///path/to/dir)");
-  }
-  KVF_ASSIGN_OR_RETURN(const uint64_t capacity, url.bytes_param("capacity", 0));
+Result<std::unique_ptr<Backend>> open_file_backend(core::Spec& params, const StoreUrl& url) {
+  KVF_ASSIGN_OR_RETURN(const uint64_t capacity, params.get_bytes("capacity", 0));
+  KVF_RETURN_IF_ERROR(params.finish());
+  if (url.location.empty()) return params.error("no directory (file:///path/to/dir)");
   auto backend = std::make_unique<FileBackend>(url.text, url.location, capacity);
   KVF_RETURN_IF_ERROR(backend->load());
   return std::unique_ptr<Backend>(std::move(backend));

@@ -51,12 +51,10 @@ class MemBackend final : public LruBackend {
 
 }  // namespace
 
-Result<std::unique_ptr<Backend>> open_mem_backend(const StoreUrl& url) {
-  KVF_RETURN_IF_ERROR(url.check_params({"capacity"}));
-  if (!url.location.empty()) {
-    return Status::InvalidArgument("store: bad URL '" + url.text + "': mem:// takes no location");
-  }
-  KVF_ASSIGN_OR_RETURN(const uint64_t capacity, url.bytes_param("capacity", kDefaultMemCapacity));
+Result<std::unique_ptr<Backend>> open_mem_backend(core::Spec& params, const StoreUrl& url) {
+  KVF_ASSIGN_OR_RETURN(const uint64_t capacity, params.get_bytes("capacity", kDefaultMemCapacity));
+  KVF_RETURN_IF_ERROR(params.finish());
+  if (!url.location.empty()) return params.error("mem:// takes no location");
   return std::unique_ptr<Backend>(std::make_unique<MemBackend>(url.text, capacity));
 }
 

@@ -277,8 +277,12 @@ class RedisBackend final : public Backend {
 
 }  // namespace
 
-Result<std::unique_ptr<Backend>> open_redis_backend(const StoreUrl& url) {
-  KVF_RETURN_IF_ERROR(url.check_params({"capacity", "prefix", "timeout_ms"}));
+Result<std::unique_ptr<Backend>> open_redis_backend(core::Spec& params, const StoreUrl& url) {
+  KVF_ASSIGN_OR_RETURN(const uint64_t capacity, params.get_bytes("capacity", 0));
+  KVF_ASSIGN_OR_RETURN(const int64_t timeout_ms, params.get_int("timeout_ms", kDefaultTimeoutMs, 1, 600000));
+  KVF_ASSIGN_OR_RETURN(const std::string prefix, params.get_string("prefix", "kvforge"));
+  KVF_RETURN_IF_ERROR(params.finish());
+  if (prefix.empty()) return params.error("prefix must be non-empty");
   const size_t colon = url.location.rfind(':');
   const std::string host = colon == std::string::npos ? url.location : url.location.substr(0, colon);
   int port = 6379;
@@ -287,18 +291,11 @@ Result<std::unique_ptr<Backend>> open_redis_backend(const StoreUrl& url) {
     char* end = nullptr;
     const long v = std::strtol(p.c_str(), &end, 10);
     if (p.empty() || *end != '\0' || v < 1 || v > 65535) {
-      return Status::InvalidArgument("store: bad URL '" + url.text + "': port '" + p + "' is not in 1..65535");
+      return params.error("port '" + p + "' is not in 1..65535");
     }
     port = static_cast<int>(v);
   }
-  if (host.empty()) return Status::InvalidArgument("store: bad URL '" + url.text + "': redis:// needs host[:port]");
-  KVF_ASSIGN_OR_RETURN(const uint64_t capacity, url.bytes_param("capacity", 0));
-  KVF_ASSIGN_OR_RETURN(const uint64_t timeout_ms, url.bytes_param("timeout_ms", kDefaultTimeoutMs));
-  const auto it = url.params.find("prefix");
-  const std::string prefix = it == url.params.end() ? "kvforge" : it->second;
-  if (prefix.empty() || timeout_ms == 0 || timeout_ms > 600000) {
-    return Status::InvalidArgument("store: bad URL '" + url.text + "': prefix must be non-empty, timeout_ms in 1..600000");
-  }
+  if (host.empty()) return params.error("redis:// needs host[:port]");
   auto backend = std::make_unique<RedisBackend>(url.text, host, port, prefix, capacity, static_cast<int>(timeout_ms));
   KVF_RETURN_IF_ERROR(backend->connect());
   return std::unique_ptr<Backend>(std::move(backend));

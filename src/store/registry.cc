@@ -1,36 +1,32 @@
 #include "kvforge/store/registry.h"
 
+#include "kvforge/core/registry.h"
 #include "store/backends.h"
 
 namespace kvforge::store {
 
 namespace {
-struct Scheme {
-  const char* name;
-  Result<std::unique_ptr<Backend>> (*open)(const StoreUrl&);
-};
-constexpr Scheme kSchemes[] = {
-    {"file", open_file_backend},
-    {"mem", open_mem_backend},
-    {"redis", open_redis_backend},
-};
+
+using BackendPtr = std::unique_ptr<Backend>;
+
+const core::Registry<BackendPtr, const StoreUrl&>& registry() {
+  static const core::Registry<BackendPtr, const StoreUrl&> kSchemes("store",
+                                                                    {
+                                                                        {.name = "file", .make = open_file_backend},
+                                                                        {.name = "mem", .make = open_mem_backend},
+                                                                        {.name = "redis", .make = open_redis_backend},
+                                                                    });
+  return kSchemes;
+}
+
 }  // namespace
 
-std::vector<std::string> backend_schemes() {
-  std::vector<std::string> out;
-  for (const Scheme& s : kSchemes) out.emplace_back(s.name);
-  return out;
-}
+std::vector<std::string> backend_schemes() { return registry().names(); }
 
 Result<std::unique_ptr<Backend>> open_backend(std::string_view url) {
   KVF_ASSIGN_OR_RETURN(const StoreUrl parsed, parse_store_url(url));
-  for (const Scheme& s : kSchemes) {
-    if (parsed.scheme == s.name) return s.open(parsed);
-  }
-  std::string valid;
-  for (const Scheme& s : kSchemes) valid += (valid.empty() ? "" : ", ") + std::string(s.name);
-  return Status::InvalidArgument("store: unknown scheme '" + parsed.scheme + "' in URL '" + std::string(url) +
-                                 "' (valid: " + valid + ")");
+  KVF_ASSIGN_OR_RETURN(core::Spec params, core::Spec::from_pairs(url, "store", parsed.scheme, parsed.params));
+  return registry().make(params, parsed);
 }
 
 }  // namespace kvforge::store

@@ -1,43 +1,14 @@
 #include "store/store_url.h"
 
-#include <algorithm>
+#include "kvforge/core/spec.h"
 
 namespace kvforge::store {
 
 namespace {
 Status bad_url(std::string_view url, const std::string& why) {
-  return Status::InvalidArgument("store: bad URL '" + std::string(url) + "': " + why);
+  return Status::InvalidArgument("store '" + std::string(url) + "': " + why);  // core::Spec's style
 }
 }  // namespace
-
-Status StoreUrl::check_params(const std::vector<std::string>& known) const {
-  for (const auto& [name, value] : params) {
-    if (std::find(known.begin(), known.end(), name) == known.end()) {
-      std::string valid;
-      for (const auto& k : known) valid += (valid.empty() ? "" : ", ") + k;
-      return bad_url(text, "unknown parameter '" + name + "' (valid: " + (valid.empty() ? "none" : valid) + ")");
-    }
-  }
-  return Status::OK();
-}
-
-Result<uint64_t> StoreUrl::bytes_param(const std::string& name, uint64_t fallback) const {
-  auto it = params.find(name);
-  if (it == params.end()) return fallback;
-  std::string_view v = it->second;
-  uint64_t unit = 1;
-  if (!v.empty()) {
-    const char last = static_cast<char>(v.back() | 0x20);
-    if (last == 'k' || last == 'm' || last == 'g') {
-      unit = last == 'k' ? (1ull << 10) : last == 'm' ? (1ull << 20) : (1ull << 30);
-      v.remove_suffix(1);
-    }
-  }
-  if (v.empty() || v.size() > 15 || !std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return bad_url(text, name + " must be a byte count such as 1048576, 512k, 64m or 2g; got '" + it->second + "'");
-  }
-  return std::stoull(std::string(v)) * unit;
-}
 
 Result<StoreUrl> parse_store_url(std::string_view url) {
   StoreUrl out;
@@ -65,8 +36,8 @@ Result<StoreUrl> parse_store_url(std::string_view url) {
     const std::string_view pair = query.substr(0, amp);
     query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
     const size_t eq = pair.find('=');
-    if (eq == std::string_view::npos || eq == 0) return bad_url(url, "parameter '" + std::string(pair) + "' is not key=value");
-    out.params[std::string(pair.substr(0, eq))] = std::string(pair.substr(eq + 1));
+    if (eq == std::string_view::npos || eq == 0) return bad_url(url, core::quote(pair) + " is not key=value");
+    out.params.emplace_back(pair.substr(0, eq), pair.substr(eq + 1));
   }
   return out;
 }

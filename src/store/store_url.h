@@ -1,10 +1,10 @@
 // A store URL taken apart: "scheme://location?key=value&key=value", or
-// "file:PATH" for a plain path. Parameters a backend does not know are refused
-// by that backend, so a typo never silently changes behaviour.
+// "file:PATH" for a plain path. The parameters become a core::Spec named by the
+// scheme, so a parameter given twice or unknown to the backend is refused as a
+// codec's or a policy's would be: a typo never silently changes behaviour.
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,13 +17,7 @@ struct StoreUrl {
   std::string text;      // as given, for messages
   std::string scheme;    // "file", "mem", ...
   std::string location;  // file: the directory; redis: host:port; mem: empty
-  std::map<std::string, std::string> params;
-
-  // InvalidArgument naming the URL when a parameter is not in `known`.
-  Status check_params(const std::vector<std::string>& known) const;
-  // A byte count: digits with an optional k, m or g suffix (powers of 1024).
-  // `fallback` when absent; InvalidArgument naming the URL when malformed.
-  Result<uint64_t> bytes_param(const std::string& name, uint64_t fallback) const;
+  std::vector<std::pair<std::string, std::string>> params;  // in URL order
 };
 
 Result<StoreUrl> parse_store_url(std::string_view url);

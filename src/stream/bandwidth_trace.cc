@@ -3,8 +3,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
-#include <map>
 #include <sstream>
+
+#include "kvforge/core/registry.h"
 
 namespace kvforge::stream {
 
@@ -17,15 +18,6 @@ std::string fmt(double v) {
   std::ostringstream os;
   os << v;
   return os.str();
-}
-
-std::string join(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) {
-    if (!out.empty()) out.append(", ");
-    out.append(s);
-  }
-  return out;
 }
 
 class ConstTrace final : public BandwidthTrace {
@@ -93,42 +85,42 @@ class RandomTrace final : public BandwidthTrace {
   double min_, max_, seg_;
 };
 
-struct Params {
-  std::string spec;
-  std::map<std::string, double> values;
-  Status parse(std::string_view body, const std::vector<std::string>& keys) {
-    size_t pos = 0;
-    while (pos < body.size()) {
-      size_t end = body.find(',', pos);
-      if (end == std::string_view::npos) end = body.size();
-      const std::string_view item = body.substr(pos, end - pos);
-      const size_t eq = item.find('=');
-      if (eq == std::string_view::npos) {
-        std::string why = "'";
-        why.append(item);
-        why.append("' is not key=value");
-        return bad(why);
-      }
-      const std::string key(item.substr(0, eq)), value(item.substr(eq + 1));
-      bool known = false;
-      for (const auto& k : keys) known |= (k == key);
-      if (!known) return bad("unknown key '" + key + "' (valid: " + join(keys) + ")");
-      char* endp = nullptr;
-      const double v = std::strtod(value.c_str(), &endp);
-      if (value.empty() || *endp != '\0' || !std::isfinite(v)) {
-        return bad("key '" + key + "' needs a number, got '" + value + "'");
-      }
-      values[key] = v;
-      pos = end + 1;
-    }
-    return Status::OK();
-  }
-  double get(const std::string& key, double def) const {
-    auto it = values.find(key);
-    return it == values.end() ? def : it->second;
-  }
-  Status bad(const std::string& why) const { return Status::InvalidArgument("trace '" + spec + "': " + why); }
-};
+using TracePtr = std::unique_ptr<BandwidthTrace>;
+constexpr double kMax = 1e15;  // any finite rate or time a trace may be given
+
+Result<TracePtr> make_const(core::Spec& spec) {
+  KVF_ASSIGN_OR_RETURN(const double mbps, spec.get_double("mbps", 800, 0, kMax));
+  if (mbps <= 0) return spec.error("mbps must be > 0");
+  return TracePtr(std::make_unique<ConstTrace>(mbps));
+}
+
+Result<TracePtr> make_step(core::Spec& spec) {
+  KVF_ASSIGN_OR_RETURN(const double mbps, spec.get_double("mbps", 800, 0, kMax));
+  KVF_ASSIGN_OR_RETURN(const double drop, spec.get_double("drop_at_ms", 200, 0, kMax));
+  KVF_ASSIGN_OR_RETURN(const double factor, spec.get_double("factor", 4, 1, kMax));
+  if (mbps <= 0) return spec.error("mbps must be > 0");
+  return TracePtr(std::make_unique<StepTrace>(mbps, drop / 1e3, factor));
+}
+
+Result<TracePtr> make_random(core::Spec& spec) {
+  KVF_ASSIGN_OR_RETURN(const int64_t seed, spec.get_int("seed", 1, 0, INT64_MAX));
+  KVF_ASSIGN_OR_RETURN(const double lo, spec.get_double("min_mbps", 100, 0, kMax));
+  KVF_ASSIGN_OR_RETURN(const double hi, spec.get_double("max_mbps", 10000, 0, kMax));
+  KVF_ASSIGN_OR_RETURN(const double seg, spec.get_double("segment_ms", 100, 0, kMax));
+  if (lo <= 0 || hi <= 0) return spec.error("min_mbps and max_mbps must be > 0");
+  if (lo > hi) return spec.error("min_mbps must be <= max_mbps");
+  if (seg <= 0) return spec.error("segment_ms must be > 0");
+  return TracePtr(std::make_unique<RandomTrace>(static_cast<uint64_t>(seed), lo, hi, seg / 1e3));
+}
+
+const core::Registry<TracePtr>& registry() {
+  static const core::Registry<TracePtr> kTraces("trace", {
+                                                             {.name = "const", .make = make_const},
+                                                             {.name = "step", .make = make_step},
+                                                             {.name = "random", .make = make_random},
+                                                         });
+  return kTraces;
+}
 
 }  // namespace
 
@@ -150,42 +142,16 @@ double BandwidthTrace::transfer_seconds(double t, double bytes) const {
   return u - u0;
 }
 
-std::vector<std::string> trace_names() { return {"const", "step", "random"}; }
+std::vector<std::string> trace_names() { return registry().names(); }
 
-Result<std::unique_ptr<BandwidthTrace>> make_trace(std::string_view spec) {
-  const size_t colon = spec.find(':');
-  const std::string name(spec.substr(0, colon));
-  const std::string_view body = colon == std::string_view::npos ? std::string_view() : spec.substr(colon + 1);
-  Params p{std::string(spec), {}};
-  std::unique_ptr<BandwidthTrace> trace;
-  if (name == "const") {
-    KVF_RETURN_IF_ERROR(p.parse(body, {"mbps", "scale", "offset_ms"}));
-    const double mbps = p.get("mbps", 800);
-    if (mbps <= 0) return p.bad("mbps must be > 0");
-    trace = std::make_unique<ConstTrace>(mbps);
-  } else if (name == "step") {
-    KVF_RETURN_IF_ERROR(p.parse(body, {"mbps", "drop_at_ms", "factor", "scale", "offset_ms"}));
-    const double mbps = p.get("mbps", 800), drop = p.get("drop_at_ms", 200), factor = p.get("factor", 4);
-    if (mbps <= 0) return p.bad("mbps must be > 0");
-    if (drop < 0) return p.bad("drop_at_ms must be >= 0");
-    if (factor < 1) return p.bad("factor must be >= 1");
-    trace = std::make_unique<StepTrace>(mbps, drop / 1e3, factor);
-  } else if (name == "random") {
-    KVF_RETURN_IF_ERROR(p.parse(body, {"seed", "min_mbps", "max_mbps", "segment_ms", "scale", "offset_ms"}));
-    const double seed = p.get("seed", 1), lo = p.get("min_mbps", 100), hi = p.get("max_mbps", 10000),
-                 seg = p.get("segment_ms", 100);
-    if (seed < 0 || seed != std::floor(seed)) return p.bad("seed must be a non-negative integer");
-    if (lo <= 0 || hi <= 0) return p.bad("min_mbps and max_mbps must be > 0");
-    if (lo > hi) return p.bad("min_mbps must be <= max_mbps");
-    if (seg <= 0) return p.bad("segment_ms must be > 0");
-    trace = std::make_unique<RandomTrace>(static_cast<uint64_t>(seed), lo, hi, seg / 1e3);
-  } else {
-    return Status::InvalidArgument("unknown trace '" + name + "' in '" + std::string(spec) +
-                                   "' (valid: " + join(trace_names()) + ")");
-  }
-  const double scale = p.get("scale", 1), offset = p.get("offset_ms", 0);
-  if (scale <= 0) return p.bad("scale must be > 0");
-  if (offset < 0) return p.bad("offset_ms must be >= 0");
+// scale and offset_ms apply to every trace, so they are read here, before the
+// entry's factory, and set through the friendship the factories lack.
+Result<std::unique_ptr<BandwidthTrace>> make_trace(std::string_view text) {
+  KVF_ASSIGN_OR_RETURN(core::Spec spec, registry().parse(text));
+  KVF_ASSIGN_OR_RETURN(const double scale, spec.get_double("scale", 1, 0, kMax));
+  KVF_ASSIGN_OR_RETURN(const double offset, spec.get_double("offset_ms", 0, 0, kMax));
+  if (scale <= 0) return spec.error("scale must be > 0");
+  KVF_ASSIGN_OR_RETURN(TracePtr trace, registry().make(spec));
   trace->scale_ = scale;
   trace->offset_s_ = offset / 1e3;
   return trace;

@@ -52,7 +52,7 @@ kv::DenseKvF32 to_dense(codec::KvChunk&& chunk, size_t keep, int32_t first) {
 }
 
 // Decodes a fetched frame and checks it is chunk i of this context for this model.
-Status decode_chunk(const std::string& frame, const model::Session& session, size_t n_tokens, size_t first,
+Status decode_chunk(const std::string& frame, kv::Recompute& session, size_t n_tokens, size_t first,
                     const LoadOptions& options, core::ThreadPool* pool, codec::KvChunk* out) {
   KVF_ASSIGN_OR_RETURN(codec::FrameInfo info, codec::peek_header(frame));
   const kv::KvShape& shape = session.cache().shape();
@@ -63,7 +63,7 @@ Status decode_chunk(const std::string& frame, const model::Session& session, siz
                               " from " + std::to_string(first) + " in this model's shape");
   }
   codec::DecodeOptions dopt;
-  dopt.expected_fingerprint = session.model().fingerprint();
+  dopt.expected_fingerprint = session.model_fingerprint();
   dopt.pool = pool;
   dopt.profile = options.profile;
   return codec::decode_frame(frame, out, dopt);
@@ -71,10 +71,10 @@ Status decode_chunk(const std::string& frame, const model::Session& session, siz
 
 }  // namespace
 
-Result<LoadReport> load_context(model::Session& session, ChunkSource& source, std::span<const int32_t> tokens,
+Result<LoadReport> load_context(kv::Recompute& session, ChunkSource& source, std::span<const int32_t> tokens,
                                 const LoadOptions& options) {
   if (tokens.empty()) return Status::InvalidArgument("load_context: no tokens");
-  if (session.cache().total_slots() != 0 || session.next_position() != 0) {
+  if (session.cache().total_slots() != 0 || session.cache().next_position() != 0) {
     return Status::InvalidArgument("load_context: the session must be empty (reset it first)");
   }
   if (options.chunk_tokens == 0) return Status::InvalidArgument("load_context: chunk_tokens must be > 0");
@@ -100,7 +100,7 @@ Result<LoadReport> load_context(model::Session& session, ChunkSource& source, st
   const double t0 = clock.now();
 
   const size_t n = tokens.size(), ct = options.chunk_tokens;
-  const store::ChunkKeyer keyer(session.model().fingerprint(), ct);
+  const store::ChunkKeyer keyer(session.model_fingerprint(), ct);
   const std::vector<store::ChunkKey> keys = keyer.keys(tokens);
   const size_t n_chunks = keys.size();
   std::vector<size_t> chunk_tokens(n_chunks);
@@ -234,7 +234,7 @@ Result<LoadReport> load_context(model::Session& session, ChunkSource& source, st
           KVF_RETURN_IF_ERROR(session.cache().import_tokens(to_dense(std::move(chunk), keep, static_cast<int32_t>(begin))));
         }
         session.cache().set_next_position(static_cast<int32_t>(begin + keep));
-        if (last) KVF_RETURN_IF_ERROR(session.decode(tokens[n - 1], &report.logits));
+        if (last) KVF_RETURN_IF_ERROR(session.recompute(tokens.last(1), &report.logits));
         loaded = true;
         log.choice = config.levels[static_cast<size_t>(it.level)].level;
         ++report.fetched_chunks;
@@ -244,8 +244,7 @@ Result<LoadReport> load_context(model::Session& session, ChunkSource& source, st
     }
     if (!loaded) {
       const auto part = tokens.subspan(begin, count);
-      KVF_RETURN_IF_ERROR(
-          session.forward(part, last ? model::LogitsMode::kLast : model::LogitsMode::kNone, last ? &report.logits : nullptr));
+      KVF_RETURN_IF_ERROR(session.recompute(part, last ? &report.logits : nullptr));
       log.choice = "recompute";
       ++report.recomputed_chunks;
     }
@@ -266,19 +265,17 @@ Result<LoadReport> load_context(model::Session& session, ChunkSource& source, st
   return report;
 }
 
-Result<Calibration> calibrate(std::shared_ptr<const model::LlamaModel> model, const store::StoredChunk& sample,
-                              const std::vector<std::string>& levels, const model::SessionOptions& session_options,
-                              int reps, const codec::Profile* profile) {
+Result<Calibration> calibrate(kv::Recompute& session, const store::StoredChunk& sample,
+                              const std::vector<std::string>& levels, int reps, const codec::Profile* profile) {
   if (sample.tokens.empty()) return Status::InvalidArgument("calibrate: the sample chunk has no tokens");
   const double n = static_cast<double>(sample.tokens.size());
-  model::Session session(model, session_options);
   Clock& clock = real_clock();
   Calibration cal;
   double best = std::numeric_limits<double>::infinity();
   for (int r = 0; r < std::max(1, reps); ++r) {
     session.reset();
     const double t = clock.now();
-    KVF_RETURN_IF_ERROR(session.forward(sample.tokens, model::LogitsMode::kNone, nullptr));
+    KVF_RETURN_IF_ERROR(session.recompute(sample.tokens, nullptr));
     best = std::min(best, clock.now() - t);
   }
   cal.prefill_seconds_per_token = best / n;

@@ -7,17 +7,16 @@
 
 namespace kvforge::stream {
 
-Result<size_t> publish_context(std::shared_ptr<const model::LlamaModel> model, store::Backend& backend,
-                               std::span<const int32_t> tokens, const store::ChunkEncoder& encoder,
-                               size_t chunk_tokens, const model::SessionOptions& session_options, size_t max_chunks,
+Result<size_t> publish_context(kv::Recompute& session, store::Backend& backend, std::span<const int32_t> tokens,
+                               const store::ChunkEncoder& encoder, size_t chunk_tokens, size_t max_chunks,
                                store::StoredChunk* first_chunk) {
   if (tokens.empty() || chunk_tokens == 0) return Status::InvalidArgument("publish_context: no tokens or chunk size 0");
-  model::Session session(model, session_options);
-  const store::ChunkKeyer keyer(model->fingerprint(), chunk_tokens);
+  session.reset();
+  const store::ChunkKeyer keyer(session.model_fingerprint(), chunk_tokens);
   const std::vector<store::ChunkKey> keys = keyer.keys(tokens);
   const size_t n = std::min(max_chunks, keys.size());
   const size_t n_tokens = std::min(tokens.size(), n * chunk_tokens);
-  KVF_RETURN_IF_ERROR(session.forward(tokens.first(n_tokens), model::LogitsMode::kNone, nullptr));
+  KVF_RETURN_IF_ERROR(session.recompute(tokens.first(n_tokens), nullptr));
   for (size_t i = 0; i < n; ++i) {
     const size_t begin = i * chunk_tokens, end = std::min(tokens.size(), begin + chunk_tokens);
     kv::DenseKvF32 part;

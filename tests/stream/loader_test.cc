@@ -49,8 +49,8 @@ const Fixture& fixture() {
     f->backend = std::move(*backend);
     auto encoder = store::ChunkEncoder::make(kLevels, f->model->fingerprint());
     KVF_CHECK(encoder.ok());
-    auto n = publish_context(f->model, *f->backend, f->tokens, *encoder, kChunk, {.n_threads = 1}, SIZE_MAX,
-                             &f->sample);
+    model::Session publisher(f->model, {.n_threads = 1});
+    auto n = publish_context(publisher, *f->backend, f->tokens, *encoder, kChunk, SIZE_MAX, &f->sample);
     KVF_CHECK(n.ok() && *n == 5);
     return f;
   }();
@@ -59,7 +59,8 @@ const Fixture& fixture() {
 
 LoadOptions options(const std::string& mode, double deadline = 10) {
   const Fixture& f = fixture();
-  auto cal = calibrate(f.model, f.sample, kLevels, {.n_threads = 1}, 1);
+  model::Session probe(f.model, {.n_threads = 1});
+  auto cal = calibrate(probe, f.sample, kLevels, 1);
   KVF_CHECK(cal.ok());
   LoadOptions o;
   o.planner.levels = cal->levels;
@@ -252,7 +253,8 @@ TEST(Loader, MissingChunksAreRecomputed) {
   ASSERT_TRUE(backend.ok());
   auto encoder = store::ChunkEncoder::make({"q8"}, f.model->fingerprint());
   ASSERT_TRUE(encoder.ok());
-  ASSERT_TRUE(publish_context(f.model, **backend, f.tokens, *encoder, kChunk, {.n_threads = 1}, 2).ok());
+  model::Session publisher(f.model, {.n_threads = 1});
+  ASSERT_TRUE(publish_context(publisher, **backend, f.tokens, *encoder, kChunk, 2).ok());
   BackendSource source(**backend);
   LoadOptions o = options("q8");
   const LoadReport r = load(source, o);

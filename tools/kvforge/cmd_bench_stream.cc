@@ -68,10 +68,10 @@ int run_stream(const StreamArgs& a) {
   if (!encoder.ok()) return fail(encoder.status());
   std::cerr << "storing " << tokens.size() << " tokens at " << levels.size() << " levels...\n";
   store::StoredChunk sample;
-  auto stored =
-      stream::publish_context(model, **backend, tokens, *encoder, ct, session_options(a.model), SIZE_MAX, &sample);
+  model::Session session(model, session_options(a.model));
+  auto stored = stream::publish_context(session, **backend, tokens, *encoder, ct, SIZE_MAX, &sample);
   if (!stored.ok()) return fail(stored.status());
-  auto cal = stream::calibrate(model, sample, levels, session_options(a.model), 2);
+  auto cal = stream::calibrate(session, sample, levels, 2);
   if (!cal.ok()) return fail(cal.status());
 
   std::shared_ptr<store::Backend> shared_backend = std::move(*backend);
@@ -90,7 +90,6 @@ int run_stream(const StreamArgs& a) {
     client = std::move(*c);
     over_http = std::make_unique<stream::ClientSource<server::StoreClient>>(*client);
   }
-  model::Session session(model, session_options(a.model));
   auto load = [&](stream::ChunkSource& source, const std::string& mode, double deadline,
                   double initial_bw) -> Result<stream::LoadReport> {
     stream::LoadOptions o = load_options(*cal, deadline, ct);

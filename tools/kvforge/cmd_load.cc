@@ -57,7 +57,8 @@ int run_load(const LoadArgs& a) {
     if (levels.empty()) {
       for (const auto& l : sample->levels) levels.push_back(l.level);
     }
-    auto c = stream::calibrate(*model, *sample, levels, session_options(a.model));
+    model::Session probe(*model, session_options(a.model));
+    auto c = stream::calibrate(probe, *sample, levels);
     if (!c.ok()) return fail(c.status());
     cal = std::move(*c);
   } else {

@@ -16,6 +16,7 @@
 #include "kvforge/core/status.h"
 #include "kvforge/kv/attention.h"
 #include "kvforge/kv/kv_cache.h"
+#include "kvforge/kv/recompute.h"
 #include "kvforge/model/model_file.h"
 #include "kvforge/model/tokenizer.h"
 
@@ -121,10 +122,12 @@ enum class LogitsMode {
   kAll,   // logits of every token: [n_tokens][vocab]
 };
 
-class Session {
+// A Session is the kv::Recompute that stream's loader and publisher fill and
+// extend: they see the cache and this interface, never the model.
+class Session : public kv::Recompute {
  public:
   Session(std::shared_ptr<const LlamaModel> model, SessionOptions options = {});
-  ~Session();
+  ~Session() override;
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
@@ -137,17 +140,21 @@ class Session {
     return forward(std::span<const int32_t>(&token, 1), LogitsMode::kLast, logits);
   }
 
-  kv::KvCache& cache() { return cache_; }
+  kv::KvCache& cache() override { return cache_; }
   const kv::KvCache& cache() const { return cache_; }
   // Seams for eviction and retrieval; nullptr removes them. Not owned.
   void set_observer(kv::AttentionObserver* observer) { observer_ = observer; }
   void set_selector(kv::SlotSelector* selector) { selector_ = selector; }
 
-  void reset() { cache_.clear(); }
+  void reset() override { cache_.clear(); }
   int32_t next_position() const { return cache_.next_position(); }
   int max_positions() const { return max_positions_; }
   const LlamaModel& model() const { return *model_; }
-  core::ThreadPool* pool() { return pool_.get(); }
+  core::ThreadPool* pool() override { return pool_.get(); }
+  uint64_t model_fingerprint() const override { return model_->fingerprint(); }
+  Status recompute(std::span<const int32_t> tokens, std::vector<float>* last_logits) override {
+    return forward(tokens, last_logits ? LogitsMode::kLast : LogitsMode::kNone, last_logits);
+  }
 
  private:
   void forward_batch(const int32_t* tokens, size_t n, LogitsMode mode, float* logits);

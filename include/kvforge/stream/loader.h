@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "kvforge/codec/codec.h"
-#include "kvforge/model/llama.h"
+#include "kvforge/kv/recompute.h"
 #include "kvforge/store/chunk_key.h"
 #include "kvforge/store/stored_chunk.h"
 #include "kvforge/stream/chunk_source.h"
@@ -74,21 +74,20 @@ struct LoadReport {
 // InvalidArgument for a non-empty session, no tokens, or an unknown mode.
 // Source failures never fail the load (they are recomputed and logged); model
 // errors do (the session is then partly filled: reset it).
-Result<LoadReport> load_context(model::Session& session, ChunkSource& source, std::span<const int32_t> tokens,
+Result<LoadReport> load_context(kv::Recompute& session, ChunkSource& source, std::span<const int32_t> tokens,
                                 const LoadOptions& options);
 
 // Measures what the planner needs on this machine from one stored chunk: each
 // level's bytes and decode + import seconds per token, and the prefill seconds
-// per token of `model` (best of `reps`, on the chunk's tokens at position 0), in
-// a session built from `session`: give the options of the session that will
-// load, since its KV type decides what an import costs (F16 converts).
+// per token (best of `reps`, on the chunk's tokens at position 0), in `session`
+// (reset before each run): give one like the session that will load, since its
+// KV type decides what an import costs (F16 converts).
 struct Calibration {
   std::vector<LevelCost> levels;  // in `levels` order
   double prefill_seconds_per_token = 0;
 };
-Result<Calibration> calibrate(std::shared_ptr<const model::LlamaModel> model, const store::StoredChunk& sample,
-                              const std::vector<std::string>& levels, const model::SessionOptions& session,
-                              int reps = 2,
+Result<Calibration> calibrate(kv::Recompute& session, const store::StoredChunk& sample,
+                              const std::vector<std::string>& levels, int reps = 2,
                               const codec::Profile* profile = nullptr);
 
 }  // namespace kvforge::stream

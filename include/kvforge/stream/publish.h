@@ -6,10 +6,9 @@
 
 #include <cstddef>
 #include <limits>
-#include <memory>
 #include <span>
 
-#include "kvforge/model/llama.h"
+#include "kvforge/kv/recompute.h"
 #include "kvforge/store/backend.h"
 #include "kvforge/store/chunk_encoder.h"
 #include "kvforge/store/stored_chunk.h"
@@ -17,12 +16,11 @@
 namespace kvforge::stream {
 
 // Stores the first min(max_chunks, chunk count) chunks of `tokens` (BOS first);
-// returns how many. The prefill runs in a session built from `session` (threads,
-// KV type: the stored KV is what a cache of that type holds). `first_chunks`
-// (optional) receives chunk 0 as stored.
-Result<size_t> publish_context(std::shared_ptr<const model::LlamaModel> model, store::Backend& backend,
-                               std::span<const int32_t> tokens, const store::ChunkEncoder& encoder,
-                               size_t chunk_tokens, const model::SessionOptions& session,
+// returns how many. The prefill runs in `session` (a model::Session; reset
+// first; its KV type decides what the stored KV is). `first_chunk` (optional)
+// receives chunk 0 as stored.
+Result<size_t> publish_context(kv::Recompute& session, store::Backend& backend, std::span<const int32_t> tokens,
+                               const store::ChunkEncoder& encoder, size_t chunk_tokens,
                                size_t max_chunks = std::numeric_limits<size_t>::max(),
                                store::StoredChunk* first_chunk = nullptr);
 
