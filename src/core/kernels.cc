@@ -1,5 +1,7 @@
-// Vectorized kernels, compiled once per SIMD target (Highway foreach_target)
-// and dispatched at run time; never built with -march=native.
+// Vectorized row kernels (dot, dequantize, matvec, matmul), compiled once per
+// SIMD target (Highway foreach_target) and dispatched at run time; never built
+// with -march=native. The per-type dots are in kernels_dot_simd-inl.h and
+// kernels_quant_simd.cc, the element-wise kernels in kernels_vector_simd.cc.
 //
 // Matvec is memory bound at decode time, so the kernels aim to stream weight
 // rows at full bandwidth: several independent accumulators hide FMA latency,
@@ -26,175 +28,13 @@
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 #include <hwy/cache_control.h>
-#include <hwy/contrib/math/math-inl.h>
 
+#include "core/kernels_dot_simd-inl.h"
 #include "core/kernels_quant_simd.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace kvforge::core::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
-
-// Block scales are single fp16 values at odd strides; F16C converts one in a
-// single instruction where the target has it.
-HWY_INLINE float LoadHalf(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-#if HWY_ARCH_X86 && (HWY_TARGET <= HWY_AVX2)
-  return _cvtsh_ss(h);
-#else
-  return fp16_to_f32(h);
-#endif
-}
-
-float DotF32(const float* a, const float* b, size_t n) {
-  const hn::ScalableTag<float> d;
-  const size_t N = hn::Lanes(d);
-  auto s0 = hn::Zero(d), s1 = hn::Zero(d), s2 = hn::Zero(d), s3 = hn::Zero(d);
-  size_t i = 0;
-  for (; i + 4 * N <= n; i += 4 * N) {
-    s0 = hn::MulAdd(hn::LoadU(d, a + i), hn::LoadU(d, b + i), s0);
-    s1 = hn::MulAdd(hn::LoadU(d, a + i + N), hn::LoadU(d, b + i + N), s1);
-    s2 = hn::MulAdd(hn::LoadU(d, a + i + 2 * N), hn::LoadU(d, b + i + 2 * N), s2);
-    s3 = hn::MulAdd(hn::LoadU(d, a + i + 3 * N), hn::LoadU(d, b + i + 3 * N), s3);
-  }
-  for (; i + N <= n; i += N) s0 = hn::MulAdd(hn::LoadU(d, a + i), hn::LoadU(d, b + i), s0);
-  float s = hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(s0, s1), hn::Add(s2, s3))));
-  for (; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
-
-// Dot of a row of 16-bit floats (fp16 or bf16; PromoteTo picks the widening).
-template <typename T16>
-float Dot16(const uint16_t* w, const float* x, size_t n) {
-  const hn::ScalableTag<float> d;
-  const hn::Rebind<T16, decltype(d)> dh;
-  const size_t N = hn::Lanes(d);
-  const T16* p = reinterpret_cast<const T16*>(w);
-  auto s0 = hn::Zero(d), s1 = hn::Zero(d), s2 = hn::Zero(d), s3 = hn::Zero(d);
-  size_t i = 0;
-  for (; i + 4 * N <= n; i += 4 * N) {
-    // No software prefetch: 1 KiB ahead was measured faster on one machine,
-    // and 7-30% slower on 2 threads on the Zen 5 these figures come from
-    // (docs/PERFORMANCE.md); the hardware prefetchers follow rows unaided.
-    s0 = hn::MulAdd(hn::PromoteTo(d, hn::LoadU(dh, p + i)), hn::LoadU(d, x + i), s0);
-    s1 = hn::MulAdd(hn::PromoteTo(d, hn::LoadU(dh, p + i + N)), hn::LoadU(d, x + i + N), s1);
-    s2 = hn::MulAdd(hn::PromoteTo(d, hn::LoadU(dh, p + i + 2 * N)), hn::LoadU(d, x + i + 2 * N), s2);
-    s3 = hn::MulAdd(hn::PromoteTo(d, hn::LoadU(dh, p + i + 3 * N)), hn::LoadU(d, x + i + 3 * N), s3);
-  }
-  for (; i + N <= n; i += N) s0 = hn::MulAdd(hn::PromoteTo(d, hn::LoadU(dh, p + i)), hn::LoadU(d, x + i), s0);
-  float s = hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(s0, s1), hn::Add(s2, s3))));
-  for (; i < n; ++i) {
-    s += (std::is_same_v<T16, hwy::bfloat16_t> ? bf16_to_f32(w[i]) : fp16_to_f32(w[i])) * x[i];
-  }
-  return s;
-}
-
-// Blocks of 32 hold 2..8 vectors; capping at 16 lanes keeps the code generic.
-using DQ = hn::CappedTag<float, 16>;
-
-// Sum over one Q8_0 block of q * x (unscaled).
-HWY_INLINE hn::Vec<DQ> Q8Block(const uint8_t* blk, const float* x) {
-  const DQ d;
-  const hn::Rebind<int8_t, DQ> d8;
-  const hn::Rebind<int32_t, DQ> di;
-  const size_t N = hn::Lanes(d);
-  const auto* qs = reinterpret_cast<const int8_t*>(blk + 2);
-  auto s = hn::Zero(d);
-  for (size_t j = 0; j < 32; j += N) {
-    s = hn::MulAdd(hn::ConvertTo(d, hn::PromoteTo(di, hn::LoadU(d8, qs + j))), hn::LoadU(d, x + j), s);
-  }
-  return s;
-}
-
-float DotQ8_0(const uint8_t* row, const float* x, size_t n) {
-  const DQ d;
-  const size_t nb = n / 32;
-  auto acc0 = hn::Zero(d), acc1 = hn::Zero(d);
-  size_t b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    const uint8_t* b0 = row + b * 34;
-    const uint8_t* b1 = b0 + 34;
-    acc0 = hn::MulAdd(hn::Set(d, LoadHalf(b0)), Q8Block(b0, x + b * 32), acc0);
-    acc1 = hn::MulAdd(hn::Set(d, LoadHalf(b1)), Q8Block(b1, x + b * 32 + 32), acc1);
-  }
-  if (b < nb) acc0 = hn::MulAdd(hn::Set(d, LoadHalf(row + b * 34)), Q8Block(row + b * 34, x + b * 32), acc0);
-  return hn::GetLane(hn::SumOfLanes(d, hn::Add(acc0, acc1)));
-}
-
-// Sum over one Q4_0 block of (nibble - 8) * x (unscaled).
-HWY_INLINE hn::Vec<DQ> Q4Block(const uint8_t* blk, const float* x) {
-  const DQ d;
-  const hn::Rebind<uint8_t, DQ> d8;
-  const hn::Rebind<int32_t, DQ> di;
-  const size_t N = hn::Lanes(d);
-  const uint8_t* qs = blk + 2;
-  const auto k15 = hn::Set(di, 15);
-  const auto k8 = hn::Set(di, 8);
-  auto lo_sum = hn::Zero(d), hi_sum = hn::Zero(d);
-  for (size_t j = 0; j < 16; j += N) {
-    const auto bytes = hn::PromoteTo(di, hn::LoadU(d8, qs + j));
-    const auto lo = hn::ConvertTo(d, hn::Sub(hn::And(bytes, k15), k8));
-    const auto hi = hn::ConvertTo(d, hn::Sub(hn::ShiftRight<4>(bytes), k8));
-    lo_sum = hn::MulAdd(lo, hn::LoadU(d, x + j), lo_sum);
-    hi_sum = hn::MulAdd(hi, hn::LoadU(d, x + 16 + j), hi_sum);
-  }
-  return hn::Add(lo_sum, hi_sum);
-}
-
-float DotQ4_0(const uint8_t* row, const float* x, size_t n) {
-  const DQ d;
-  const size_t nb = n / 32;
-  auto acc0 = hn::Zero(d), acc1 = hn::Zero(d);
-  size_t b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    const uint8_t* b0 = row + b * 18;
-    const uint8_t* b1 = b0 + 18;
-    acc0 = hn::MulAdd(hn::Set(d, LoadHalf(b0)), Q4Block(b0, x + b * 32), acc0);
-    acc1 = hn::MulAdd(hn::Set(d, LoadHalf(b1)), Q4Block(b1, x + b * 32 + 32), acc1);
-  }
-  if (b < nb) acc0 = hn::MulAdd(hn::Set(d, LoadHalf(row + b * 18)), Q4Block(row + b * 18, x + b * 32), acc0);
-  return hn::GetLane(hn::SumOfLanes(d, hn::Add(acc0, acc1)));
-}
-
-// Q4_K: sum_l (d*sc*q_l - dmin*m) x_l = d*sc*sum(q x) - dmin*m*sum(x), per sub-block of 32.
-float DotQ4_K(const uint8_t* row, const float* x, size_t n) {
-  const DQ d;
-  const hn::Rebind<uint8_t, DQ> d8;
-  const hn::Rebind<int32_t, DQ> di;
-  const size_t N = hn::Lanes(d);
-  const auto k15 = hn::Set(di, 15);
-  auto acc = hn::Zero(d);
-  for (size_t b = 0; b < n / 256; ++b) {
-    const uint8_t* blk = row + b * 144;
-    const float dall = LoadHalf(blk);
-    const float dmin = LoadHalf(blk + 2);
-    const uint8_t* scales = blk + 4;
-    const uint8_t* q = blk + 16;
-    const float* xb = x + b * 256;
-    for (int j = 0; j < 8; j += 2) {
-      uint8_t sc1, m1, sc2, m2;
-      ref::q4_k_scale_min(j, scales, &sc1, &m1);
-      ref::q4_k_scale_min(j + 1, scales, &sc2, &m2);
-      auto qx1 = hn::Zero(d), x1 = hn::Zero(d), qx2 = hn::Zero(d), x2 = hn::Zero(d);
-      for (size_t l = 0; l < 32; l += N) {
-        const auto bytes = hn::PromoteTo(di, hn::LoadU(d8, q + l));
-        const auto xa = hn::LoadU(d, xb + l);
-        const auto xh = hn::LoadU(d, xb + 32 + l);
-        qx1 = hn::MulAdd(hn::ConvertTo(d, hn::And(bytes, k15)), xa, qx1);
-        qx2 = hn::MulAdd(hn::ConvertTo(d, hn::ShiftRight<4>(bytes)), xh, qx2);
-        x1 = hn::Add(x1, xa);
-        x2 = hn::Add(x2, xh);
-      }
-      acc = hn::MulAdd(hn::Set(d, dall * sc1), qx1, acc);
-      acc = hn::NegMulAdd(hn::Set(d, dmin * m1), x1, acc);
-      acc = hn::MulAdd(hn::Set(d, dall * sc2), qx2, acc);
-      acc = hn::NegMulAdd(hn::Set(d, dmin * m2), x2, acc);
-      q += 32;
-      xb += 64;
-    }
-  }
-  return hn::GetLane(hn::SumOfLanes(d, acc));
-}
 
 HWY_INLINE float DotRowT(TensorType type, const void* row, const float* x, size_t n) {
   switch (type) {
@@ -315,100 +155,6 @@ void MatmulRowsRange(TensorType type, const uint8_t* w, size_t row_bytes, size_t
   }
 }
 
-void AxpyF32(float a, const float* x, float* y, size_t n) {
-  const hn::ScalableTag<float> d;
-  const size_t N = hn::Lanes(d);
-  const auto va = hn::Set(d, a);
-  size_t i = 0;
-  for (; i + N <= n; i += N) hn::StoreU(hn::MulAdd(va, hn::LoadU(d, x + i), hn::LoadU(d, y + i)), d, y + i);
-  for (; i < n; ++i) y[i] += a * x[i];
-}
-
-void ScaleF32(float* x, float s, size_t n) {
-  const hn::ScalableTag<float> d;
-  const size_t N = hn::Lanes(d);
-  const auto vs = hn::Set(d, s);
-  size_t i = 0;
-  for (; i + N <= n; i += N) hn::StoreU(hn::Mul(hn::LoadU(d, x + i), vs), d, x + i);
-  for (; i < n; ++i) x[i] *= s;
-}
-
-void SoftmaxF32(float* x, size_t n) {
-  if (n == 0) return;
-  const hn::ScalableTag<float> d;
-  const size_t N = hn::Lanes(d);
-  size_t i = 0;
-  float max_val = x[0];
-  if (n >= N) {
-    auto vmax = hn::LoadU(d, x);
-    for (i = N; i + N <= n; i += N) vmax = hn::Max(vmax, hn::LoadU(d, x + i));
-    max_val = hn::GetLane(hn::MaxOfLanes(d, vmax));
-  }
-  for (; i < n; ++i) max_val = std::max(max_val, x[i]);
-  const auto vm = hn::Set(d, max_val);
-  auto vsum = hn::Zero(d);
-  for (i = 0; i + N <= n; i += N) {
-    const auto e = hn::Exp(d, hn::Sub(hn::LoadU(d, x + i), vm));
-    hn::StoreU(e, d, x + i);
-    vsum = hn::Add(vsum, e);
-  }
-  float sum = hn::GetLane(hn::SumOfLanes(d, vsum));
-  for (; i < n; ++i) {
-    x[i] = expf(x[i] - max_val);
-    sum += x[i];
-  }
-  const auto vs = hn::Set(d, sum);
-  for (i = 0; i + N <= n; i += N) hn::StoreU(hn::Div(hn::LoadU(d, x + i), vs), d, x + i);
-  for (; i < n; ++i) x[i] /= sum;
-}
-
-void RmsnormF32(float* out, const float* x, const float* weight, size_t n, float eps) {
-  const hn::ScalableTag<float> d;
-  const size_t N = hn::Lanes(d);
-  auto s0 = hn::Zero(d), s1 = hn::Zero(d);
-  size_t i = 0;
-  for (; i + 2 * N <= n; i += 2 * N) {
-    const auto a = hn::LoadU(d, x + i);
-    const auto b = hn::LoadU(d, x + i + N);
-    s0 = hn::MulAdd(a, a, s0);
-    s1 = hn::MulAdd(b, b, s1);
-  }
-  for (; i + N <= n; i += N) {
-    const auto a = hn::LoadU(d, x + i);
-    s0 = hn::MulAdd(a, a, s0);
-  }
-  float ss = hn::GetLane(hn::SumOfLanes(d, hn::Add(s0, s1)));
-  for (; i < n; ++i) ss += x[i] * x[i];
-  ss /= static_cast<float>(n);
-  ss += eps;
-  ss = 1.0f / sqrtf(ss);
-  const auto vs = hn::Set(d, ss);
-  for (i = 0; i + N <= n; i += N) {
-    hn::StoreU(hn::Mul(hn::LoadU(d, weight + i), hn::Mul(vs, hn::LoadU(d, x + i))), d, out + i);
-  }
-  for (; i < n; ++i) out[i] = weight[i] * (ss * x[i]);
-}
-
-void SiluMulF32(float* gate, const float* up, size_t n) {
-  const hn::ScalableTag<float> d;
-  const size_t N = hn::Lanes(d);
-  const auto one = hn::Set(d, 1.0f);
-  const auto max_arg = hn::Set(d, 88.0f);
-  size_t i = 0;
-  for (; i + N <= n; i += N) {
-    const auto g = hn::LoadU(d, gate + i);
-    // Highway's Exp is only defined up to ~88; beyond, expf gives inf and the
-    // sigmoid 0, which the clamp reproduces to within a denormal.
-    const auto sig = hn::Div(one, hn::Add(one, hn::Exp(d, hn::Min(hn::Neg(g), max_arg))));
-    hn::StoreU(hn::Mul(hn::Mul(g, sig), hn::LoadU(d, up + i)), d, gate + i);
-  }
-  for (; i < n; ++i) {
-    float val = gate[i];
-    val *= 1.0f / (1.0f + expf(-val));
-    gate[i] = val * up[i];
-  }
-}
-
 const char* TargetName() { return hwy::TargetName(HWY_TARGET); }
 
 }  // namespace kvforge::core::HWY_NAMESPACE
@@ -423,11 +169,6 @@ HWY_EXPORT(DotRow);
 HWY_EXPORT(DequantizeRow);
 HWY_EXPORT(MatvecRange);
 HWY_EXPORT(MatmulRowsRange);
-HWY_EXPORT(AxpyF32);
-HWY_EXPORT(ScaleF32);
-HWY_EXPORT(SoftmaxF32);
-HWY_EXPORT(RmsnormF32);
-HWY_EXPORT(SiluMulF32);
 HWY_EXPORT(TargetName);
 
 namespace {
@@ -477,13 +218,6 @@ void matvec_q8(TensorType type, const void* w, size_t rows, size_t cols, const f
 }  // namespace
 
 float dot_f32(const float* a, const float* b, size_t n) { return HWY_DYNAMIC_DISPATCH(DotF32)(a, b, n); }
-void axpy_f32(float a, const float* x, float* y, size_t n) { HWY_DYNAMIC_DISPATCH(AxpyF32)(a, x, y, n); }
-void scale_f32(float* x, float s, size_t n) { HWY_DYNAMIC_DISPATCH(ScaleF32)(x, s, n); }
-void softmax_f32(float* x, size_t n) { HWY_DYNAMIC_DISPATCH(SoftmaxF32)(x, n); }
-void rmsnorm_f32(float* out, const float* x, const float* weight, size_t n, float eps) {
-  HWY_DYNAMIC_DISPATCH(RmsnormF32)(out, x, weight, n, eps);
-}
-void silu_mul_f32(float* gate, const float* up, size_t n) { HWY_DYNAMIC_DISPATCH(SiluMulF32)(gate, up, n); }
 
 // Scalar and compiled for the baseline ISA on purpose: the angles and the
 // rotation must match llama2.c bit for bit (no FMA contraction, same libm calls).

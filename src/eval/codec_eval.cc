@@ -91,26 +91,107 @@ codec::KvChunkView chunk_view(const kv::DenseKvF32& dense) {
           dense.v.data()};
 }
 
+namespace {
+
+// The codecs under test, built from their specs; "+profile" ones code with the
+// model profile.
+struct CodecsUnderTest {
+  std::vector<std::string> specs;
+  std::vector<std::unique_ptr<codec::Codec>> codecs;
+  std::vector<bool> with_profile;
+  const codec::Profile* profile = nullptr;
+  uint64_t fingerprint = 0;
+};
+
+Result<CodecsUnderTest> make_codecs(const std::vector<std::string>& specs, const codec::Profile* profile,
+                                    uint64_t fingerprint) {
+  CodecsUnderTest t{specs, {}, {}, profile, fingerprint};
+  for (const auto& spec : specs) {
+    const bool p = wants_profile(spec);
+    if (p && profile == nullptr) {
+      return Status::InvalidArgument(spec + " needs a model profile (kvforge profile; pass it with --profile)");
+    }
+    KVF_ASSIGN_OR_RETURN(auto c, codec::make_codec(p ? spec.substr(0, spec.size() - kProfileSuffix.size()) : spec));
+    t.codecs.push_back(std::move(c));
+    t.with_profile.push_back(p);
+  }
+  return t;
+}
+
+// Codes the prefix's KV with codec c, imports the decoded KV into `test` and
+// teacher-forces `rest` on it, scoring its logits against ref_logits.
+Status score_codec(const CodecsUnderTest& t, size_t c, const kv::DenseKvF32& dense, const std::vector<int32_t>& doc,
+                   size_t prefix, const std::vector<float>& ref_logits, model::Session& test,
+                   std::vector<float>* test_logits, DocResult* r) {
+  const size_t vocab = static_cast<size_t>(test.model().config().vocab_size);
+  const codec::KvChunkView view = chunk_view(dense);
+  const auto rest = std::span<const int32_t>(doc.data() + prefix, doc.size() - 1 - prefix);
+  codec::EncodeOptions eo;
+  eo.model_fingerprint = t.fingerprint;
+  codec::DecodeOptions dopt;
+  dopt.expected_fingerprint = t.fingerprint;
+  if (t.with_profile[c]) eo.profile = dopt.profile = t.profile;
+  auto t0 = Clock::now();
+  KVF_ASSIGN_OR_RETURN(std::string frame, t.codecs[c]->encode(view, eo));
+  r->encode_seconds = since(t0);
+  codec::KvChunk decoded;
+  t0 = Clock::now();
+  KVF_RETURN_IF_ERROR(t.codecs[c]->decode(frame, &decoded, dopt).with_context(t.specs[c] + " decode"));
+  r->decode_seconds = since(t0);
+  r->prefix_tokens = prefix;
+  r->frame_bytes = frame.size();
+  r->fp16_bytes = view.elements() * 2 * sizeof(uint16_t);
+  kv::DenseKvF32 back;
+  back.shape = dense.shape;
+  back.n_tokens = decoded.n_tokens;
+  back.positions = dense.positions;
+  back.k = std::move(decoded.k);
+  back.v = std::move(decoded.v);
+  test.reset();
+  KVF_RETURN_IF_ERROR(test.cache().import_tokens(back));
+  KVF_RETURN_IF_ERROR(test.forward(rest, model::LogitsMode::kAll, test_logits));
+  for (size_t i = 0; i < rest.size(); ++i) {
+    const size_t p = prefix + i;
+    r->fidelity.add(std::span<const float>(ref_logits.data() + p * vocab, vocab),
+                    std::span<const float>(test_logits->data() + i * vocab, vocab), doc[p + 1]);
+  }
+  return Status::OK();
+}
+
+// One row per codec, its documents' results summed.
+std::vector<CodecEvalRow> summarize(const CodecsUnderTest& t, const std::vector<std::vector<DocResult>>& results) {
+  std::vector<CodecEvalRow> rows;
+  for (size_t c = 0; c < t.codecs.size(); ++c) {
+    CodecEvalRow row;
+    row.spec = t.specs[c];
+    row.codec = t.codecs[c]->name();
+    row.level = t.codecs[c]->level();
+    row.profile = t.with_profile[c];
+    FidelityAccumulator acc;
+    for (const DocResult& r : results[c]) {
+      acc.merge(r.fidelity);
+      row.prefix_tokens += r.prefix_tokens;
+      row.frame_bytes += r.frame_bytes;
+      row.fp16_bytes += r.fp16_bytes;
+      row.encode_seconds += r.encode_seconds;
+      row.decode_seconds += r.decode_seconds;
+    }
+    row.fidelity = acc.result();
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+}  // namespace
+
 Result<std::vector<CodecEvalRow>> evaluate_codecs(std::shared_ptr<const model::LlamaModel> model,
                                                   const std::vector<std::vector<int32_t>>& documents,
                                                   const std::vector<std::string>& specs,
                                                   const CodecEvalOptions& options) {
-  std::vector<std::unique_ptr<codec::Codec>> codecs;
-  std::vector<bool> with_profile;
-  for (const auto& spec : specs) {
-    const bool p = wants_profile(spec);
-    if (p && options.profile == nullptr) {
-      return Status::InvalidArgument(spec + " needs a model profile (kvforge profile; pass it with --profile)");
-    }
-    KVF_ASSIGN_OR_RETURN(auto c, codec::make_codec(p ? spec.substr(0, spec.size() - kProfileSuffix.size()) : spec));
-    codecs.push_back(std::move(c));
-    with_profile.push_back(p);
-  }
+  KVF_ASSIGN_OR_RETURN(CodecsUnderTest under_test, make_codecs(specs, options.profile, model->fingerprint()));
   for (const auto& d : documents) {
     if (d.size() < 3) return Status::InvalidArgument("every document needs at least 3 tokens for codec scoring");
   }
-  const size_t vocab = static_cast<size_t>(model->config().vocab_size);
-  const uint64_t fingerprint = model->fingerprint();
   const int workers = std::max(1, std::min<int>(options.run.workers, static_cast<int>(documents.size())));
   const model::SessionOptions so = options.run.session_options();
   std::vector<std::unique_ptr<model::Session>> refs, tests;
@@ -118,7 +199,7 @@ Result<std::vector<CodecEvalRow>> evaluate_codecs(std::shared_ptr<const model::L
     refs.push_back(std::make_unique<model::Session>(model, so));
     tests.push_back(std::make_unique<model::Session>(model, so));
   }
-  std::vector<std::vector<DocResult>> results(codecs.size(), std::vector<DocResult>(documents.size()));
+  std::vector<std::vector<DocResult>> results(under_test.codecs.size(), std::vector<DocResult>(documents.size()));
   std::vector<std::vector<float>> ref_logits(workers), test_logits(workers);
 
   KVF_RETURN_IF_ERROR(detail::parallel_documents(
@@ -137,64 +218,14 @@ Result<std::vector<CodecEvalRow>> evaluate_codecs(std::shared_ptr<const model::L
         KVF_RETURN_IF_ERROR(test.forward(std::span<const int32_t>(doc.data(), prefix), model::LogitsMode::kNone, nullptr));
         kv::DenseKvF32 dense;
         KVF_RETURN_IF_ERROR(test.cache().export_range(0, prefix, &dense));
-        const codec::KvChunkView view = chunk_view(dense);
-        const auto rest = std::span<const int32_t>(doc.data() + prefix, n - 1 - prefix);
-        for (size_t c = 0; c < codecs.size(); ++c) {
-          DocResult& r = results[c][d];
-          codec::EncodeOptions eo;
-          eo.model_fingerprint = fingerprint;
-          codec::DecodeOptions dopt;
-          dopt.expected_fingerprint = fingerprint;
-          if (with_profile[c]) eo.profile = dopt.profile = options.profile;
-          auto t0 = Clock::now();
-          KVF_ASSIGN_OR_RETURN(std::string frame, codecs[c]->encode(view, eo));
-          r.encode_seconds = since(t0);
-          codec::KvChunk decoded;
-          t0 = Clock::now();
-          KVF_RETURN_IF_ERROR(codecs[c]->decode(frame, &decoded, dopt).with_context(specs[c] + " decode"));
-          r.decode_seconds = since(t0);
-          r.prefix_tokens = prefix;
-          r.frame_bytes = frame.size();
-          r.fp16_bytes = view.elements() * 2 * sizeof(uint16_t);
-          kv::DenseKvF32 back;
-          back.shape = dense.shape;
-          back.n_tokens = decoded.n_tokens;
-          back.positions = dense.positions;
-          back.k = std::move(decoded.k);
-          back.v = std::move(decoded.v);
-          test.reset();
-          KVF_RETURN_IF_ERROR(test.cache().import_tokens(back));
-          KVF_RETURN_IF_ERROR(test.forward(rest, model::LogitsMode::kAll, &test_logits[w]));
-          for (size_t i = 0; i < rest.size(); ++i) {
-            const size_t p = prefix + i;
-            r.fidelity.add(std::span<const float>(ref_logits[w].data() + p * vocab, vocab),
-                           std::span<const float>(test_logits[w].data() + i * vocab, vocab), doc[p + 1]);
-          }
+        for (size_t c = 0; c < under_test.codecs.size(); ++c) {
+          KVF_RETURN_IF_ERROR(
+              score_codec(under_test, c, dense, doc, prefix, ref_logits[w], test, &test_logits[w], &results[c][d]));
         }
         return Status::OK();
       },
       options.run.progress));
-
-  std::vector<CodecEvalRow> rows;
-  for (size_t c = 0; c < codecs.size(); ++c) {
-    CodecEvalRow row;
-    row.spec = specs[c];
-    row.codec = codecs[c]->name();
-    row.level = codecs[c]->level();
-    row.profile = with_profile[c];
-    FidelityAccumulator acc;
-    for (const DocResult& r : results[c]) {
-      acc.merge(r.fidelity);
-      row.prefix_tokens += r.prefix_tokens;
-      row.frame_bytes += r.frame_bytes;
-      row.fp16_bytes += r.fp16_bytes;
-      row.encode_seconds += r.encode_seconds;
-      row.decode_seconds += r.decode_seconds;
-    }
-    row.fidelity = acc.result();
-    rows.push_back(std::move(row));
-  }
-  return rows;
+  return summarize(under_test, results);
 }
 
 }  // namespace kvforge::eval

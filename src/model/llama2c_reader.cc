@@ -1,4 +1,5 @@
 #include <cstring>
+#include <iterator>
 #include <limits>
 #include <new>
 #include <string>
@@ -41,27 +42,33 @@ void add_layers(std::vector<Slot>* out, int n_layers, const char* what, std::vec
   for (int l = 0; l < n_layers; ++l) out->push_back({layer_name(l, what), dims});
 }
 
-}  // namespace
+// The header fields, whichever of the two layouts held them.
+struct Header {
+  bool v1 = false;
+  size_t bytes = 0;  // header size; the weights follow
+  const char* format = "";
+  bool shared = true;  // classifier tied to the embedding
+  int32_t dim = 0, hidden = 0, n_layers = 0, n_heads = 0, n_kv_heads = 0, raw_vocab = 0, seq_len = 0;
+  int64_t vocab = 0;  // |raw_vocab|
+};
 
-Result<ModelFile> parse_llama2c(const uint8_t* data, size_t size, std::shared_ptr<const void> storage,
-                                const std::string& path) {
-  if (data == nullptr || size == 0) return Status::Corruption(path + ": file is empty (0 bytes)");
+Result<Header> read_header(const uint8_t* data, size_t size, const std::string& path) {
   if (size < 4) {
     return Status::Corruption(path + ": truncated llama2.c checkpoint: " + std::to_string(size) +
                               " bytes, shorter than any header");
   }
   uint32_t magic;
   std::memcpy(&magic, data, sizeof magic);
-  const bool v1 = magic == kV1Magic;
-  const size_t header_bytes = v1 ? kV1HeaderBytes : kLegacyHeaderBytes;
-  const char* fmt = v1 ? "llama2.c v1" : "llama2.c legacy";
-  if (size < header_bytes) {
-    return Status::Corruption(path + ": truncated " + std::string(fmt) + " checkpoint: header needs " +
-                              std::to_string(header_bytes) + " bytes, file has " + std::to_string(size));
+  Header h;
+  h.v1 = magic == kV1Magic;
+  h.bytes = h.v1 ? kV1HeaderBytes : kLegacyHeaderBytes;
+  h.format = h.v1 ? "llama2.c v1" : "llama2.c legacy";
+  if (size < h.bytes) {
+    return Status::Corruption(path + ": truncated " + std::string(h.format) + " checkpoint: header needs " +
+                              std::to_string(h.bytes) + " bytes, file has " + std::to_string(size));
   }
   const uint8_t* hp = data;
-  bool shared = true;
-  if (v1) {
+  if (h.v1) {
     const int32_t version = read_i32(data + 4);
     if (version == 2) {
       return Status::NotSupported(path + ": llama2.c checkpoint version 2 (int8 Q8_0-quantized export) is not "
@@ -77,121 +84,152 @@ Result<ModelFile> parse_llama2c(const uint8_t* data, size_t size, std::shared_pt
       return Status::Corruption(path + ": llama2.c v1 shared-classifier flag is " + std::to_string(shared_byte) +
                                 " (must be 0 or 1)");
     }
-    shared = shared_byte == 1;
+    h.shared = shared_byte == 1;
   }
-  const int32_t dim = read_i32(hp + 0), hidden = read_i32(hp + 4), n_layers = read_i32(hp + 8),
-                n_heads = read_i32(hp + 12), n_kv_heads = read_i32(hp + 16), raw_vocab = read_i32(hp + 20),
-                seq_len = read_i32(hp + 24);
-  if (v1 && raw_vocab < 0) {
-    return Status::Corruption(path + ": llama2.c v1 header has negative vocab_size " + std::to_string(raw_vocab));
+  int32_t* const fields[] = {&h.dim, &h.hidden, &h.n_layers, &h.n_heads, &h.n_kv_heads, &h.raw_vocab, &h.seq_len};
+  for (size_t i = 0; i < std::size(fields); ++i) *fields[i] = read_i32(hp + 4 * i);
+  if (h.v1 && h.raw_vocab < 0) {
+    return Status::Corruption(path + ": llama2.c v1 header has negative vocab_size " + std::to_string(h.raw_vocab));
   }
-  if (!v1) {
+  if (!h.v1) {
     // The legacy format signals a separate classifier by a negative vocab size.
-    shared = raw_vocab > 0;
+    h.shared = h.raw_vocab > 0;
   }
-  const int64_t vocab64 = raw_vocab < 0 ? -int64_t{raw_vocab} : int64_t{raw_vocab};
+  h.vocab = h.raw_vocab < 0 ? -int64_t{h.raw_vocab} : int64_t{h.raw_vocab};
+  return h;
+}
 
-  ModelFile mf;
-  mf.path = path;
-  mf.format = fmt;
-  ModelConfig& c = mf.config;
-  c.architecture = "llama";
-  c.dim = dim;
-  c.hidden_dim = hidden;
-  c.n_layers = n_layers;
-  c.n_heads = n_heads;
-  c.n_kv_heads = n_kv_heads;
-  c.vocab_size = vocab64 > std::numeric_limits<int>::max() ? std::numeric_limits<int>::max()
-                                                          : static_cast<int>(vocab64);
-  c.context_length = seq_len;
-  c.tied_output = shared;
-  if (Status s = validate_config(c); !s.ok()) {
-    return Status(StatusCode::kCorruption, path + ": " + std::string(fmt) + " header: " + s.message());
+Status read_config(const Header& h, const std::string& path, ModelConfig* c) {
+  c->architecture = "llama";
+  c->dim = h.dim;
+  c->hidden_dim = h.hidden;
+  c->n_layers = h.n_layers;
+  c->n_heads = h.n_heads;
+  c->n_kv_heads = h.n_kv_heads;
+  c->vocab_size = h.vocab > std::numeric_limits<int>::max() ? std::numeric_limits<int>::max()
+                                                            : static_cast<int>(h.vocab);
+  c->context_length = h.seq_len;
+  c->tied_output = h.shared;
+  if (Status s = validate_config(*c); !s.ok()) {
+    return Status(StatusCode::kCorruption, path + ": " + std::string(h.format) + " header: " + s.message());
   }
-  c.head_dim = dim / n_heads;
+  c->head_dim = h.dim / h.n_heads;
+  return Status::OK();
+}
 
-  const int64_t D = dim, H = hidden, V = vocab64, hd = c.head_dim;
-  const int64_t q_dim = int64_t{n_heads} * hd, kv_dim = int64_t{n_kv_heads} * hd;
-  const int L = n_layers;
+// The weight tensors in file order, the classifier apart; *rope_floats: the
+// legacy format's precomputed RoPE table that follows them. Throws bad_alloc.
+std::vector<Slot> list_slots(const Header& h, const ModelConfig& c, uint64_t* rope_floats) {
+  const int64_t D = h.dim, H = h.hidden, V = h.vocab, hd = c.head_dim;
+  const int64_t q_dim = int64_t{h.n_heads} * hd, kv_dim = int64_t{h.n_kv_heads} * hd;
+  const int L = h.n_layers;
   // llama2.c's w1/w2/w3 are GGUF's ffn_gate/ffn_down/ffn_up.
   std::vector<Slot> slots;
-  uint64_t rope_floats = 0;
-  try {
-    slots.reserve(static_cast<size_t>(L) * 9 + 4);
-    if (!v1) {
-      slots.push_back({"token_embd.weight", {D, V}});
-      add_layers(&slots, L, "attn_norm", {D});
-      add_layers(&slots, L, "attn_q", {D, q_dim});
-      add_layers(&slots, L, "attn_k", {D, kv_dim});
-      add_layers(&slots, L, "attn_v", {D, kv_dim});
-      add_layers(&slots, L, "attn_output", {q_dim, D});
-      add_layers(&slots, L, "ffn_norm", {D});
-      add_layers(&slots, L, "ffn_gate", {D, H});
-      add_layers(&slots, L, "ffn_down", {H, D});
-      add_layers(&slots, L, "ffn_up", {D, H});
-      slots.push_back({"output_norm.weight", {D}});
-      // freq_cis_real and freq_cis_imag: unused (RoPE is computed), but present.
-      rope_floats = 2 * static_cast<uint64_t>(seq_len) * static_cast<uint64_t>(hd / 2);
-    } else {
-      add_layers(&slots, L, "attn_norm", {D});
-      add_layers(&slots, L, "ffn_norm", {D});
-      slots.push_back({"output_norm.weight", {D}});
-      slots.push_back({"token_embd.weight", {D, V}});
-      add_layers(&slots, L, "attn_q", {D, q_dim});
-      add_layers(&slots, L, "attn_k", {D, kv_dim});
-      add_layers(&slots, L, "attn_v", {D, kv_dim});
-      add_layers(&slots, L, "attn_output", {q_dim, D});
-      add_layers(&slots, L, "ffn_gate", {D, H});
-      add_layers(&slots, L, "ffn_down", {H, D});
-      add_layers(&slots, L, "ffn_up", {D, H});
-    }
-  } catch (const std::bad_alloc&) {
-    return Status::ResourceExhausted(path + ": out of memory listing tensors");
+  *rope_floats = 0;
+  slots.reserve(static_cast<size_t>(L) * 9 + 4);
+  if (!h.v1) {
+    slots.push_back({"token_embd.weight", {D, V}});
+    add_layers(&slots, L, "attn_norm", {D});
+    add_layers(&slots, L, "attn_q", {D, q_dim});
+    add_layers(&slots, L, "attn_k", {D, kv_dim});
+    add_layers(&slots, L, "attn_v", {D, kv_dim});
+    add_layers(&slots, L, "attn_output", {q_dim, D});
+    add_layers(&slots, L, "ffn_norm", {D});
+    add_layers(&slots, L, "ffn_gate", {D, H});
+    add_layers(&slots, L, "ffn_down", {H, D});
+    add_layers(&slots, L, "ffn_up", {D, H});
+    slots.push_back({"output_norm.weight", {D}});
+    // freq_cis_real and freq_cis_imag: unused (RoPE is computed), but present.
+    *rope_floats = 2 * static_cast<uint64_t>(h.seq_len) * static_cast<uint64_t>(hd / 2);
+  } else {
+    add_layers(&slots, L, "attn_norm", {D});
+    add_layers(&slots, L, "ffn_norm", {D});
+    slots.push_back({"output_norm.weight", {D}});
+    slots.push_back({"token_embd.weight", {D, V}});
+    add_layers(&slots, L, "attn_q", {D, q_dim});
+    add_layers(&slots, L, "attn_k", {D, kv_dim});
+    add_layers(&slots, L, "attn_v", {D, kv_dim});
+    add_layers(&slots, L, "attn_output", {q_dim, D});
+    add_layers(&slots, L, "ffn_gate", {D, H});
+    add_layers(&slots, L, "ffn_down", {H, D});
+    add_layers(&slots, L, "ffn_up", {D, H});
   }
+  return slots;
+}
 
-  // Expected size; the config limits keep every product far below 2^63.
+// The file must hold exactly the header's tensors; the config limits keep
+// every product far below 2^63.
+Status check_size(const Header& h, const std::vector<Slot>& slots, uint64_t rope_floats, size_t size,
+                  const std::string& path) {
   uint64_t floats = 0;
   for (const Slot& s : slots) floats += slot_elems(s);
   floats += rope_floats;
-  if (!shared) floats += static_cast<uint64_t>(V) * static_cast<uint64_t>(D);
-  const uint64_t expected = header_bytes + floats * 4;
-  if (size != expected) {
-    return Status::Corruption(path + ": " + std::string(fmt) + " checkpoint size mismatch: header (dim " +
-                              std::to_string(dim) + ", hidden " + std::to_string(hidden) + ", layers " +
-                              std::to_string(n_layers) + ", heads " + std::to_string(n_heads) + "/" +
-                              std::to_string(n_kv_heads) + ", vocab " + std::to_string(raw_vocab) + ", seq_len " +
-                              std::to_string(seq_len) + ") implies " + std::to_string(expected) +
-                              " bytes, file has " + std::to_string(size) +
-                              (size < expected ? " (truncated)" : " (trailing bytes)"));
-  }
+  if (!h.shared) floats += static_cast<uint64_t>(h.vocab) * static_cast<uint64_t>(h.dim);
+  const uint64_t expected = h.bytes + floats * 4;
+  if (size == expected) return Status::OK();
+  return Status::Corruption(path + ": " + std::string(h.format) + " checkpoint size mismatch: header (dim " +
+                            std::to_string(h.dim) + ", hidden " + std::to_string(h.hidden) + ", layers " +
+                            std::to_string(h.n_layers) + ", heads " + std::to_string(h.n_heads) + "/" +
+                            std::to_string(h.n_kv_heads) + ", vocab " + std::to_string(h.raw_vocab) + ", seq_len " +
+                            std::to_string(h.seq_len) + ") implies " + std::to_string(expected) + " bytes, file has " +
+                            std::to_string(size) + (size < expected ? " (truncated)" : " (trailing bytes)"));
+}
 
-  size_t off = header_bytes;
+// F32 views of each tensor in file order, skipping the RoPE table. Throws
+// bad_alloc; returns the offset past the last tensor.
+size_t bind_tensors(const Header& h, std::vector<Slot>* slots, uint64_t rope_floats, const uint8_t* data,
+                    ModelFile* mf) {
+  const int64_t D = h.dim, V = h.vocab;
+  size_t off = h.bytes;
+  mf->tensors.reserve(slots->size() + 1);
+  for (Slot& s : *slots) {
+    TensorRef t;
+    t.name = std::move(s.name);
+    t.type = core::TensorType::kF32;
+    t.nbytes = static_cast<size_t>(slot_elems(s) * 4);
+    t.dims = std::move(s.dims);
+    t.data = data + off;
+    off += t.nbytes;
+    mf->tensors.push_back(std::move(t));
+  }
+  off += static_cast<size_t>(rope_floats * 4);
+  if (!h.shared) {
+    TensorRef t;
+    t.name = "output.weight";
+    t.dims = {D, V};
+    t.nbytes = static_cast<size_t>(V * D * 4);
+    t.data = data + off;
+    off += t.nbytes;
+    mf->tensors.push_back(std::move(t));
+  }
+  return off;
+}
+
+}  // namespace
+
+Result<ModelFile> parse_llama2c(const uint8_t* data, size_t size, std::shared_ptr<const void> storage,
+                                const std::string& path) {
+  if (data == nullptr || size == 0) return Status::Corruption(path + ": file is empty (0 bytes)");
+  KVF_ASSIGN_OR_RETURN(Header h, read_header(data, size, path));
+  ModelFile mf;
+  mf.path = path;
+  mf.format = h.format;
+  KVF_RETURN_IF_ERROR(read_config(h, path, &mf.config));
+  std::vector<Slot> slots;
+  uint64_t rope_floats = 0;
   try {
-    mf.tensors.reserve(slots.size() + 1);
-    for (Slot& s : slots) {
-      TensorRef t;
-      t.name = std::move(s.name);
-      t.type = core::TensorType::kF32;
-      t.nbytes = static_cast<size_t>(slot_elems(s) * 4);
-      t.dims = std::move(s.dims);
-      t.data = data + off;
-      off += t.nbytes;
-      mf.tensors.push_back(std::move(t));
-    }
-    off += static_cast<size_t>(rope_floats * 4);
-    if (!shared) {
-      TensorRef t;
-      t.name = "output.weight";
-      t.dims = {D, V};
-      t.nbytes = static_cast<size_t>(V * D * 4);
-      t.data = data + off;
-      off += t.nbytes;
-      mf.tensors.push_back(std::move(t));
-    }
+    slots = list_slots(h, mf.config, &rope_floats);
   } catch (const std::bad_alloc&) {
     return Status::ResourceExhausted(path + ": out of memory listing tensors");
   }
-  KVF_CHECK(off == size);
+  KVF_RETURN_IF_ERROR(check_size(h, slots, rope_floats, size, path));
+  size_t end = 0;
+  try {
+    end = bind_tensors(h, &slots, rope_floats, data, &mf);
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted(path + ": out of memory listing tensors");
+  }
+  KVF_CHECK(end == size);
   mf.storage = std::move(storage);
   return mf;
 }

@@ -15,150 +15,13 @@ namespace kvforge::pq {
 
 namespace {
 
-// Eight independent partial sums: the compiler turns them into vector lanes
-// without -ffast-math (key sub-vectors of 64 floats dominate training time).
-inline float l2sq(const float* a, const float* b, int d) {
-  float acc[8] = {};
-  int i = 0;
-  for (; i + 8 <= d; i += 8) {
-    for (int l = 0; l < 8; ++l) {
-      const float t = a[i + l] - b[i + l];
-      acc[l] += t * t;
-    }
-  }
-  float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-  for (; i < d; ++i) {
-    const float t = a[i] - b[i];
-    s += t * t;
-  }
-  return s;
-}
-
 inline float dotf(const float* a, const float* b, int d) {
   float s = 0;
   for (int i = 0; i < d; ++i) s += a[i] * b[i];
   return s;
 }
 
-// Below this many points the assignment step stays on the calling thread.
-constexpr size_t kParallelPoints = 2048;
-
-void for_points(size_t n, core::ThreadPool* pool, const std::function<void(size_t, size_t)>& fn) {
-  if (pool == nullptr || pool->size() == 1 || n < kParallelPoints) {
-    fn(0, n);
-  } else {
-    pool->parallel_for(n, fn, 256);
-  }
-}
-
 }  // namespace
-
-int nearest_centroid(const float* x, const float* centroids, int k, int d) {
-  int best = 0;
-  float best_d = std::numeric_limits<float>::infinity();
-  for (int c = 0; c < k; ++c) {
-    const float dist = l2sq(x, centroids + static_cast<size_t>(c) * d, d);
-    if (dist < best_d) {
-      best_d = dist;
-      best = c;
-    }
-  }
-  return best;
-}
-
-Status kmeans(const float* x, size_t n, int d, int k, const KMeansOptions& options, core::ThreadPool* pool,
-              std::vector<float>* centroids) {
-  if (n == 0 || d < 1 || k < 1) {
-    return Status::InvalidArgument("kmeans: need at least one point, d >= 1 and k >= 1 (got n=" + std::to_string(n) +
-                                   ", d=" + std::to_string(d) + ", k=" + std::to_string(k) + ")");
-  }
-  const size_t dd = static_cast<size_t>(d);
-  std::mt19937_64 rng(options.seed);
-  // Sub-sample large sets (a partial Fisher-Yates shuffle of the indices).
-  std::vector<float> sample;
-  const size_t cap = static_cast<size_t>(k) * std::max<size_t>(1, options.max_points_per_centroid);
-  if (n > cap) {
-    std::vector<size_t> idx(n);
-    std::iota(idx.begin(), idx.end(), size_t{0});
-    for (size_t i = 0; i < cap; ++i) std::swap(idx[i], idx[i + rng() % (n - i)]);
-    std::sort(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(cap));
-    sample.resize(cap * dd);
-    for (size_t i = 0; i < cap; ++i) std::memcpy(&sample[i * dd], x + idx[i] * dd, dd * sizeof(float));
-    x = sample.data();
-    n = cap;
-  }
-
-  // k-means++ seeding: each next centroid drawn with probability proportional
-  // to its squared distance from the centroids chosen so far.
-  std::vector<float>& c = *centroids;
-  c.assign(static_cast<size_t>(k) * dd, 0.0f);
-  std::vector<float> dist(n, std::numeric_limits<float>::infinity());
-  size_t pick = rng() % n;
-  for (int j = 0; j < k; ++j) {
-    std::memcpy(&c[static_cast<size_t>(j) * dd], x + pick * dd, dd * sizeof(float));
-    if (j + 1 == k) break;
-    const float* cj = &c[static_cast<size_t>(j) * dd];
-    double total = 0;
-    for (size_t i = 0; i < n; ++i) {
-      dist[i] = std::min(dist[i], l2sq(x + i * dd, cj, d));
-      total += dist[i];
-    }
-    if (total <= 0) {  // every point is already a centroid: duplicate one
-      pick = rng() % n;
-      continue;
-    }
-    double r = std::uniform_real_distribution<double>(0.0, total)(rng);
-    pick = n - 1;
-    for (size_t i = 0; i < n; ++i) {
-      r -= dist[i];
-      if (r <= 0 && dist[i] > 0) {
-        pick = i;
-        break;
-      }
-    }
-  }
-
-  // Lloyd iterations.
-  std::vector<int> assign(n);
-  std::vector<float> err(n);
-  std::vector<double> sums(static_cast<size_t>(k) * dd);
-  std::vector<size_t> counts(static_cast<size_t>(k));
-  for (int it = 0; it < options.iterations; ++it) {
-    for_points(n, pool, [&](size_t b, size_t e) {
-      for (size_t i = b; i < e; ++i) {
-        assign[i] = nearest_centroid(x + i * dd, c.data(), k, d);
-        err[i] = l2sq(x + i * dd, &c[static_cast<size_t>(assign[i]) * dd], d);
-      }
-    });
-    std::fill(sums.begin(), sums.end(), 0.0);
-    std::fill(counts.begin(), counts.end(), size_t{0});
-    for (size_t i = 0; i < n; ++i) {
-      const size_t a = static_cast<size_t>(assign[i]);
-      ++counts[a];
-      for (size_t t = 0; t < dd; ++t) sums[a * dd + t] += x[i * dd + t];
-    }
-    bool changed = false;
-    for (size_t j = 0; j < static_cast<size_t>(k); ++j) {
-      float* cj = &c[j * dd];
-      if (counts[j] == 0) {
-        // Re-seed an empty cluster on the point worst served so far.
-        const size_t far = static_cast<size_t>(std::max_element(err.begin(), err.end()) - err.begin());
-        if (err[far] <= 0) continue;
-        std::memcpy(cj, x + far * dd, dd * sizeof(float));
-        err[far] = 0;
-        changed = true;
-        continue;
-      }
-      for (size_t t = 0; t < dd; ++t) {
-        const float v = static_cast<float>(sums[j * dd + t] / static_cast<double>(counts[j]));
-        changed |= v != cj[t];
-        cj[t] = v;
-      }
-    }
-    if (!changed) break;
-  }
-  return Status::OK();
-}
 
 Status validate(const PqParams& p) {
   if (p.dim < 1) return Status::InvalidArgument("pq: dim must be >= 1 (got " + std::to_string(p.dim) + ")");
@@ -386,44 +249,6 @@ void scan_ip(const PackedCodes& codes, size_t begin, size_t end, const float* ta
                          o);
     }
   }
-}
-
-// ---- top-k ----
-
-void select_top_k(std::span<const float> scores, size_t k, std::vector<int32_t>* out) {
-  const size_t n = scores.size();
-  out->clear();
-  if (k >= n) {
-    out->resize(n);
-    std::iota(out->begin(), out->end(), 0);
-    return;
-  }
-  if (k == 0) return;
-  const float* s = scores.data();
-  float lo, hi;
-  detail::min_max(s, n, &lo, &hi);
-  constexpr int kBins = 2048;
-  const float inv = hi > lo ? static_cast<float>(kBins) / (hi - lo) : 0.0f;
-  thread_local std::vector<int32_t> bins, boundary;
-  bins.resize(n);
-  detail::bin_scores(s, n, lo, inv, kBins, bins.data());
-  uint32_t hist[kBins] = {};
-  for (size_t i = 0; i < n; ++i) ++hist[bins[i]];
-  // The boundary bin: bins above it hold fewer than k scores, with it at least k.
-  int t = kBins - 1;
-  size_t above = 0;
-  while (above + hist[t] < k) above += hist[t--];
-  out->resize(n + 16);
-  boundary.resize(n + 16);
-  size_t n_boundary = 0;
-  const size_t n_above = detail::split_by_bin(bins.data(), n, t, out->data(), boundary.data(), &n_boundary);
-  KVF_CHECK(n_above == above);
-  out->resize(n_above);
-  const size_t need = k - above;
-  auto better = [s](int32_t a, int32_t b) { return s[a] > s[b] || (s[a] == s[b] && a < b); };
-  const auto first = boundary.begin(), last = boundary.begin() + static_cast<std::ptrdiff_t>(n_boundary);
-  if (need < n_boundary) std::nth_element(first, first + static_cast<std::ptrdiff_t>(need), last, better);
-  out->insert(out->end(), first, first + static_cast<std::ptrdiff_t>(need));
 }
 
 }  // namespace kvforge::pq

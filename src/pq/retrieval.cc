@@ -12,6 +12,7 @@
 #include "kvforge/core/spec.h"
 #include "kvforge/core/kernels.h"
 #include "kvforge/core/thread_pool.h"
+#include "pq/head_index.h"
 
 namespace kvforge::pq {
 
@@ -85,32 +86,6 @@ void combine_group(float* scores, int group, size_t n, float* combined) {
   }
 }
 
-// A head's quantizer re-trained in the background on a snapshot of its keys,
-// with the codes of the snapshot's middle range.
-struct Retrained {
-  ProductQuantizer pq;
-  PackedCodes codes;
-  std::vector<int32_t> slots;
-  size_t trained_on = 0;
-};
-
-struct RetrievalSelector::HeadIndex {
-  std::mutex mu;
-  std::future<Retrained> retraining;  // valid while a re-training runs
-  size_t swap_at = 0;                 // the visible-token count at which it replaces the index
-  bool built = false;
-  ProductQuantizer pq;
-  PackedCodes codes;
-  std::vector<int32_t> slots;  // slots[i]: the slot code i describes (candidate sinks + i)
-  size_t trained_on = 0;       // keys the quantizer was trained on
-  RetrievalStats stats;
-  std::vector<float> scores, combined, table, keys;
-  std::vector<float> key_row;  // one key as fp32 (exact scores over an F16 cache)
-  std::vector<int32_t> top, exact, positions;
-  int64_t tier_errors = 0;
-  int32_t tier_stored = -1;  // the last position written to the tier
-};
-
 RetrievalSelector::RetrievalSelector(const RetrievalOptions& options, kv::KvShape shape)
     : options_(options), shape_(shape) {
   heads_.resize(static_cast<size_t>(shape.n_layers) * shape.n_kv_heads);
@@ -131,50 +106,6 @@ Result<std::unique_ptr<RetrievalSelector>> RetrievalSelector::create(const Retri
   }
   return s;
 }
-
-void RetrievalSelector::add_code(HeadIndex* h, int head_index, const kv::KvHead& head, int32_t slot) {
-  const size_t hd = static_cast<size_t>(shape_.head_dim);
-  thread_local std::vector<float> key, value;  // the slot's rows as fp32, whatever the cache stores
-  key.resize(hd);
-  value.resize(hd);
-  head.read_key(slot, key.data());
-  h->pq.encode(key.data(), 1, &h->codes);
-  h->slots.push_back(slot);
-  // Positions are never reused, so a token re-coded by a re-training is in the tier already.
-  if (tier_ != nullptr && head.position(slot) > h->tier_stored) {
-    const int layer = head_index / shape_.n_kv_heads, kvh = head_index % shape_.n_kv_heads;
-    head.read_value(slot, value.data());
-    if (!tier_->store(layer, kvh, head.position(slot), key.data(), value.data()).ok()) ++h->tier_errors;
-    h->tier_stored = head.position(slot);
-  }
-}
-
-void RetrievalSelector::build_head(HeadIndex* h, int head_index, const kv::KvHead& head,
-                                   std::span<const int32_t> live, size_t n_visible) {
-  h->built = false;
-  h->codes = PackedCodes(options_.m, options_.bits);
-  h->slots.clear();
-  if (options_.method != Method::kPq) return;
-  const BudgetSplit split = split_budget(options_, n_visible);
-  const size_t sinks = static_cast<size_t>(options_.sinks);
-  const size_t mid_end = std::min(live.size(), n_visible - 1 - std::min(n_visible - 1, split.window));
-  if (mid_end <= sinks) return;
-  // Trained on every visible key (sinks and window too: more data for the
-  // codebooks), codes kept for the middle range only.
-  const size_t hd = static_cast<size_t>(shape_.head_dim), n_train = live.size();
-  h->keys.resize(n_train * hd);
-  for (size_t i = 0; i < n_train; ++i) head.read_key(live[i], &h->keys[i * hd]);
-  PqParams p{.dim = shape_.head_dim, .m = options_.m, .bits = options_.bits, .kmeans = {}};
-  p.kmeans.iterations = options_.iterations;
-  p.kmeans.seed = options_.seed;
-  auto trained = ProductQuantizer::train(p, h->keys.data(), n_train, nullptr);
-  if (!trained.ok()) return;  // parameters were validated at create(); nothing else can fail
-  h->pq = std::move(*trained);
-  for (size_t i = sinks; i < mid_end; ++i) add_code(h, head_index, head, live[i]);
-  h->trained_on = n_train;
-  h->built = true;
-}
-
 Status RetrievalSelector::build(const kv::KvCache& cache, core::ThreadPool* pool) {
   if (!(cache.shape().n_layers == shape_.n_layers && cache.shape().n_kv_heads == shape_.n_kv_heads &&
         cache.shape().head_dim == shape_.head_dim)) {
@@ -202,6 +133,70 @@ void RetrievalSelector::select(int layer, int kv_head, int32_t query_position, c
   thread_local kv::GatheredKv dropped;
   select_and_gather(layer, kv_head, query_position, head, queries, candidates, selected, &dropped);
 }
+void RetrievalSelector::HeadIndex::exact_top(const kv::KvHead& head, const MiddleRange& r, size_t top_k,
+                                             std::vector<int32_t>* out) {
+  for (int g = 0; g < r.group; ++g) {
+    const float* q = r.queries.data() + static_cast<size_t>(g) * r.head_dim;
+    float* row = scores.data() + static_cast<size_t>(g) * r.n_mid;
+    for (size_t i = 0; i < r.n_mid; ++i) {
+      head.read_key(r.candidates[r.sinks + i], key_row.data());
+      row[i] = core::dot_f32(q, key_row.data(), r.head_dim) * r.scale;
+    }
+  }
+  combine_group(scores.data(), r.group, r.n_mid, combined.data());
+  select_top_k(combined, top_k, out);
+}
+
+void RetrievalSelector::HeadIndex::pq_top(const MiddleRange& r, size_t top_k) {
+  const int ksub = pq.ksub();
+  const size_t table_floats = static_cast<size_t>(pq.m()) * static_cast<size_t>(ksub);
+  table.resize(static_cast<size_t>(r.group) * table_floats);
+  for (int g = 0; g < r.group; ++g) {
+    pq.ip_table(r.queries.data() + static_cast<size_t>(g) * r.head_dim, r.scale,
+                table.data() + static_cast<size_t>(g) * table_floats);
+  }
+  scan_ip(codes, 0, r.n_mid, table.data(), r.group, ksub, scores.data());
+  combine_group(scores.data(), r.group, r.n_mid, combined.data());
+  select_top_k(combined, top_k, &top);
+}
+
+void RetrievalSelector::HeadIndex::track_recall(const kv::KvHead& head, const MiddleRange& r, size_t top_k) {
+  exact_top(head, r, top_k, &exact);
+  std::sort(exact.begin(), exact.end());
+  size_t hit = 0;
+  for (int32_t i : top) hit += std::binary_search(exact.begin(), exact.end(), i) ? 1 : 0;
+  stats.recall_sum += static_cast<double>(hit) / static_cast<double>(top.size());
+  ++stats.recall_count;
+}
+
+// Re-indexes when the head was never built or its slots changed under it,
+// installs or starts a re-training as the context grows, and codes the tokens
+// that left the local window by nearest centroid.
+void RetrievalSelector::refresh_index(HeadIndex* h, int head_index, const kv::KvHead& head,
+                                      std::span<const int32_t> candidates, size_t n_mid) {
+  const size_t n = candidates.size(), sinks = static_cast<size_t>(options_.sinks);
+  const size_t used = std::min(h->slots.size(), n_mid);
+  const bool grown =
+      options_.retrain > 0 && static_cast<double>(n) >= options_.retrain * static_cast<double>(h->trained_on);
+  if (!h->built || (used > 0 && candidates[sinks + used - 1] != h->slots[used - 1])) {
+    h->retraining = {};  // its snapshot no longer describes the head
+    build_head(h, head_index, head, candidates, n);
+  } else if (h->retraining.valid() && n >= h->swap_at) {
+    install_retrained(h);
+  } else if (grown && !h->retraining.valid()) {
+    // Small heads re-train at once (a few ms of k-means): the background
+    // path's lag would leave their codebooks stale for nothing.
+    const double work = static_cast<double>(n) * static_cast<double>(shape_.head_dim) *
+                        static_cast<double>(1 << options_.bits);
+    if (work < kSyncRetrainWork) {
+      build_head(h, head_index, head, candidates, n);
+      ++h->stats.retrains;
+    } else {
+      start_retraining(h, head, candidates, n);
+    }
+  }
+  while (h->slots.size() < n_mid) add_code(h, head_index, head, candidates[sinks + h->slots.size()]);
+}
 
 void RetrievalSelector::select_and_gather(int layer, int kv_head, int32_t /*query_position*/, const kv::KvHead& head,
                                           std::span<const float> queries, std::span<const int32_t> candidates,
@@ -216,62 +211,20 @@ void RetrievalSelector::select_and_gather(int layer, int kv_head, int32_t /*quer
   const size_t sinks = static_cast<size_t>(options_.sinks);
   const size_t mid_end = n - 1 - split.window, n_mid = mid_end - sinks;
   const size_t hd = static_cast<size_t>(shape_.head_dim);
-  const int group = static_cast<int>(queries.size() / hd);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const MiddleRange r{queries, candidates, sinks, n_mid, hd, static_cast<int>(queries.size() / hd),
+                      1.0f / std::sqrt(static_cast<float>(hd))};
   const int head_index = layer * shape_.n_kv_heads + kv_head;
   HeadIndex& h = *heads_[static_cast<size_t>(head_index)];
   std::lock_guard<std::mutex> lock(h.mu);
-  h.scores.resize(static_cast<size_t>(group) * n_mid);
+  h.scores.resize(static_cast<size_t>(r.group) * n_mid);
   h.combined.resize(n_mid);
   h.key_row.resize(hd);
 
-  auto exact_top = [&](std::vector<int32_t>* out) {
-    for (int g = 0; g < group; ++g) {
-      const float* q = queries.data() + static_cast<size_t>(g) * hd;
-      float* row = h.scores.data() + static_cast<size_t>(g) * n_mid;
-      for (size_t i = 0; i < n_mid; ++i) {
-        head.read_key(candidates[sinks + i], h.key_row.data());
-        row[i] = core::dot_f32(q, h.key_row.data(), hd) * scale;
-      }
-    }
-    combine_group(h.scores.data(), group, n_mid, h.combined.data());
-    select_top_k(h.combined, split.top_k, out);
-  };
-
   if (options_.method == Method::kOracle) {
-    exact_top(&h.top);
+    h.exact_top(head, r, split.top_k, &h.top);
   } else {
-    // Re-index when the head was never built or its slots changed under it.
-    const size_t used = std::min(h.slots.size(), n_mid);
-    const bool grown = options_.retrain > 0 && static_cast<double>(n) >=
-                                                  options_.retrain * static_cast<double>(h.trained_on);
-    if (!h.built || (used > 0 && candidates[sinks + used - 1] != h.slots[used - 1])) {
-      h.retraining = {};  // its snapshot no longer describes the head
-      build_head(&h, head_index, head, candidates, n);
-    } else if (h.retraining.valid() && n >= h.swap_at) {
-      install_retrained(&h);
-    } else if (grown && !h.retraining.valid()) {
-      // Small heads re-train at once (a few ms of k-means): the background
-      // path's lag would leave their codebooks stale for nothing.
-      const double work = static_cast<double>(n) * static_cast<double>(hd) * static_cast<double>(1 << options_.bits);
-      if (work < kSyncRetrainWork) {
-        build_head(&h, head_index, head, candidates, n);
-        ++h.stats.retrains;
-      } else {
-        start_retraining(&h, head, candidates, n);
-      }
-    }
-    // Tokens that left the local window: codes by nearest centroid.
-    while (h.slots.size() < n_mid) add_code(&h, head_index, head, candidates[sinks + h.slots.size()]);
-    const int ksub = h.pq.ksub();
-    const size_t table_floats = static_cast<size_t>(h.pq.m()) * static_cast<size_t>(ksub);
-    h.table.resize(static_cast<size_t>(group) * table_floats);
-    for (int g = 0; g < group; ++g) {
-      h.pq.ip_table(queries.data() + static_cast<size_t>(g) * hd, scale, h.table.data() + static_cast<size_t>(g) * table_floats);
-    }
-    scan_ip(h.codes, 0, n_mid, h.table.data(), group, ksub, h.scores.data());
-    combine_group(h.scores.data(), group, n_mid, h.combined.data());
-    select_top_k(h.combined, split.top_k, &h.top);
+    refresh_index(&h, head_index, head, candidates, n_mid);
+    h.pq_top(r, split.top_k);
     if (tier_ != nullptr) {
       // Attention reads the top-k's K/V from the slower tier. Rows in h.top's
       // order, which is the order *selected lists them in after the sinks (and
@@ -281,14 +234,7 @@ void RetrievalSelector::select_and_gather(int layer, int kv_head, int32_t /*quer
       gathered->resize(sinks, h.top.size(), shape_.head_dim);
       tier_->fetch(layer, kv_head, h.positions, gathered->keys.data(), gathered->values.data());
     }
-    if (options_.track_recall) {
-      exact_top(&h.exact);
-      std::sort(h.exact.begin(), h.exact.end());
-      size_t hit = 0;
-      for (int32_t i : h.top) hit += std::binary_search(h.exact.begin(), h.exact.end(), i) ? 1 : 0;
-      h.stats.recall_sum += static_cast<double>(hit) / static_cast<double>(h.top.size());
-      ++h.stats.recall_count;
-    }
+    if (options_.track_recall) h.track_recall(head, r, split.top_k);
   }
   ++h.stats.selections;
   selected->clear();
@@ -296,56 +242,6 @@ void RetrievalSelector::select_and_gather(int layer, int kv_head, int32_t /*quer
   selected->insert(selected->end(), candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(sinks));
   for (int32_t i : h.top) selected->push_back(candidates[sinks + static_cast<size_t>(i)]);
   selected->insert(selected->end(), candidates.begin() + static_cast<std::ptrdiff_t>(mid_end), candidates.end());
-}
-
-// The snapshot is copied under the head's lock (the cache may grow while the
-// worker trains); training and coding the snapshot run on the worker. The
-// result replaces the index at a fixed later context length, not whenever the
-// worker finishes, so decoding stays deterministic; by then the worker has had
-// a growth of (retrain - 1) / 2 to finish, and decoding only waits when it has not.
-void RetrievalSelector::start_retraining(HeadIndex* h, const kv::KvHead& head, std::span<const int32_t> candidates,
-                                         size_t n_visible) {
-  const BudgetSplit split = split_budget(options_, n_visible);
-  const size_t sinks = static_cast<size_t>(options_.sinks);
-  const size_t mid_end = n_visible - 1 - split.window;
-  const size_t hd = static_cast<size_t>(shape_.head_dim);
-  // Like build_head: trained on every visible key, codes for the middle range.
-  auto keys = std::make_shared<std::vector<float>>(n_visible * hd);
-  auto slots = std::make_shared<std::vector<int32_t>>(candidates.begin() + static_cast<std::ptrdiff_t>(sinks),
-                                                      candidates.begin() + static_cast<std::ptrdiff_t>(mid_end));
-  for (size_t i = 0; i < n_visible; ++i) head.read_key(candidates[i], &(*keys)[i * hd]);
-  PqParams p{.dim = shape_.head_dim, .m = options_.m, .bits = options_.bits, .kmeans = {}};
-  p.kmeans.iterations = options_.iterations;
-  p.kmeans.seed = options_.seed;
-  auto promise = std::make_shared<std::promise<Retrained>>();
-  h->retraining = promise->get_future();
-  const size_t lag = std::max<size_t>(
-      kMinRetrainLag, static_cast<size_t>(std::ceil((options_.retrain - 1.0) / 2.0 * static_cast<double>(n_visible))));
-  h->swap_at = n_visible + lag;
-  trainer_->post([p, keys, slots, promise, n_visible, sinks, hd] {
-    Retrained r;
-    auto trained = ProductQuantizer::train(p, keys->data(), n_visible, nullptr);
-    if (trained.ok()) {  // parameters were validated at create(); the snapshot is never empty
-      r.pq = std::move(*trained);
-      r.codes = PackedCodes(p.m, p.bits);
-      r.pq.encode(keys->data() + sinks * hd, slots->size(), &r.codes);
-      r.slots = std::move(*slots);
-      r.trained_on = n_visible;
-    }
-    promise->set_value(std::move(r));
-  });
-}
-
-void RetrievalSelector::install_retrained(HeadIndex* h) {
-  const auto start = std::chrono::steady_clock::now();
-  Retrained r = h->retraining.get();
-  h->stats.retrain_wait_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  if (r.slots.empty()) return;  // training failed: keep the old index
-  h->pq = std::move(r.pq);
-  h->codes = std::move(r.codes);
-  h->slots = std::move(r.slots);
-  h->trained_on = r.trained_on;
-  ++h->stats.retrains;
 }
 
 RetrievalStats RetrievalSelector::stats() const {

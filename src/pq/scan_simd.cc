@@ -70,49 +70,103 @@ HWY_INLINE void AddLookups(D8 d8, const uint8_t* codes, const uint8_t* lo_lut, c
   odd1 = hn::Add(odd1, hn::ShiftRight<8>(w1));
 }
 
+// Writes block b's 32 sums (even[u], odd[u]: vectors u and 16 + u), scaled
+// into scores, to the [begin, end) part of dst.
+HWY_INLINE void EmitBlock(const uint16_t* even, const uint16_t* odd, size_t b, float step, float bias, size_t begin,
+                          size_t end, float* dst) {
+  const size_t first = b * 32;
+  if (first >= begin && first + 32 <= end) {
+    float* de = dst + (first - begin);
+    for (size_t u = 0; u < 16; ++u) de[u] = bias + step * static_cast<float>(even[u]);
+    for (size_t u = 0; u < 16; ++u) de[16 + u] = bias + step * static_cast<float>(odd[u]);
+    return;
+  }
+  for (size_t u = 0; u < 32; ++u) {
+    const size_t t = first + u;
+    if (t >= begin && t < end) dst[t - begin] = bias + step * static_cast<float>(u < 16 ? even[u] : odd[u - 16]);
+  }
+}
+
+#if HWY_TARGET == HWY_SCALAR  // one-lane vectors cannot hold a 16-entry table
+HWY_INLINE void BlockSumsScalar(const uint8_t* block, size_t rows, const uint8_t* lo, const uint8_t* hi,
+                                uint16_t* even, uint16_t* odd) {
+  for (size_t t = 0; t < 32; ++t) {
+    const size_t at = t < 16 ? 2 * t : 2 * (t - 16) + 1;
+    uint32_t sum = 0;
+    for (size_t r = 0; r < rows; ++r) {
+      const uint8_t c = block[r * 32 + at];
+      sum += lo[r * 32 + (c & 15u)] + hi[r * 32 + (c >> 4)];
+    }
+    (t < 16 ? even[t] : odd[t - 16]) = static_cast<uint16_t>(sum);
+  }
+}
+#else
+// A vector spans N / 32 rows of the same 32 vectors; the block's bytes run on
+// into the next block (or the padding), where the tables are zero. Folding
+// the rows' 16-lane segments gives the sums.
+template <class D8>
+HWY_INLINE void BlockSumsWide(D8 d8, const uint8_t* block, size_t block_bytes, const uint8_t* lo, const uint8_t* hi,
+                              uint16_t* even, uint16_t* odd) {
+  const hn::Repartition<uint16_t, D8> d16;
+  const size_t N = hn::Lanes(d8);
+  HWY_ALIGN uint16_t sums[64], odds[64];
+  auto sum0 = hn::Zero(d16), sum1 = hn::Zero(d16), odd0 = hn::Zero(d16), odd1 = hn::Zero(d16);
+  for (size_t off = 0; off < block_bytes; off += N) AddLookups(d8, block + off, lo + off, hi + off, sum0, sum1, odd0, odd1);
+  hn::Store(hn::Add(sum0, sum1), d16, sums);
+  hn::Store(hn::Add(odd0, odd1), d16, odds);
+  for (size_t u = 0; u < 16; ++u) {
+    uint16_t sv = sums[u], ov = odds[u];
+    for (size_t seg = 16; seg < N / 2; seg += 16) {
+      sv = static_cast<uint16_t>(sv + sums[seg + u]);
+      ov = static_cast<uint16_t>(ov + odds[seg + u]);
+    }
+    odd[u] = ov;
+    even[u] = static_cast<uint16_t>(sv - (ov << 8));
+  }
+}
+
+// 16-byte vectors: the two halves of a row cover vectors 0-7 / 16-23 and
+// 8-15 / 24-31; one accumulator set per half.
+template <class D8>
+HWY_INLINE void BlockSumsNarrow(D8 d8, const uint8_t* block, size_t block_bytes, const uint8_t* lo,
+                                const uint8_t* hi, uint16_t* even, uint16_t* odd) {
+  const hn::Repartition<uint16_t, D8> d16;
+  const size_t N = hn::Lanes(d8);
+  HWY_ALIGN uint16_t sums[64], odds[64];
+  auto sum0 = hn::Zero(d16), sum1 = hn::Zero(d16), odd0 = hn::Zero(d16), odd1 = hn::Zero(d16);
+  auto sum2 = hn::Zero(d16), sum3 = hn::Zero(d16), odd2 = hn::Zero(d16), odd3 = hn::Zero(d16);
+  for (size_t off = 0; off < block_bytes; off += 32) {
+    AddLookups(d8, block + off, lo + off, hi + off, sum0, sum1, odd0, odd1);
+    AddLookups(d8, block + off + N, lo + off + N, hi + off + N, sum2, sum3, odd2, odd3);
+  }
+  hn::Store(hn::Add(sum0, sum1), d16, sums);
+  hn::Store(hn::Add(sum2, sum3), d16, sums + N / 2);
+  hn::Store(hn::Add(odd0, odd1), d16, odds);
+  hn::Store(hn::Add(odd2, odd3), d16, odds + N / 2);
+  for (size_t u = 0; u < 16; ++u) {
+    odd[u] = odds[u];
+    even[u] = static_cast<uint16_t>(sums[u] - (odds[u] << 8));
+  }
+}
+#endif
+
 void ScanNibbles(const uint8_t* blocks, size_t rows, const uint8_t* luts, size_t lut_stride, size_t n_tables,
                  const float* steps, const float* biases, size_t begin, size_t end, float* out, size_t out_stride) {
   const size_t block_bytes = rows * 32;
   // even[u], odd[u]: the sums of vectors u and 16 + u of the block.
   HWY_ALIGN uint16_t even[16], odd[16];
-  auto emit = [&](size_t b, size_t g) {
-    const float step = steps[g], bias = biases[g];
-    float* dst = out + g * out_stride;
-    const size_t first = b * 32;
-    if (first >= begin && first + 32 <= end) {
-      float* de = dst + (first - begin);
-      for (size_t u = 0; u < 16; ++u) de[u] = bias + step * static_cast<float>(even[u]);
-      for (size_t u = 0; u < 16; ++u) de[16 + u] = bias + step * static_cast<float>(odd[u]);
-      return;
-    }
-    for (size_t u = 0; u < 32; ++u) {
-      const size_t t = first + u;
-      if (t >= begin && t < end) dst[t - begin] = bias + step * static_cast<float>(u < 16 ? even[u] : odd[u - 16]);
-    }
-  };
-#if HWY_TARGET == HWY_SCALAR  // one-lane vectors cannot hold a 16-entry table
+#if HWY_TARGET == HWY_SCALAR
   for (size_t b = begin / 32; b * 32 < end; ++b) {
     const uint8_t* block = blocks + b * block_bytes;
     for (size_t g = 0; g < n_tables; ++g) {
       const uint8_t* lo = luts + g * 2 * lut_stride;
-      const uint8_t* hi = lo + lut_stride;
-      for (size_t t = 0; t < 32; ++t) {
-        const size_t at = t < 16 ? 2 * t : 2 * (t - 16) + 1;
-        uint32_t sum = 0;
-        for (size_t r = 0; r < rows; ++r) {
-          const uint8_t c = block[r * 32 + at];
-          sum += lo[r * 32 + (c & 15u)] + hi[r * 32 + (c >> 4)];
-        }
-        (t < 16 ? even[t] : odd[t - 16]) = static_cast<uint16_t>(sum);
-      }
-      emit(b, g);
+      BlockSumsScalar(block, rows, lo, lo + lut_stride, even, odd);
+      EmitBlock(even, odd, b, steps[g], biases[g], begin, end, out + g * out_stride);
     }
   }
 #else
   const hn::ScalableTag<uint8_t> d8;
-  const hn::Repartition<uint16_t, decltype(d8)> d16;
   const size_t N = hn::Lanes(d8);
-  HWY_ALIGN uint16_t sums[64], odds[64];
   // Block by block, every table over the block: its codes are read from
   // memory once and from L1 for the other tables.
   for (size_t b = begin / 32; b * 32 < end; ++b) {
@@ -125,42 +179,12 @@ void ScanNibbles(const uint8_t* blocks, size_t rows, const uint8_t* luts, size_t
     }
     for (size_t g = 0; g < n_tables; ++g) {
       const uint8_t* lo = luts + g * 2 * lut_stride;
-      const uint8_t* hi = lo + lut_stride;
-      auto sum0 = hn::Zero(d16), sum1 = hn::Zero(d16), odd0 = hn::Zero(d16), odd1 = hn::Zero(d16);
       if (N >= 32) {
-        // A vector spans N / 32 rows of the same 32 vectors; the block's
-        // bytes run on into the next block (or the padding), where the tables
-        // are zero. Folding the rows' 16-lane segments gives the sums.
-        for (size_t off = 0; off < block_bytes; off += N) AddLookups(d8, block + off, lo + off, hi + off, sum0, sum1, odd0, odd1);
-        hn::Store(hn::Add(sum0, sum1), d16, sums);
-        hn::Store(hn::Add(odd0, odd1), d16, odds);
-        for (size_t u = 0; u < 16; ++u) {
-          uint16_t sv = sums[u], ov = odds[u];
-          for (size_t seg = 16; seg < N / 2; seg += 16) {
-            sv = static_cast<uint16_t>(sv + sums[seg + u]);
-            ov = static_cast<uint16_t>(ov + odds[seg + u]);
-          }
-          odd[u] = ov;
-          even[u] = static_cast<uint16_t>(sv - (ov << 8));
-        }
+        BlockSumsWide(d8, block, block_bytes, lo, lo + lut_stride, even, odd);
       } else {
-        // 16-byte vectors: the two halves of a row cover vectors 0-7 / 16-23
-        // and 8-15 / 24-31; one accumulator set per half.
-        auto sum2 = hn::Zero(d16), sum3 = hn::Zero(d16), odd2 = hn::Zero(d16), odd3 = hn::Zero(d16);
-        for (size_t off = 0; off < block_bytes; off += 32) {
-          AddLookups(d8, block + off, lo + off, hi + off, sum0, sum1, odd0, odd1);
-          AddLookups(d8, block + off + N, lo + off + N, hi + off + N, sum2, sum3, odd2, odd3);
-        }
-        hn::Store(hn::Add(sum0, sum1), d16, sums);
-        hn::Store(hn::Add(sum2, sum3), d16, sums + N / 2);
-        hn::Store(hn::Add(odd0, odd1), d16, odds);
-        hn::Store(hn::Add(odd2, odd3), d16, odds + N / 2);
-        for (size_t u = 0; u < 16; ++u) {
-          odd[u] = odds[u];
-          even[u] = static_cast<uint16_t>(sums[u] - (odds[u] << 8));
-        }
+        BlockSumsNarrow(d8, block, block_bytes, lo, lo + lut_stride, even, odd);
       }
-      emit(b, g);
+      EmitBlock(even, odd, b, steps[g], biases[g], begin, end, out + g * out_stride);
     }
   }
 #endif

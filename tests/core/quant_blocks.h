@@ -16,6 +16,15 @@
 
 namespace kvforge::core::qtest {
 
+// n floats uniform in [-scale, scale], reproducible by seed.
+inline std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-scale, scale);
+  std::vector<float> v(n);
+  for (auto& f : v) f = dist(rng);
+  return v;
+}
+
 // Byte offsets of a block's fp16 fields: `scale` (d) and, for types that
 // subtract or add an offset, `min` (m / dmin); -1 where absent.
 struct HalfFields {

@@ -147,6 +147,8 @@ class RetrievalSelector final : public kv::SlotSelector {
   void add_code(HeadIndex* h, int head_index, const kv::KvHead& head, int32_t slot);
   void start_retraining(HeadIndex* h, const kv::KvHead& head, std::span<const int32_t> candidates, size_t n_visible);
   void install_retrained(HeadIndex* h);
+  void refresh_index(HeadIndex* h, int head_index, const kv::KvHead& head, std::span<const int32_t> candidates,
+                     size_t n_mid);
 
   RetrievalOptions options_;
   kv::KvShape shape_;
