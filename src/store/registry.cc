@@ -7,7 +7,7 @@ namespace kvforge::store {
 namespace {
 struct Scheme {
   const char* name;
-  Result<std::unique_ptr<Backend>> (*open)(const StoreUrl&);
+  Result<std::unique_ptr<Backend>> (*open)(const StoreUrl&, core::Env*);
 };
 constexpr Scheme kSchemes[] = {
     {"file", open_file_backend},
@@ -22,10 +22,10 @@ std::vector<std::string> backend_schemes() {
   return out;
 }
 
-Result<std::unique_ptr<Backend>> open_backend(std::string_view url) {
+Result<std::unique_ptr<Backend>> open_backend(std::string_view url, core::Env* env) {
   KVF_ASSIGN_OR_RETURN(const StoreUrl parsed, parse_store_url(url));
   for (const Scheme& s : kSchemes) {
-    if (parsed.scheme == s.name) return s.open(parsed);
+    if (parsed.scheme == s.name) return s.open(parsed, env);
   }
   std::string valid;
   for (const Scheme& s : kSchemes) valid += (valid.empty() ? "" : ", ") + std::string(s.name);
