@@ -149,7 +149,7 @@ int run_stream(const StreamArgs& a) {
     for (int run = 0; run < a.runs; ++run) {
       auto trace = stream::make_trace(trace_spec(kind, run));
       if (!trace.ok()) return fail(trace.status());
-      stream::ThrottledSource throttled(local, **trace, stream::real_clock());
+      stream::ThrottledSource throttled(local, **trace, *core::Env::Default());
       std::shared_ptr<const stream::BandwidthTrace> link = std::move(*trace);
       double best = 1e300;
       auto one = [&](const std::string& name, const std::string& mode, bool report) -> Status {
