@@ -1,72 +1,59 @@
 #include "kvforge/core/file_io.h"
 
-#include <cerrno>
-#include <cstring>
-#include <fcntl.h>
 #include <unistd.h>
 
-#include <fstream>
-#include <sstream>
+#include <algorithm>
+#include <atomic>
 
 namespace kvforge::core {
 
 namespace {
-Status errno_status(const std::string& what, const std::string& path, int err) {
-  std::string msg = what + " " + path + ": " + std::strerror(err);
-  if (err == ENOENT) return Status::NotFound(msg);
-  return Status::IOError(msg);
+constexpr std::string_view kTempMarker = ".tmp.";
+
+bool all_digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-std::string dir_of(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
+// Writes, syncs and closes `tmp`; the first error wins.
+Status write_synced(Env* env, const std::string& tmp, std::string_view data) {
+  KVF_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file, env->new_writable_file(tmp));
+  Status s = file->append(data);
+  if (s.ok()) s = file->sync();
+  const Status closed = file->close();
+  return s.ok() ? closed : s;
 }
 }  // namespace
 
-Status write_file_atomic(const std::string& path, std::string_view data) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return errno_status("cannot create", tmp, errno);
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t w = ::write(fd, data.data() + done, data.size() - done);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return errno_status("cannot write", tmp, err);
-    }
-    done += static_cast<size_t>(w);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    return errno_status("cannot sync", tmp, err);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    return errno_status("cannot rename onto", path, err);
-  }
-  // The rename itself must survive a crash too.
-  const int dfd = ::open(dir_of(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  return Status::OK();
+std::string atomic_temp_path(const std::string& path) {
+  // A per-process counter, not the thread id: a thread writing one path twice
+  // at once (two backends on one directory) still gets two names.
+  static std::atomic<uint64_t> next{0};
+  return path + std::string(kTempMarker) + std::to_string(::getpid()) + "." + std::to_string(next.fetch_add(1));
 }
 
-Result<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return errno_status("cannot open", path, errno ? errno : ENOENT);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return Status::IOError("error reading " + path);
-  return ss.str();
+std::optional<long> atomic_temp_writer(std::string_view name) {
+  const size_t marker = name.rfind(kTempMarker);
+  if (marker == std::string_view::npos) return std::nullopt;
+  std::string_view rest = name.substr(marker + kTempMarker.size());
+  const size_t dot = rest.find('.');
+  const std::string_view pid = rest.substr(0, dot);
+  const bool counter_ok = dot == std::string_view::npos || all_digits(rest.substr(dot + 1));
+  if (!all_digits(pid) || !counter_ok || pid.size() > 9) return 0;
+  return std::stol(std::string(pid));
 }
+
+Status write_file_atomic(const std::string& path, std::string_view data, Env* env) {
+  const std::string tmp = atomic_temp_path(path);
+  Status s = write_synced(env, tmp, data);
+  if (s.ok()) s = env->rename_file(tmp, path);
+  if (!s.ok()) {
+    (void)env->remove_file(tmp);  // may never have been created
+    return s;
+  }
+  // The rename itself must survive a crash too.
+  return env->sync_dir(dir_of(path));
+}
+
+Result<std::string> read_file(const std::string& path, Env* env) { return env->read_file(path); }
 
 }  // namespace kvforge::core

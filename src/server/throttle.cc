@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <thread>
 
 namespace kvforge::server {
 
@@ -11,12 +10,13 @@ BandwidthFn constant_mbps(double megabits_per_second) {
   return [bps](double) { return bps; };
 }
 
-Link::Link(BandwidthFn fn) : fn_(std::move(fn)), start_(Clock::now()), next_free_(start_) {}
+Link::Link(BandwidthFn fn, core::Clock& clock)
+    : fn_(std::move(fn)), clock_(clock), start_(clock.now_seconds()), next_free_(start_) {}
 
 void Link::set(BandwidthFn fn) {
   std::lock_guard lock(mu_);
   fn_ = std::move(fn);
-  start_ = Clock::now();
+  start_ = clock_.now_seconds();
   next_free_ = start_;
 }
 
@@ -33,33 +33,32 @@ constexpr size_t kMinSlice = size_t{1} << 10;
 size_t Link::slice_bytes() const {
   std::lock_guard lock(mu_);
   if (!fn_) return kMaxSlice;
-  const double t = std::chrono::duration<double>(Clock::now() - start_).count();
+  const double t = clock_.now_seconds() - start_;
   const double bps = fn_(t);
   if (!std::isfinite(bps) || bps <= 0) return kMinSlice;
   return std::clamp(static_cast<size_t>(bps * 0.005), kMinSlice, kMaxSlice);
 }
 
 void Link::pace(size_t bytes) {
-  Clock::time_point until;
+  double until;
   {
     std::lock_guard lock(mu_);
     if (!fn_) return;
-    const Clock::time_point now = Clock::now();
-    Clock::time_point at = std::max(now, next_free_);
+    double at = std::max(clock_.now_seconds(), next_free_);
     // Bandwidth at the moment this slice starts to leave; a paused link (<= 0)
     // is asked again every millisecond.
     double bps = 0;
     for (int i = 0; i < 100000; ++i) {
-      bps = fn_(std::chrono::duration<double>(at - start_).count());
+      bps = fn_(at - start_);
       if (std::isfinite(bps) && bps > 0) break;
-      at += std::chrono::milliseconds(1);
+      at += 1e-3;
     }
     if (!std::isfinite(bps) || bps <= 0) bps = 1.0;
-    at += std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(static_cast<double>(bytes) / bps));
+    at += static_cast<double>(bytes) / bps;
     next_free_ = at;
     until = at;
   }
-  std::this_thread::sleep_until(until);
+  clock_.sleep_until(until);
 }
 
 }  // namespace kvforge::server

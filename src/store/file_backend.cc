@@ -5,17 +5,15 @@
 // increasing, because the kernel's timestamps are too coarse to order writes
 // made in quick succession.
 //
+// Every file operation and the use-stamp clock go through a core::Env, so the
+// crash tests can run it on one that drops unsynced data or fails fsync.
+//
 // The in-memory index is this process's view: a chunk another process writes
 // is served by get() but counted (contains, list, capacity) only after a reopen.
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
-#include <filesystem>
 #include <mutex>
 
 #include "kvforge/core/file_io.h"
@@ -26,10 +24,7 @@ namespace kvforge::store {
 
 namespace {
 
-namespace fs = std::filesystem;
-
 constexpr std::string_view kChunkSuffix = ".kvc";
-constexpr std::string_view kTempMarker = ".tmp.";  // what write_file_atomic appends, then its pid
 
 bool is_hex_key(std::string_view s) {
   return s.size() == 32 && std::all_of(s.begin(), s.end(), [](char c) {
@@ -39,53 +34,44 @@ bool is_hex_key(std::string_view s) {
 
 // A temp file left by a process that died mid-write: never a chunk, safe to delete.
 bool is_stale_temp(std::string_view name) {
-  const size_t marker = name.find(kTempMarker);
-  if (marker == std::string_view::npos || !name.substr(0, marker).ends_with(kChunkSuffix)) return false;
-  const std::string pid_text(name.substr(marker + kTempMarker.size()));
-  if (pid_text.empty() || !std::all_of(pid_text.begin(), pid_text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return true;
-  }
+  const std::optional<long> pid = core::atomic_temp_writer(name);
+  if (!pid || !name.substr(0, name.rfind(".tmp.")).ends_with(kChunkSuffix)) return false;
+  if (*pid == 0) return true;
   // A live writer (this process included: another backend on the same
   // directory) keeps its temp file.
-  const long pid = std::strtol(pid_text.c_str(), nullptr, 10);
-  return ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
-}
-
-int64_t mtime_micros(const struct stat& st) {
-  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000 + st.st_mtim.tv_nsec / 1000;
+  return ::kill(static_cast<pid_t>(*pid), 0) != 0 && errno == ESRCH;
 }
 
 class FileBackend final : public LruBackend {
  public:
-  FileBackend(std::string url, std::string dir, uint64_t capacity)
-      : LruBackend(std::move(url), capacity), dir_(std::move(dir)) {}
+  FileBackend(std::string url, std::string dir, uint64_t capacity, core::Env* env)
+      : LruBackend(std::move(url), capacity, env), dir_(std::move(dir)) {}
 
   // Rebuilds the index from the directory and deletes stale temp files.
   Status load() {
-    std::error_code ec;
-    fs::create_directories(dir_, ec);
-    if (ec) return Status::IOError("store: cannot create " + dir_ + ": " + ec.message());
+    KVF_RETURN_IF_ERROR(env_->create_dir(dir_).with_context("store"));
+    const auto names = env_->list_dir(dir_);
+    if (!names.ok()) return names.status().with_context("store");
     struct Found {
       ChunkKey key;
       uint64_t bytes;
       int64_t micros;
     };
     std::vector<Found> found;
-    for (fs::directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec)) {
-      const std::string name = it->path().filename().string();
+    for (const std::string& name : *names) {
+      const std::string path = dir_ + "/" + name;
       if (is_stale_temp(name)) {
-        ::unlink(it->path().c_str());
+        (void)env_->remove_file(path);  // a leftover that stays is only disk space
         continue;
       }
       if (!name.ends_with(kChunkSuffix) || !is_hex_key(std::string_view(name).substr(0, 32)) ||
           name.size() != 32 + kChunkSuffix.size()) {
         continue;  // not ours
       }
-      struct stat st;
-      if (::stat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-      found.push_back({*ChunkKey::from_hex(name.substr(0, 32)), static_cast<uint64_t>(st.st_size), mtime_micros(st)});
+      auto info = env_->file_info(path);
+      if (!info.ok() || !info->regular) continue;
+      found.push_back({*ChunkKey::from_hex(name.substr(0, 32)), info->size, info->mtime_micros});
     }
-    if (ec) return Status::IOError("store: cannot list " + dir_ + ": " + ec.message());
     std::sort(found.begin(), found.end(), [](const Found& a, const Found& b) { return a.micros < b.micros; });
     for (const Found& f : found) {
       index_.insert(f.key, f.bytes, f.micros);
@@ -99,7 +85,7 @@ class FileBackend final : public LruBackend {
     KVF_RETURN_IF_ERROR(check_fits(key, bytes.size()));
     std::lock_guard write_lock(write_mu_);
     const std::string path = path_of(key);
-    KVF_RETURN_IF_ERROR(core::write_file_atomic(path, bytes));
+    KVF_RETURN_IF_ERROR(core::write_file_atomic(path, bytes, env_).with_context("store: cannot put chunk " + key.hex()));
     const int64_t stamp = stamp_use(path);
     {
       std::lock_guard lock(mu_);
@@ -116,22 +102,20 @@ class FileBackend final : public LruBackend {
   Status remove(const ChunkKey& key) override {
     std::lock_guard write_lock(write_mu_);
     const std::string path = path_of(key);
-    const int rc = ::unlink(path.c_str());
-    const int err = errno;
+    const Status removed = env_->remove_file(path);
     {
       std::lock_guard lock(mu_);
       index_.erase(key);
     }
-    if (rc != 0 && err == ENOENT) return not_found(key);
-    if (rc != 0) return Status::IOError("store: cannot remove " + path + ": " + std::strerror(err));
-    return Status::OK();
+    if (removed.is_not_found()) return not_found(key);
+    return removed.with_context("store");
   }
 
  private:
   std::string path_of(const ChunkKey& key) const { return dir_ + "/" + key.hex() + std::string(kChunkSuffix); }
 
   Result<std::string> read(const ChunkKey& key, bool count_use) {
-    auto bytes = core::read_file(path_of(key));
+    auto bytes = core::read_file(path_of(key), env_);
     if (!bytes.ok()) {
       if (!bytes.status().is_not_found()) return bytes.status().with_context("store: chunk " + key.hex());
       std::lock_guard lock(mu_);
@@ -153,7 +137,7 @@ class FileBackend final : public LruBackend {
       victims = index_.victims(keep);
     }
     for (const ChunkKey& victim : victims) {
-      ::unlink(path_of(victim).c_str());  // already gone is as good as deleted
+      (void)env_->remove_file(path_of(victim));  // already gone is as good as deleted
       std::lock_guard lock(mu_);
       index_.erase(victim);
       index_.count_eviction();
@@ -166,11 +150,8 @@ class FileBackend final : public LruBackend {
     return stamp_use_locked(path);
   }
   int64_t stamp_use_locked(const std::string& path) {
-    last_stamp_ = std::max(wall_micros(), last_stamp_ + 1);
-    const struct timespec times[2] = {{0, UTIME_OMIT},
-                                      {static_cast<time_t>(last_stamp_ / 1000000),
-                                       static_cast<long>(last_stamp_ % 1000000) * 1000}};
-    ::utimensat(AT_FDCWD, path.c_str(), times, 0);  // a lost stamp only blurs the LRU order
+    last_stamp_ = std::max(env_->now_micros(), last_stamp_ + 1);
+    (void)env_->set_mtime_micros(path, last_stamp_);  // a lost stamp only blurs the LRU order
     return last_stamp_;
   }
 
@@ -181,11 +162,11 @@ class FileBackend final : public LruBackend {
 
 }  // namespace
 
-Result<std::unique_ptr<Backend>> open_file_backend(core::Spec& params, const StoreUrl& url) {
+Result<std::unique_ptr<Backend>> open_file_backend(core::Spec& params, const StoreUrl& url, core::Env* env) {
   KVF_ASSIGN_OR_RETURN(const uint64_t capacity, params.get_bytes("capacity", 0));
   KVF_RETURN_IF_ERROR(params.finish());
   if (url.location.empty()) return params.error("no directory (file:///path/to/dir)");
-  auto backend = std::make_unique<FileBackend>(url.text, url.location, capacity);
+  auto backend = std::make_unique<FileBackend>(url.text, url.location, capacity, env);
   KVF_RETURN_IF_ERROR(backend->load());
   return std::unique_ptr<Backend>(std::move(backend));
 }

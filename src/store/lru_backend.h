@@ -6,6 +6,7 @@
 #include <mutex>
 #include <string>
 
+#include "kvforge/core/env.h"
 #include "kvforge/store/backend.h"
 #include "store/lru_index.h"
 
@@ -19,13 +20,16 @@ class LruBackend : public Backend {
   Result<BackendStats> stats() override;
 
  protected:
-  LruBackend(std::string url, uint64_t capacity_bytes) : url_(std::move(url)), index_(capacity_bytes) {}
+  // `env` (not owned) gives the use-stamp clock, and the file backend its files.
+  LruBackend(std::string url, uint64_t capacity_bytes, core::Env* env)
+      : url_(std::move(url)), env_(env), index_(capacity_bytes) {}
 
   // ResourceExhausted when one blob of `bytes` alone exceeds the capacity.
   Status check_fits(const ChunkKey& key, size_t bytes) const;
   Status not_found(const ChunkKey& key) const;
 
   const std::string url_;
+  core::Env* const env_;
   std::mutex mu_;
   LruIndex index_;
 };

@@ -52,11 +52,3 @@ BackendStats LruIndex::stats() const { return {entries_.size(), bytes_, capacity
 
 }  // namespace kvforge::store
 
-#include <chrono>
-
-namespace kvforge::store {
-int64_t wall_micros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-}  // namespace kvforge::store

@@ -47,7 +47,3 @@ class LruIndex {
 
 }  // namespace kvforge::store
 
-namespace kvforge::store {
-// The clock of last-use times: wall-clock microseconds since the Unix epoch.
-int64_t wall_micros();
-}  // namespace kvforge::store

@@ -15,7 +15,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <memory>
 #include <mutex>
 
@@ -82,11 +81,9 @@ struct ContextDeleter {
 // Wall-clock microseconds, strictly increasing within this process, so uses in
 // quick succession keep their order in the LRU set (clients on other machines
 // order by their clocks).
-int64_t use_stamp() {
+int64_t use_stamp(core::Clock& clock) {
   static std::atomic<int64_t> last{0};
-  const int64_t wall =
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count();
+  const int64_t wall = clock.now_micros();
   int64_t prev = last.load();
   int64_t next;
   do {
@@ -97,8 +94,10 @@ int64_t use_stamp() {
 
 class RedisBackend final : public Backend {
  public:
-  RedisBackend(std::string url, std::string host, int port, std::string prefix, uint64_t capacity, int timeout_ms)
-      : url_(std::move(url)),
+  RedisBackend(std::string url, std::string host, int port, std::string prefix, uint64_t capacity, int timeout_ms,
+               core::Clock* clock)
+      : clock_(clock),
+        url_(std::move(url)),
         host_(std::move(host)),
         port_(port),
         prefix_(std::move(prefix)),
@@ -117,7 +116,7 @@ class RedisBackend final : public Backend {
       return Status::ResourceExhausted("store: chunk " + key.hex() + " of " + std::to_string(bytes.size()) +
                                        " bytes exceeds the capacity of " + url_);
     }
-    const std::string hex = key.hex(), now = std::to_string(use_stamp()), cap = std::to_string(capacity_);
+    const std::string hex = key.hex(), now = std::to_string(use_stamp(*clock_)), cap = std::to_string(capacity_);
     const std::string blob_prefix = prefix_ + ":c:";
     std::lock_guard lock(mu_);
     KVF_ASSIGN_OR_RETURN(Reply r, eval(kPutScript, {blob_key(hex), lru_key(), size_key(), bytes_key(), evictions_key()},
@@ -128,7 +127,7 @@ class RedisBackend final : public Backend {
   Result<std::string> get(const ChunkKey& key) override {
     const std::string hex = key.hex();
     std::lock_guard lock(mu_);
-    KVF_ASSIGN_OR_RETURN(Reply r, eval(kGetScript, {blob_key(hex), lru_key()}, {hex, std::to_string(use_stamp())}));
+    KVF_ASSIGN_OR_RETURN(Reply r, eval(kGetScript, {blob_key(hex), lru_key()}, {hex, std::to_string(use_stamp(*clock_))}));
     if (r->type == REDIS_REPLY_NIL) return not_found(key);
     if (r->type != REDIS_REPLY_STRING) return unexpected("get");
     return std::string(r->str, r->len);
@@ -266,6 +265,7 @@ class RedisBackend final : public Backend {
     return command(cmd);
   }
 
+  core::Clock* const clock_;  // use stamps; not owned
   const std::string url_, host_;
   const int port_;
   const std::string prefix_;
@@ -277,7 +277,7 @@ class RedisBackend final : public Backend {
 
 }  // namespace
 
-Result<std::unique_ptr<Backend>> open_redis_backend(core::Spec& params, const StoreUrl& url) {
+Result<std::unique_ptr<Backend>> open_redis_backend(core::Spec& params, const StoreUrl& url, core::Env* env) {
   KVF_ASSIGN_OR_RETURN(const uint64_t capacity, params.get_bytes("capacity", 0));
   KVF_ASSIGN_OR_RETURN(const int64_t timeout_ms, params.get_int("timeout_ms", kDefaultTimeoutMs, 1, 600000));
   KVF_ASSIGN_OR_RETURN(const std::string prefix, params.get_string("prefix", "kvforge"));
@@ -296,7 +296,7 @@ Result<std::unique_ptr<Backend>> open_redis_backend(core::Spec& params, const St
     port = static_cast<int>(v);
   }
   if (host.empty()) return params.error("redis:// needs host[:port]");
-  auto backend = std::make_unique<RedisBackend>(url.text, host, port, prefix, capacity, static_cast<int>(timeout_ms));
+  auto backend = std::make_unique<RedisBackend>(url.text, host, port, prefix, capacity, static_cast<int>(timeout_ms), env);
   KVF_RETURN_IF_ERROR(backend->connect());
   return std::unique_ptr<Backend>(std::move(backend));
 }

@@ -96,8 +96,8 @@ Result<LoadReport> load_context(kv::Recompute& session, ChunkSource& source, std
   } else if (config.levels.empty()) {
     recompute_all = true;
   }
-  Clock& clock = options.clock ? *options.clock : real_clock();
-  const double t0 = clock.now();
+  core::Clock& clock = options.clock ? *options.clock : *core::Env::Default();
+  const double t0 = clock.now_seconds();
 
   const size_t n = tokens.size(), ct = options.chunk_tokens;
   const store::ChunkKeyer keyer(session.model_fingerprint(), ct);
@@ -143,7 +143,7 @@ Result<LoadReport> load_context(kv::Recompute& session, ChunkSource& source, std
       it.index = i;
       {
         std::lock_guard<std::mutex> lock(planner_mu);
-        it.decided_at = clock.now() - t0;
+        it.decided_at = clock.now_seconds() - t0;
         it.decision = planner.decide(i, it.decided_at, estimator.estimate());
       }
       it.level = it.decision.level;
@@ -159,7 +159,7 @@ Result<LoadReport> load_context(kv::Recompute& session, ChunkSource& source, std
         } catch (const std::exception& e) {
           got = Status::IOError(std::string("source threw: ") + e.what());
         }
-        const double now = clock.now() - t0;
+        const double now = clock.now_seconds() - t0;
         std::lock_guard<std::mutex> lock(planner_mu);
         if (got.ok()) {
           it.fetch_seconds = got->seconds;
@@ -212,7 +212,7 @@ Result<LoadReport> load_context(kv::Recompute& session, ChunkSource& source, std
       it = std::move(queue.front());
       queue.pop_front();
     }
-    const double c0 = clock.now();
+    const double c0 = clock.now_seconds();
     const size_t begin = i * ct, count = chunk_tokens[i];
     const bool last = i + 1 == n_chunks;
     ChunkLog& log = report.chunks[i];
@@ -249,7 +249,7 @@ Result<LoadReport> load_context(kv::Recompute& session, ChunkSource& source, std
       ++report.recomputed_chunks;
     }
     log.note = it.note;
-    const double done = clock.now();
+    const double done = clock.now_seconds();
     log.compute_ms = (done - c0) * 1e3;
     log.actual_ms = (done - t0 - it.decided_at) * 1e3;
     if (!clock.is_virtual()) {
@@ -260,7 +260,7 @@ Result<LoadReport> load_context(kv::Recompute& session, ChunkSource& source, std
   report.source_failed = report.source_failed ||
                          std::any_of(report.chunks.begin(), report.chunks.end(),
                                      [](const ChunkLog& c) { return c.note.rfind("source failed", 0) == 0; });
-  report.ttft_seconds = clock.now() - t0;
+  report.ttft_seconds = clock.now_seconds() - t0;
   report.deadline_met = report.ttft_seconds <= options.planner.deadline_seconds;
   return report;
 }
@@ -269,14 +269,14 @@ Result<Calibration> calibrate(kv::Recompute& session, const store::StoredChunk& 
                               const std::vector<std::string>& levels, int reps, const codec::Profile* profile) {
   if (sample.tokens.empty()) return Status::InvalidArgument("calibrate: the sample chunk has no tokens");
   const double n = static_cast<double>(sample.tokens.size());
-  Clock& clock = real_clock();
+  core::Clock& clock = *core::Env::Default();
   Calibration cal;
   double best = std::numeric_limits<double>::infinity();
   for (int r = 0; r < std::max(1, reps); ++r) {
     session.reset();
-    const double t = clock.now();
+    const double t = clock.now_seconds();
     KVF_RETURN_IF_ERROR(session.recompute(sample.tokens, nullptr));
-    best = std::min(best, clock.now() - t);
+    best = std::min(best, clock.now_seconds() - t);
   }
   cal.prefill_seconds_per_token = best / n;
   for (const std::string& level : levels) {
@@ -289,7 +289,7 @@ Result<Calibration> calibrate(kv::Recompute& session, const store::StoredChunk& 
     double dbest = std::numeric_limits<double>::infinity();
     for (int r = 0; r < std::max(1, reps); ++r) {
       session.reset();
-      const double t = clock.now();
+      const double t = clock.now_seconds();
       codec::KvChunk chunk;
       codec::DecodeOptions dopt;
       dopt.pool = session.pool();
@@ -297,7 +297,7 @@ Result<Calibration> calibrate(kv::Recompute& session, const store::StoredChunk& 
       KVF_RETURN_IF_ERROR(codec::decode_frame(frame->frame, &chunk, dopt));
       KVF_RETURN_IF_ERROR(session.cache().import_tokens(
           to_dense(std::move(chunk), sample.tokens.size(), static_cast<int32_t>(sample.first_position))));
-      dbest = std::min(dbest, clock.now() - t);
+      dbest = std::min(dbest, clock.now_seconds() - t);
     }
     cost.decode_seconds_per_token = dbest / n;
     cal.levels.push_back(cost);

@@ -77,12 +77,13 @@ TEST(FileBackend, CrashLeftoversAreNeverReadAsChunks) {
   }
   // A writer killed before its rename leaves only its temp file (pid 2^22 + 1
   // is past Linux's pid_max, so no live process owns it).
-  const std::string dead = key_of(2).hex() + ".kvc.tmp.4194305";
+  // Temp names are <file>.tmp.<pid>.<n> (one per write); the older <file>.tmp.<pid> too.
+  const std::string dead = key_of(2).hex() + ".kvc.tmp.4194305.17";
   const std::string over = key_of(1).hex() + ".kvc.tmp.4194305";
   dir.write(dead, {'h', 'a', 'l', 'f'});
   dir.write(over, {'n', 'e', 'w'});
   // A live writer's temp file (our parent's pid) stays, and foreign files are left alone.
-  const std::string live = key_of(3).hex() + ".kvc.tmp." + std::to_string(::getppid());
+  const std::string live = key_of(3).hex() + ".kvc.tmp." + std::to_string(::getppid()) + ".0";
   dir.write(live, {'w', 'i', 'p'});
   dir.write("README", {'h', 'i'});
 

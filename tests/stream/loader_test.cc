@@ -279,7 +279,7 @@ LinkRun run_link(const std::string& trace_spec, double deadline, double prefill_
   const Fixture& f = fixture();
   auto trace = make_trace(trace_spec);
   KVF_CHECK(trace.ok());
-  VirtualClock clock;
+  core::VirtualClock clock;
   BackendSource inner(*f.backend);
   ThrottledSource source(inner, **trace, clock);
   LoadOptions o = options("adaptive", deadline);

@@ -185,7 +185,7 @@ class StreamBench {
   // Every method, then the hindsight-only choices, over one trace run.
   Status run_once(const std::string& kind, int run, TraceResults* r) {
     KVF_ASSIGN_OR_RETURN(std::unique_ptr<stream::BandwidthTrace> trace, stream::make_trace(trace_spec(kind, run)));
-    stream::ThrottledSource throttled(*local_, *trace, stream::real_clock());
+    stream::ThrottledSource throttled(*local_, *trace, *core::Env::Default());
     std::shared_ptr<const stream::BandwidthTrace> link = std::move(trace);
     double best = 1e300;
     auto one = [&](const std::string& name, const std::string& mode, bool report) -> Status {

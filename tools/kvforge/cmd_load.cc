@@ -80,7 +80,7 @@ int run_load(const LoadArgs& a) {
     auto t = stream::make_trace(a.trace);
     if (!t.ok()) return fail(t.status());
     trace = std::move(*t);
-    throttled = std::make_unique<stream::ThrottledSource>(local, *trace, stream::real_clock());
+    throttled = std::make_unique<stream::ThrottledSource>(local, *trace, *core::Env::Default());
     options.initial_bytes_per_second = trace->bytes_per_second(0);
     source = throttled.get();
   }

@@ -7,10 +7,11 @@
 // as a BandwidthFn. Thread-safety: Link is thread-safe; the function it holds is
 // called under its lock, from server threads.
 #pragma once
-#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <mutex>
+
+#include "kvforge/core/env.h"
 
 namespace kvforge::server {
 
@@ -23,10 +24,9 @@ BandwidthFn constant_mbps(double megabits_per_second);
 
 class Link {
  public:
-  using Clock = std::chrono::steady_clock;
-
-  // An empty function means unthrottled.
-  explicit Link(BandwidthFn fn = {});
+  // An empty function means unthrottled. `clock` (not owned) paces the bytes:
+  // the real one, or a VirtualClock in tests.
+  explicit Link(BandwidthFn fn = {}, core::Clock& clock = *core::Env::Default());
   // Replaces the trace; its time 0 is now. Responses in flight follow it from
   // their next slice.
   void set(BandwidthFn fn);
@@ -41,8 +41,9 @@ class Link {
  private:
   mutable std::mutex mu_;
   BandwidthFn fn_;
-  Clock::time_point start_;
-  Clock::time_point next_free_;  // when the link finishes what was reserved
+  core::Clock& clock_;
+  double start_;      // clock_.now_seconds() at (re)start
+  double next_free_;  // when the link finishes what was reserved
 };
 
 }  // namespace kvforge::server

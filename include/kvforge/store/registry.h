@@ -13,13 +13,16 @@
 #include <string_view>
 #include <vector>
 
+#include "kvforge/core/env.h"
 #include "kvforge/store/backend.h"
 
 namespace kvforge::store {
 
 // InvalidArgument naming the URL for an unknown scheme (listing schemes()), a
 // malformed URL or an unknown parameter; IOError when the medium cannot be opened.
-Result<std::unique_ptr<Backend>> open_backend(std::string_view url);
+// `env` (not owned, outliving the backend) gives the file backend its files and
+// every backend its use-stamp clock; tests pass a fault-injecting one.
+Result<std::unique_ptr<Backend>> open_backend(std::string_view url, core::Env* env = core::Env::Default());
 // "file", "mem".
 std::vector<std::string> backend_schemes();
 

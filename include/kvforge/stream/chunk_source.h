@@ -22,7 +22,7 @@
 #include "kvforge/store/backend.h"
 #include "kvforge/store/chunk_key.h"
 #include "kvforge/stream/bandwidth_trace.h"
-#include "kvforge/stream/clock.h"
+#include "kvforge/core/env.h"
 
 namespace kvforge::stream {
 
@@ -65,7 +65,7 @@ class BackendSource final : public ChunkSource {
 // Not owned: inner, trace, clock. Not thread-safe: one fetch loop calls it.
 class ThrottledSource final : public ChunkSource {
  public:
-  ThrottledSource(ChunkSource& inner, const BandwidthTrace& trace, Clock& clock);
+  ThrottledSource(ChunkSource& inner, const BandwidthTrace& trace, core::Clock& clock);
   // The trace starts over: its time 0 is now.
   void restart();
   Result<size_t> lookup(std::span<const store::ChunkKey> keys) override { return inner_.lookup(keys); }
@@ -77,7 +77,7 @@ class ThrottledSource final : public ChunkSource {
   double pace(double start, double bytes);
   ChunkSource& inner_;
   const BandwidthTrace& trace_;
-  Clock& clock_;
+  core::Clock& clock_;
   double origin_;
   uint64_t bytes_ = 0;
 };

@@ -19,7 +19,7 @@
 #include "kvforge/store/chunk_key.h"
 #include "kvforge/store/stored_chunk.h"
 #include "kvforge/stream/chunk_source.h"
-#include "kvforge/stream/clock.h"
+#include "kvforge/core/env.h"
 #include "kvforge/stream/planner.h"
 
 namespace kvforge::stream {
@@ -34,9 +34,10 @@ struct LoadOptions {
   // Bandwidth assumed before the first transfer, and the estimator's window.
   double initial_bytes_per_second = 100e6;
   size_t estimator_window = 3;
-  // Null: the real clock. A VirtualClock makes decisions depend only on the
-  // source's emulated transfer times (compute costs no virtual time).
-  Clock* clock = nullptr;
+  // Null: the real clock (core::Env::Default()). A core::VirtualClock makes
+  // decisions depend only on the source's emulated transfer times (compute
+  // costs no virtual time).
+  core::Clock* clock = nullptr;
   // For cachegen levels stored with a model profile.
   const codec::Profile* profile = nullptr;
 };
