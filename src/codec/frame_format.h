@@ -82,6 +82,18 @@ inline constexpr int kMaxStreams = 4;                 // rANS streams per plane 
 inline constexpr uint32_t kMultiStreamMinTokens = 256; // fewer tokens: one stream per plane
 inline constexpr int kDeltaGroup = 10;                // token-delta anchor spacing
 
+// cachegen profile frames: Q = min(kMaxBasisQ, 2 Qnom), which keeps a basis plane's
+// alphabet 4Q+1 within 256 symbols (context LUTs index a byte). The level schedules
+// themselves are tables in levels.cc.
+inline constexpr int kMaxBasisQ = 63;
+
+// Profile files (.kvprof). A basis block is checked for orthonormality when a
+// profile is read (block^3 work), hence its bound.
+inline constexpr char kProfileMagic[4] = {'K', 'V', 'F', 'P'};
+inline constexpr uint16_t kProfileVersion = 3;
+inline constexpr uint32_t kMaxBasisBlock = 256;
+inline constexpr int kMaxProfileContexts = 16;  // n_ctx of a level's tables
+
 // Little-endian helpers (core's, so every format codes integers one way).
 using core::get_u16;
 using core::get_u32;

@@ -35,27 +35,6 @@ bool normalize(const uint32_t* counts, int n, bool floor_all, uint16_t* freq) {
   return true;
 }
 
-void EncTable::build(const uint16_t* f, int n) {
-  freq.assign(f, f + n);
-  start.resize(n);
-  uint32_t c = 0;
-  for (int i = 0; i < n; ++i) {
-    start[i] = static_cast<uint16_t>(c);
-    c += f[i];
-  }
-}
-
-void DecTable::build(const uint16_t* f, int n) {
-  e.resize(kProbScale);
-  uint32_t c = 0;
-  for (int s = 0; s < n; ++s) {
-    for (uint32_t j = 0; j < f[s]; ++j) {
-      e[c + j] = static_cast<uint32_t>(s) | (static_cast<uint32_t>(f[s]) << 8) | (j << 20);
-    }
-    c += f[s];
-  }
-}
-
 void Encoder::finish(const uint32_t st[format::kRansStates], std::string* out) {
   for (int i = 0; i < format::kRansStates; ++i) format::put_u32(out, st[i]);
   const size_t at = out->size();

@@ -1,7 +1,8 @@
 // Interleaved rANS (32-bit states, 16-bit renormalisation, 2^11 probability
 // scale), written for the cachegen codecs. Symbols come in lane groups: lane i of
 // a group uses state i (format::kRansStates states), so the decoder keeps the
-// states in registers and their dependency chains overlap. Decoding uses a per-table slot lookup (no divisions).
+// states in registers and their dependency chains overlap. The decoder's slot tables
+// (2^11 entries per channel and context, no divisions) are built in decoder.cc.
 #pragma once
 
 #include <cstdint>
@@ -21,18 +22,6 @@ static_assert(kProbBits <= 16 && kLow == (1u << 16));
 // a nonzero count (or, when `floor_all`, every symbol) gets >= 1. False if all zero
 // and !floor_all.
 bool normalize(const uint32_t* counts, int n, bool floor_all, uint16_t* freq);
-
-// Encoder table: start and frequency per symbol.
-struct EncTable {
-  std::vector<uint16_t> freq, start;
-  void build(const uint16_t* f, int n);
-};
-
-// Decoder table: 2^kProbBits entries, each sym | freq << 8 | (slot - start) << 20.
-struct DecTable {
-  std::vector<uint32_t> e;
-  void build(const uint16_t* f, int n);
-};
 
 class Encoder {
  public:

@@ -113,11 +113,11 @@ int min_qnom(int level) {
 // every step <= max(Rb / (2 Qnom), S): Rb the largest distance between two tokens'
 // weighted, un-rotated block vectors, S the profile's step for the plane.
 void expect_profile_bound(const KvChunk& in, const KvChunk& out, const Profile& p, int level, int32_t first) {
-  const int L = in.shape.n_layers, H = in.shape.n_kv_heads, D = in.shape.head_dim, C = H * D, B = p.block;
+  const int L = in.shape.n_layers, H = in.shape.n_kv_heads, D = in.shape.head_dim, C = H * D, B = static_cast<int>(p.block());
   const size_t T = in.n_tokens;
   for (int kv = 0; kv < 2; ++kv)
     for (int l = 0; l < L; ++l) {
-      const float* w = &p.weights[(static_cast<size_t>(l) * 2 + kv) * C];
+      const float* w = &p.weights()[(static_cast<size_t>(l) * 2 + kv) * C];
       const Profile::LevelTables* lt = p.find(static_cast<uint8_t>(level));
       ASSERT_NE(lt, nullptr);
       const double S = lt->steps[static_cast<size_t>(l) * 2 + kv];
@@ -130,9 +130,9 @@ void expect_profile_bound(const KvChunk& in, const KvChunk& out, const Profile& 
           a[c] = X[in.index(l, c / D, t) + c % D];
           b[c] = a[c] - Y[in.index(l, c / D, t) + c % D];
         }
-        if (kv == 0 && p.rope_theta > 0) {
-          core::rope_f32(a.data(), H, D, -(first + static_cast<int>(t)), p.rope_theta);
-          core::rope_f32(b.data(), H, D, -(first + static_cast<int>(t)), p.rope_theta);
+        if (kv == 0 && p.rope_theta() > 0) {
+          core::rope_f32(a.data(), H, D, -(first + static_cast<int>(t)), p.rope_theta());
+          core::rope_f32(b.data(), H, D, -(first + static_cast<int>(t)), p.rope_theta());
         }
         for (int c = 0; c < C; ++c) {
           z[t * C + c] = std::sqrt(w[c]) * a[c];
@@ -235,15 +235,15 @@ TEST(ProfileBasis, DamagedBasisIsCorruption) {
   const KvChunkView v = c.view();
   auto prof = learn_profile({&v, 1}, 0, {});
   ASSERT_TRUE(prof.ok());
-  Profile bad = *prof;
-  bad.basis[0] *= 2.0f;  // no longer orthonormal, yet correctly checksummed
-  auto parsed = Profile::parse(file_bytes(bad));
+  Profile::Data d = prof->data();
+  d.basis[0] *= 2.0f;  // no longer orthonormal, yet correctly checksummed
+  auto parsed = Profile::parse(file_bytes(Profile(std::move(d))));
   ASSERT_FALSE(parsed.ok());
   EXPECT_TRUE(parsed.status().is_corruption());
   EXPECT_NE(parsed.status().message().find("orthonormal"), std::string::npos) << parsed.status().to_string();
-  bad = *prof;
-  bad.weights[0] = 0.0f;
-  EXPECT_TRUE(Profile::parse(file_bytes(bad)).status().is_corruption());
+  d = prof->data();
+  d.weights[0] = 0.0f;
+  EXPECT_TRUE(Profile::parse(file_bytes(Profile(std::move(d)))).status().is_corruption());
 }
 
 TEST(ProfileBasis, FirstPositionOutOfRangeIsRejected) {

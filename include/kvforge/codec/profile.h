@@ -5,11 +5,11 @@
 // the same profile (DecodeOptions::profile).
 //
 // File format (.kvprof): see docs/FORMAT.md ("Profile files"); written atomically.
-// Thread-safety: immutable after construction; share freely across threads.
+// Thread-safety: immutable (fields are read through accessors, the id is fixed when
+// the profile is parsed or learned); share freely across threads.
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -38,19 +38,37 @@ class Profile {
     std::vector<float> steps;
   };
 
-  uint64_t model_fingerprint = 0;
-  KvChunkShape shape;
-  // Transform coding (docs/FORMAT.md, "Profile transform"): every plane is coded as
-  // y = U^T (sqrt(w) .* x) per block of `block` channels, keys first un-rotated to
-  // their pre-RoPE values when rope_theta > 0. channels = n_kv_heads * head_dim.
-  float rope_theta = 0;
-  uint32_t block = 0;
-  std::vector<float> weights;  // [(layer * 2 + kv) * channels + c], each > 0
-  std::vector<float> basis;    // [(layer * 2 + kv)][channels / block][block][block]: U[c][j]
-  std::vector<LevelTables> levels;
+  // Everything a profile holds. Transform coding (docs/FORMAT.md, "Profile
+  // transform"): every plane is coded as y = U^T (sqrt(w) .* x) per block of `block`
+  // channels, keys first un-rotated to their pre-RoPE values when rope_theta > 0.
+  // channels = n_kv_heads * head_dim.
+  struct Data {
+    uint64_t model_fingerprint = 0;
+    KvChunkShape shape;
+    float rope_theta = 0;
+    uint32_t block = 0;
+    std::vector<float> weights;  // [(layer * 2 + kv) * channels + c], each > 0
+    std::vector<float> basis;    // [(layer * 2 + kv)][channels / block][block][block]: U[c][j]
+    std::vector<LevelTables> levels;
+  };
 
-  // xxh64 of serialize(); never 0.
-  uint64_t id() const;
+  // An empty profile (no levels; its shape matches no chunk).
+  Profile();
+  // Takes `data` as is and fixes the id (parse and learn_profile check data first;
+  // a frame coded with an unchecked profile may not decode).
+  explicit Profile(Data data);
+
+  uint64_t model_fingerprint() const { return d_.model_fingerprint; }
+  const KvChunkShape& shape() const { return d_.shape; }
+  float rope_theta() const { return d_.rope_theta; }
+  uint32_t block() const { return d_.block; }
+  const std::vector<float>& weights() const { return d_.weights; }
+  const std::vector<float>& basis() const { return d_.basis; }
+  const std::vector<LevelTables>& levels() const { return d_.levels; }
+  const Data& data() const { return d_; }
+
+  // xxh64 of serialize(), never 0; fixed when the profile is built.
+  uint64_t id() const { return id_; }
   std::string serialize() const;
   // Corruption for damaged bytes (the file carries a checksum).
   static Result<Profile> parse(std::string_view bytes);
@@ -59,16 +77,9 @@ class Profile {
   // Tables for one level, or nullptr.
   const LevelTables* find(uint8_t level) const;
 
-  // Internal: the id, computed once on first use (thread-safe) and shared by copies;
-  // recomputed if the tables' storage changes. (Decoders build rANS decode tables per
-  // lane group while decoding; nothing large is cached.)
-  // Treat a profile as immutable once it has been used to encode or decode.
-  struct Cache;
-  std::shared_ptr<Cache> cache() const;
-
  private:
-  static std::shared_ptr<Cache> new_cache();
-  std::shared_ptr<Cache> cache_ = new_cache();
+  Data d_;
+  uint64_t id_ = 0;
 };
 
 struct LearnOptions {
