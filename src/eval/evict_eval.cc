@@ -30,7 +30,7 @@ Status run_config(model::Session& session, const EvictEvalConfig& config, const 
   session.reset();
   KVF_ASSIGN_OR_RETURN(std::unique_ptr<evict::Policy> policy, evict::make_policy(config.policy));
   KVF_ASSIGN_OR_RETURN(auto controller,
-                       evict::EvictionController::create(&session, std::move(policy), options.controller));
+                       eval::EvictionController::create(&session, std::move(policy), options.controller));
   std::vector<float> logits;
   size_t peak = 0;
   auto track = [&] { peak = std::max(peak, session.cache().bytes_live()); };

@@ -7,6 +7,7 @@
 #include <exception>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "kvforge/stream/bandwidth_estimator.h"
@@ -71,6 +72,242 @@ Status decode_chunk(const std::string& frame, kv::Recompute& session, size_t n_t
 
 }  // namespace
 
+namespace {
+
+// The levels a load may use, from its mode: every level ("adaptive"), none
+// ("recompute", or no levels), or one named level, never refused.
+Status resolve_mode(const LoadOptions& options, PlannerConfig* config, bool* recompute_all) {
+  *recompute_all = options.mode == "recompute" || (options.mode == "adaptive" && config->levels.empty());
+  if (options.mode == "recompute" || options.mode == "adaptive") return Status::OK();
+  auto it = std::find_if(config->levels.begin(), config->levels.end(),
+                         [&](const LevelCost& l) { return l.level == options.mode; });
+  if (it == config->levels.end()) {
+    std::string valid = "adaptive, recompute";
+    for (const auto& l : config->levels) valid += ", " + l.level;
+    return Status::InvalidArgument("load_context: unknown mode '" + options.mode + "' (valid: " + valid + ")");
+  }
+  config->levels = {*it};  // even where recompute would be faster
+  config->deadline_seconds = std::numeric_limits<double>::infinity();
+  config->quality_slack = std::numeric_limits<double>::infinity();
+  return Status::OK();
+}
+
+// One load: a fetch thread deciding and fetching chunk i+1 while the calling
+// thread decodes and imports (or recomputes) chunk i.
+class Load {
+ public:
+  Load(kv::Recompute& session, ChunkSource& source, std::span<const int32_t> tokens, const LoadOptions& options,
+       PlannerConfig config, bool recompute_all)
+      : session_(session), source_(source), tokens_(tokens), options_(options), config_(std::move(config)),
+        recompute_all_(recompute_all), clock_(options.clock ? *options.clock : *core::Env::Default()),
+        t0_(clock_.now_seconds()),
+        keys_(store::ChunkKeyer(session.model_fingerprint(), options.chunk_tokens).keys(tokens)),
+        estimator_(options.initial_bytes_per_second, options.estimator_window) {}
+
+  Result<LoadReport> run() {
+    const size_t n = tokens_.size(), ct = options_.chunk_tokens;
+    for (size_t i = 0; i < keys_.size(); ++i) chunk_tokens_.push_back(std::min(n, (i + 1) * ct) - i * ct);
+    report_.tokens = n;
+    report_.chunks.resize(keys_.size());
+    lookup_prefix();
+    usable_ = recompute_all_ ? 0 : report_.stored_chunks;
+    planner_.emplace(config_, chunk_tokens_, usable_);
+    std::thread fetcher([this] { fetch_all(); });
+    Status computed = compute_all();
+    {
+      std::lock_guard<std::mutex> lock(q_mu_);
+      stop_ = true;
+    }
+    q_cv_.notify_all();
+    fetcher.join();
+    KVF_RETURN_IF_ERROR(computed);
+    report_.source_failed = report_.source_failed ||
+                            std::any_of(report_.chunks.begin(), report_.chunks.end(),
+                                        [](const ChunkLog& c) { return c.note.rfind("source failed", 0) == 0; });
+    report_.ttft_seconds = clock_.now_seconds() - t0_;
+    report_.deadline_met = report_.ttft_seconds <= options_.planner.deadline_seconds;
+    return std::move(report_);
+  }
+
+ private:
+  void lookup_prefix() {
+    try {
+      auto stored = source_.lookup(keys_);
+      if (stored.ok()) {
+        report_.stored_chunks = std::min(*stored, keys_.size());
+      } else {
+        lookup_note_ = "source failed: " + stored.status().to_string();
+      }
+    } catch (const std::exception& e) {
+      lookup_note_ = std::string("source failed: ") + e.what();
+    }
+    if (!lookup_note_.empty()) report_.source_failed = true;
+  }
+
+  // Fetch thread: decide chunk i, fetch it if a level was chosen, hand it over.
+  void fetch_all() {
+    for (size_t i = 0; i < keys_.size(); ++i) {
+      {
+        std::lock_guard<std::mutex> lock(q_mu_);
+        if (stop_) return;
+      }
+      Item it = decide(i);
+      if (it.level >= 0) fetch(i, &it);
+      if (failed_ && i + 1 < keys_.size()) {
+        std::lock_guard<std::mutex> lock(planner_mu_);
+        planner_->mark_missing_from(i + 1);
+      }
+      std::lock_guard<std::mutex> lock(q_mu_);
+      queue_.push_back(std::move(it));
+      q_cv_.notify_one();
+    }
+  }
+
+  Item decide(size_t i) {
+    Item it;
+    it.index = i;
+    {
+      std::lock_guard<std::mutex> lock(planner_mu_);
+      it.decided_at = clock_.now_seconds() - t0_;
+      it.decision = planner_->decide(i, it.decided_at, estimator_.estimate());
+    }
+    it.level = it.decision.level;
+    if (i >= usable_ || failed_) {
+      it.note = failed_ ? "source failed"
+                        : (recompute_all_ ? "recompute mode" : (!lookup_note_.empty() ? lookup_note_ : "missing"));
+    } else {
+      it.note = it.decision.feasible ? "planned" : "infeasible";
+    }
+    return it;
+  }
+
+  void fetch(size_t i, Item* it) {
+    Result<Fetched> got = Status::Internal("no fetch");
+    try {
+      got = source_.fetch_level(keys_[i], config_.levels[static_cast<size_t>(it->level)].level);
+    } catch (const std::exception& e) {
+      got = Status::IOError(std::string("source threw: ") + e.what());
+    }
+    const double now = clock_.now_seconds() - t0_;
+    std::lock_guard<std::mutex> lock(planner_mu_);
+    if (got.ok()) {
+      it->fetch_seconds = got->seconds;
+      it->bytes = got->bytes.size();
+      estimator_.add(static_cast<double>(got->bytes.size()), got->seconds);
+      planner_->on_fetched(i, now, static_cast<double>(got->bytes.size()));
+      it->frame = std::move(got->bytes);
+      return;
+    }
+    const Status& s = got.status();
+    if (s.is_not_found()) {
+      it->note = "missing: " + s.to_string();
+    } else if (s.is_corruption()) {
+      it->note = "corrupt: " + s.to_string();
+    } else {
+      it->note = "source failed: " + s.to_string();
+      failed_ = true;
+      planner_->mark_missing_from(i + 1);
+    }
+    it->level = -1;
+    planner_->on_fallback(i, now);
+  }
+
+  Status compute_all() {
+    for (size_t i = 0; i < keys_.size(); ++i) {
+      Item it;
+      {
+        std::unique_lock<std::mutex> lock(q_mu_);
+        q_cv_.wait(lock, [&] { return !queue_.empty(); });
+        it = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      KVF_RETURN_IF_ERROR(compute(i, it));
+    }
+    return Status::OK();
+  }
+
+  // Imports chunk i as fetched, or recomputes it; the last chunk's last token
+  // always runs through the model so its logits are ready.
+  Status compute(size_t i, Item& it) {
+    const double c0 = clock_.now_seconds();
+    const size_t begin = i * options_.chunk_tokens, count = chunk_tokens_[i];
+    const bool last = i + 1 == keys_.size();
+    ChunkLog& log = start_log(i, it);
+    bool loaded = false;
+    if (it.level >= 0) {
+      codec::KvChunk chunk;
+      Status s = decode_chunk(it.frame, session_, count, begin, options_, session_.pool(), &chunk);
+      if (s.ok()) {
+        const size_t keep = last ? count - 1 : count;
+        if (keep > 0) {
+          KVF_RETURN_IF_ERROR(
+              session_.cache().import_tokens(to_dense(std::move(chunk), keep, static_cast<int32_t>(begin))));
+        }
+        session_.cache().set_next_position(static_cast<int32_t>(begin + keep));
+        if (last) KVF_RETURN_IF_ERROR(session_.recompute(tokens_.last(1), &report_.logits));
+        loaded = true;
+        log.choice = config_.levels[static_cast<size_t>(it.level)].level;
+        ++report_.fetched_chunks;
+      } else {
+        it.note = "corrupt: " + s.to_string();
+      }
+    }
+    if (!loaded) {
+      KVF_RETURN_IF_ERROR(session_.recompute(tokens_.subspan(begin, count), last ? &report_.logits : nullptr));
+      log.choice = "recompute";
+      ++report_.recomputed_chunks;
+    }
+    log.note = it.note;
+    const double done = clock_.now_seconds();
+    log.compute_ms = (done - c0) * 1e3;
+    log.actual_ms = (done - t0_ - it.decided_at) * 1e3;
+    if (!clock_.is_virtual()) {
+      std::lock_guard<std::mutex> lock(planner_mu_);
+      planner_->on_computed(i, done - t0_);
+    }
+    return Status::OK();
+  }
+
+  ChunkLog& start_log(size_t i, const Item& it) {
+    ChunkLog& log = report_.chunks[i];
+    log.index = i;
+    log.tokens = chunk_tokens_[i];
+    log.feasible = it.decision.feasible;
+    log.predicted_ms = (it.decision.predicted_finish - it.decided_at) * 1e3;
+    log.bandwidth_mbps = it.decision.bandwidth * 8 / 1e6;
+    log.fetch_ms = it.fetch_seconds * 1e3;
+    log.bytes = it.bytes;
+    report_.bytes_fetched += it.bytes;
+    return log;
+  }
+
+  kv::Recompute& session_;
+  ChunkSource& source_;
+  const std::span<const int32_t> tokens_;
+  const LoadOptions& options_;
+  const PlannerConfig config_;
+  const bool recompute_all_;
+  core::Clock& clock_;
+  const double t0_;
+  const std::vector<store::ChunkKey> keys_;
+  std::vector<size_t> chunk_tokens_;
+  LoadReport report_;
+  std::string lookup_note_;
+  size_t usable_ = 0;
+  bool failed_ = false;  // fetch thread only
+
+  std::mutex planner_mu_;  // guards planner_ and estimator_
+  std::optional<Planner> planner_;
+  BandwidthEstimator estimator_;
+
+  std::mutex q_mu_;  // guards queue_ and stop_
+  std::condition_variable q_cv_;
+  std::deque<Item> queue_;
+  bool stop_ = false;
+};
+
+}  // namespace
+
 Result<LoadReport> load_context(kv::Recompute& session, ChunkSource& source, std::span<const int32_t> tokens,
                                 const LoadOptions& options) {
   if (tokens.empty()) return Status::InvalidArgument("load_context: no tokens");
@@ -80,189 +317,9 @@ Result<LoadReport> load_context(kv::Recompute& session, ChunkSource& source, std
   if (options.chunk_tokens == 0) return Status::InvalidArgument("load_context: chunk_tokens must be > 0");
   PlannerConfig config = options.planner;
   bool recompute_all = false;
-  if (options.mode == "recompute") {
-    recompute_all = true;
-  } else if (options.mode != "adaptive") {
-    auto it = std::find_if(config.levels.begin(), config.levels.end(),
-                           [&](const LevelCost& l) { return l.level == options.mode; });
-    if (it == config.levels.end()) {
-      std::string valid = "adaptive, recompute";
-      for (const auto& l : config.levels) valid += ", " + l.level;
-      return Status::InvalidArgument("load_context: unknown mode '" + options.mode + "' (valid: " + valid + ")");
-    }
-    config.levels = {*it};  // one level, never refused, even where recompute would be faster
-    config.deadline_seconds = std::numeric_limits<double>::infinity();
-    config.quality_slack = std::numeric_limits<double>::infinity();
-  } else if (config.levels.empty()) {
-    recompute_all = true;
-  }
-  core::Clock& clock = options.clock ? *options.clock : *core::Env::Default();
-  const double t0 = clock.now_seconds();
-
-  const size_t n = tokens.size(), ct = options.chunk_tokens;
-  const store::ChunkKeyer keyer(session.model_fingerprint(), ct);
-  const std::vector<store::ChunkKey> keys = keyer.keys(tokens);
-  const size_t n_chunks = keys.size();
-  std::vector<size_t> chunk_tokens(n_chunks);
-  for (size_t i = 0; i < n_chunks; ++i) chunk_tokens[i] = std::min(n, (i + 1) * ct) - i * ct;
-
-  LoadReport report;
-  report.tokens = n;
-  report.chunks.resize(n_chunks);
-  std::string lookup_note;
-  try {
-    auto stored = source.lookup(keys);
-    if (stored.ok()) {
-      report.stored_chunks = std::min(*stored, n_chunks);
-    } else {
-      lookup_note = "source failed: " + stored.status().to_string();
-    }
-  } catch (const std::exception& e) {
-    lookup_note = std::string("source failed: ") + e.what();
-  }
-  if (!lookup_note.empty()) report.source_failed = true;
-  const size_t usable = recompute_all ? 0 : report.stored_chunks;
-
-  std::mutex planner_mu;
-  Planner planner(config, chunk_tokens, usable);
-  BandwidthEstimator estimator(options.initial_bytes_per_second, options.estimator_window);
-
-  std::mutex q_mu;
-  std::condition_variable q_cv;
-  std::deque<Item> queue;
-  bool stop = false;
-
-  auto fetch_loop = [&]() {
-    bool failed = false;
-    for (size_t i = 0; i < n_chunks; ++i) {
-      {
-        std::lock_guard<std::mutex> lock(q_mu);
-        if (stop) return;
-      }
-      Item it;
-      it.index = i;
-      {
-        std::lock_guard<std::mutex> lock(planner_mu);
-        it.decided_at = clock.now_seconds() - t0;
-        it.decision = planner.decide(i, it.decided_at, estimator.estimate());
-      }
-      it.level = it.decision.level;
-      if (i >= usable || failed) {
-        it.note = failed ? "source failed" : (recompute_all ? "recompute mode" : (!lookup_note.empty() ? lookup_note : "missing"));
-      } else {
-        it.note = it.decision.feasible ? "planned" : "infeasible";
-      }
-      if (it.level >= 0) {
-        Result<Fetched> got = Status::Internal("no fetch");
-        try {
-          got = source.fetch_level(keys[i], config.levels[static_cast<size_t>(it.level)].level);
-        } catch (const std::exception& e) {
-          got = Status::IOError(std::string("source threw: ") + e.what());
-        }
-        const double now = clock.now_seconds() - t0;
-        std::lock_guard<std::mutex> lock(planner_mu);
-        if (got.ok()) {
-          it.fetch_seconds = got->seconds;
-          it.bytes = got->bytes.size();
-          estimator.add(static_cast<double>(got->bytes.size()), got->seconds);
-          planner.on_fetched(i, now, static_cast<double>(got->bytes.size()));
-          it.frame = std::move(got->bytes);
-        } else {
-          const Status& s = got.status();
-          if (s.is_not_found()) {
-            it.note = "missing: " + s.to_string();
-          } else if (s.is_corruption()) {
-            it.note = "corrupt: " + s.to_string();
-          } else {
-            it.note = "source failed: " + s.to_string();
-            failed = true;
-            planner.mark_missing_from(i + 1);
-          }
-          it.level = -1;
-          planner.on_fallback(i, now);
-        }
-      }
-      if (failed && i + 1 < n_chunks) planner.mark_missing_from(i + 1);
-      std::lock_guard<std::mutex> lock(q_mu);
-      queue.push_back(std::move(it));
-      q_cv.notify_one();
-    }
-  };
-  std::thread fetcher(fetch_loop);
-  struct Joiner {
-    std::thread& t;
-    std::mutex& mu;
-    bool& stop;
-    std::condition_variable& cv;
-    ~Joiner() {
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        stop = true;
-      }
-      cv.notify_all();
-      if (t.joinable()) t.join();
-    }
-  } joiner{fetcher, q_mu, stop, q_cv};
-
-  for (size_t i = 0; i < n_chunks; ++i) {
-    Item it;
-    {
-      std::unique_lock<std::mutex> lock(q_mu);
-      q_cv.wait(lock, [&] { return !queue.empty(); });
-      it = std::move(queue.front());
-      queue.pop_front();
-    }
-    const double c0 = clock.now_seconds();
-    const size_t begin = i * ct, count = chunk_tokens[i];
-    const bool last = i + 1 == n_chunks;
-    ChunkLog& log = report.chunks[i];
-    log.index = i;
-    log.tokens = count;
-    log.feasible = it.decision.feasible;
-    log.predicted_ms = (it.decision.predicted_finish - it.decided_at) * 1e3;
-    log.bandwidth_mbps = it.decision.bandwidth * 8 / 1e6;
-    log.fetch_ms = it.fetch_seconds * 1e3;
-    log.bytes = it.bytes;
-    report.bytes_fetched += it.bytes;
-    bool loaded = false;
-    if (it.level >= 0) {
-      codec::KvChunk chunk;
-      Status s = decode_chunk(it.frame, session, count, begin, options, session.pool(), &chunk);
-      if (s.ok()) {
-        const size_t keep = last ? count - 1 : count;
-        if (keep > 0) {
-          KVF_RETURN_IF_ERROR(session.cache().import_tokens(to_dense(std::move(chunk), keep, static_cast<int32_t>(begin))));
-        }
-        session.cache().set_next_position(static_cast<int32_t>(begin + keep));
-        if (last) KVF_RETURN_IF_ERROR(session.recompute(tokens.last(1), &report.logits));
-        loaded = true;
-        log.choice = config.levels[static_cast<size_t>(it.level)].level;
-        ++report.fetched_chunks;
-      } else {
-        it.note = "corrupt: " + s.to_string();
-      }
-    }
-    if (!loaded) {
-      const auto part = tokens.subspan(begin, count);
-      KVF_RETURN_IF_ERROR(session.recompute(part, last ? &report.logits : nullptr));
-      log.choice = "recompute";
-      ++report.recomputed_chunks;
-    }
-    log.note = it.note;
-    const double done = clock.now_seconds();
-    log.compute_ms = (done - c0) * 1e3;
-    log.actual_ms = (done - t0 - it.decided_at) * 1e3;
-    if (!clock.is_virtual()) {
-      std::lock_guard<std::mutex> lock(planner_mu);
-      planner.on_computed(i, done - t0);
-    }
-  }
-  report.source_failed = report.source_failed ||
-                         std::any_of(report.chunks.begin(), report.chunks.end(),
-                                     [](const ChunkLog& c) { return c.note.rfind("source failed", 0) == 0; });
-  report.ttft_seconds = clock.now_seconds() - t0;
-  report.deadline_met = report.ttft_seconds <= options.planner.deadline_seconds;
-  return report;
+  KVF_RETURN_IF_ERROR(resolve_mode(options, &config, &recompute_all));
+  Load load(session, source, tokens, options, std::move(config), recompute_all);
+  return load.run();
 }
 
 Result<Calibration> calibrate(kv::Recompute& session, const store::StoredChunk& sample,

@@ -80,10 +80,19 @@ std::vector<size_t> col_sizes(TensorType type) {
   return {256, 512, 768, 2048};
 }
 
-TEST(Kernels, SimdTargetName) {
-  const std::string name = simd_target_name();
-  EXPECT_FALSE(name.empty());
-  std::printf("SIMD target: %s\n", name.c_str());
+// The dispatcher picks the best target this CPU runs among those compiled, and
+// reports the one it runs: forcing each compiled target in turn must be seen.
+TEST(Kernels, SimdTargetNameIsTheDispatchedTarget) {
+  const std::vector<int64_t> targets = hwy::SupportedAndGeneratedTargets();
+  ASSERT_FALSE(targets.empty());
+  EXPECT_EQ(std::string(simd_target_name()), hwy::TargetName(targets.front()));  // the best one
+  std::printf("SIMD target: %s\n", simd_target_name());
+  for (int64_t target : targets) {
+    hwy::SetSupportedTargetsForTest(target);
+    EXPECT_EQ(std::string(simd_target_name()), hwy::TargetName(target));
+  }
+  hwy::SetSupportedTargetsForTest(0);
+  EXPECT_EQ(std::string(simd_target_name()), hwy::TargetName(targets.front()));
 }
 
 TEST(Kernels, DotF32MatchesRef) {

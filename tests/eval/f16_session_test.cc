@@ -18,7 +18,7 @@
 #include "kvforge/eval/evict_eval.h"
 #include "kvforge/eval/metrics.h"
 #include "kvforge/eval/pq_eval.h"
-#include "kvforge/evict/controller.h"
+#include "kvforge/eval/eviction_controller.h"
 #include "kvforge/evict/registry.h"
 #include "shared_paths.h"
 

@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "common.h"
-#include "kvforge/evict/controller.h"
+#include "kvforge/eval/eviction_controller.h"
 #include "kvforge/evict/registry.h"
 
 namespace kvforge::cli {
@@ -49,7 +49,7 @@ Result<PolicyTiming> time_policy(const BenchEvictArgs& a, const std::string& nam
   auto policy = evict::make_policy(name);
   if (!policy.ok()) return policy.status();
   model::Session session(std::move(model), session_options(a.model));
-  auto controller = evict::EvictionController::create(&session, std::move(*policy),
+  auto controller = eval::EvictionController::create(&session, std::move(*policy),
                                                       {.prefill_chunk = a.prefill_chunk, .decode_stride = 1});
   if (!controller.ok()) return controller.status();
   auto& c = **controller;

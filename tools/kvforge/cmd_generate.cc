@@ -5,7 +5,7 @@
 #include <iostream>
 
 #include "common.h"
-#include "kvforge/evict/controller.h"
+#include "kvforge/eval/eviction_controller.h"
 #include "kvforge/pq/retrieval.h"
 #include "kvforge/evict/registry.h"
 #include "kvforge/model/sampler.h"
@@ -56,15 +56,15 @@ void add_generate_options(CLI::App* cmd, GenerateArgs* a) {
 }
 
 // The --policy / --budget controller over `session`; null without them.
-Result<std::unique_ptr<evict::EvictionController>> make_evictor(const GenerateArgs& a, model::Session* session,
+Result<std::unique_ptr<eval::EvictionController>> make_evictor(const GenerateArgs& a, model::Session* session,
                                                                 int steps) {
-  if (a.policy.empty() && a.budget.empty()) return std::unique_ptr<evict::EvictionController>();
+  if (a.policy.empty() && a.budget.empty()) return std::unique_ptr<eval::EvictionController>();
   if (a.policy.empty() || a.budget.empty()) return Status::InvalidArgument("--policy and --budget go together");
   auto policy = evict::make_policy(a.policy);
   if (!policy.ok()) return policy.status();
   auto budget = evict::Budget::parse(a.budget);
   if (!budget.ok()) return budget.status().with_context("--budget");
-  auto controller = evict::EvictionController::create(session, std::move(*policy), {.decode_stride = a.evict_stride});
+  auto controller = eval::EvictionController::create(session, std::move(*policy), {.decode_stride = a.evict_stride});
   if (!controller.ok()) return controller.status();
   KVF_RETURN_IF_ERROR((*controller)->set_budget(*budget, static_cast<size_t>(steps)));
   return std::move(*controller);
@@ -95,7 +95,7 @@ void print_retrieval_stats(const pq::RetrievalSelector& retrieval, const model::
 // One generation: a prompt and the way each position is run.
 struct Generation {
   model::Session& session;
-  evict::EvictionController* evictor;  // null: the session runs unbounded
+  eval::EvictionController* evictor;  // null: the session runs unbounded
   model::Sampler& sampler;
   const model::Tokenizer& tok;
   const std::vector<int32_t>& prompt;

@@ -21,7 +21,7 @@
 #include "kvforge/eval/metrics.h"
 #include "kvforge/eval/perplexity.h"
 #include "kvforge/evict/budget.h"
-#include "kvforge/evict/controller.h"
+#include "kvforge/eval/eviction_controller.h"
 
 namespace kvforge::eval {
 
@@ -33,7 +33,7 @@ struct EvictEvalConfig {
 
 struct EvictEvalOptions {
   double prefill_fraction = 0.5;
-  evict::ControllerOptions controller;
+  eval::ControllerOptions controller;
   RunOptions run;  // workers, KV type, progress; score_from is ignored (the settings define it)
 };
 

@@ -1,11 +1,11 @@
-#include "kvforge/evict/controller.h"
+#include "kvforge/eval/eviction_controller.h"
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <string>
 
-namespace kvforge::evict {
+namespace kvforge::eval {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -18,7 +18,7 @@ double seconds_since(Clock::time_point t0) {
 // different kv heads, hence the atomic.
 class TimingObserver final : public kv::AttentionObserver {
  public:
-  explicit TimingObserver(Policy* policy) : policy_(policy) {}
+  explicit TimingObserver(evict::Policy* policy) : policy_(policy) {}
   void on_attention(int layer, int q_head, int kv_head, int32_t query_position, std::span<const int32_t> slots,
                     std::span<const float> probs) override {
     const auto t0 = Clock::now();
@@ -29,18 +29,18 @@ class TimingObserver final : public kv::AttentionObserver {
   double seconds() const { return static_cast<double>(nanos_.load(std::memory_order_relaxed)) * 1e-9; }
 
  private:
-  Policy* policy_;
+  evict::Policy* policy_;
   std::atomic<int64_t> nanos_{0};
 };
 
 }  // namespace
 
-EvictionController::EvictionController(model::Session* session, std::unique_ptr<Policy> policy,
+EvictionController::EvictionController(model::Session* session, std::unique_ptr<evict::Policy> policy,
                                        ControllerOptions options)
     : session_(session), policy_(std::move(policy)), options_(options) {}
 
 Result<std::unique_ptr<EvictionController>> EvictionController::create(model::Session* session,
-                                                                       std::unique_ptr<Policy> policy,
+                                                                       std::unique_ptr<evict::Policy> policy,
                                                                        ControllerOptions options) {
   if (session == nullptr) return Status::InvalidArgument("eviction controller: no session");
   if (policy == nullptr) return Status::InvalidArgument("eviction controller: no policy");
@@ -53,7 +53,7 @@ Result<std::unique_ptr<EvictionController>> EvictionController::create(model::Se
                                    " < 1");
   }
   const auto& config = session->model().config();
-  KVF_RETURN_IF_ERROR(policy->attach(PolicyShape{config.n_layers, config.n_heads, config.n_kv_heads}));
+  KVF_RETURN_IF_ERROR(policy->attach(evict::PolicyShape{config.n_layers, config.n_heads, config.n_kv_heads}));
   std::unique_ptr<EvictionController> c(new EvictionController(session, std::move(policy), options));
   if (c->policy_->needs_attention()) {
     c->timing_observer_ = std::make_unique<TimingObserver>(c->policy_.get());
@@ -72,11 +72,11 @@ double EvictionController::policy_seconds() const {
   return s;
 }
 
-Status EvictionController::set_budget(const Budget& budget, size_t reference_tokens) {
+Status EvictionController::set_budget(const evict::Budget& budget, size_t reference_tokens) {
   const size_t slots = budget.slots(reference_tokens);
   if (!policy_->unbounded()) {
     const size_t need =
-        std::max(policy_->min_keep(Phase::kPrefill, slots), policy_->min_keep(Phase::kDecode, slots));
+        std::max(policy_->min_keep(evict::Phase::kPrefill, slots), policy_->min_keep(evict::Phase::kDecode, slots));
     if (slots < need) {
       return Status::InvalidArgument("budget " + budget.to_string() + " gives " + std::to_string(slots) +
                                      " slots per kv head (reference " + std::to_string(reference_tokens) +
@@ -116,7 +116,7 @@ Status EvictionController::prefill(std::span<const int32_t> tokens, model::Logit
       logits->insert(logits->end(), chunk_logits_.begin(), chunk_logits_.end());
     }
     offset += len;
-    KVF_RETURN_IF_ERROR(evict_to_budget(Phase::kPrefill));
+    KVF_RETURN_IF_ERROR(evict_to_budget(evict::Phase::kPrefill));
   }
   return Status::OK();
 }
@@ -125,12 +125,12 @@ Status EvictionController::decode(int32_t token, std::vector<float>* logits) {
   KVF_RETURN_IF_ERROR(session_->decode(token, logits));
   if (++steps_since_evict_ >= options_.decode_stride) {
     steps_since_evict_ = 0;
-    KVF_RETURN_IF_ERROR(evict_to_budget(Phase::kDecode));
+    KVF_RETURN_IF_ERROR(evict_to_budget(evict::Phase::kDecode));
   }
   return Status::OK();
 }
 
-Status EvictionController::evict_to_budget(Phase phase) {
+Status EvictionController::evict_to_budget(evict::Phase phase) {
   if (!budget_set_ || policy_->unbounded()) return Status::OK();
   kv::KvCache& cache = session_->cache();
   const auto& shape = cache.shape();
@@ -164,4 +164,4 @@ void EvictionController::reset() {
   steps_since_evict_ = 0;
 }
 
-}  // namespace kvforge::evict
+}  // namespace kvforge::eval

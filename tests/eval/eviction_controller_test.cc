@@ -1,5 +1,5 @@
 // The controller on the real stories260K weights.
-#include "kvforge/evict/controller.h"
+#include "kvforge/eval/eviction_controller.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include "kvforge/evict/registry.h"
 #include "shared_paths.h"
 
-namespace kvforge::evict {
+namespace kvforge::eval {
 namespace {
 
 using model::LogitsMode;
@@ -53,12 +53,12 @@ struct Harness {
 Harness make_run(const std::string& policy, const std::string& budget, size_t reference, ControllerOptions opt = {}) {
   Harness r;
   r.session = std::make_unique<model::Session>(load_model());
-  auto p = make_policy(policy);
+  auto p = evict::make_policy(policy);
   EXPECT_TRUE(p.ok()) << p.status().to_string();
   auto c = EvictionController::create(r.session.get(), std::move(p).value(), opt);
   EXPECT_TRUE(c.ok()) << c.status().to_string();
   r.controller = std::move(c).value();
-  auto b = Budget::parse(budget);
+  auto b = evict::Budget::parse(budget);
   EXPECT_TRUE(b.ok());
   Status st = r.controller->set_budget(*b, reference);
   EXPECT_TRUE(st.ok()) << policy << ": " << st.to_string();
@@ -75,7 +75,7 @@ TEST(EvictionController, EveryPolicyStaysWithinBudgetInPrefillAndDecode) {
   const size_t full_bytes = plain.cache().bytes_live();
   const auto shape = plain.cache().shape();
 
-  for (const auto& name : policy_names()) {
+  for (const auto& name : evict::policy_names()) {
     if (name == "full") continue;
     SCOPED_TRACE(name);
     Harness r = make_run(name, "0.25", ids.size());
@@ -126,7 +126,7 @@ TEST(EvictionController, FullKeepsEverythingAndMatchesAPlainSession) {
   }
   EXPECT_EQ(r.session->cache().max_head_size(), 205u);
   EXPECT_EQ(r.controller->evicted_total(), 0u);
-  ASSERT_TRUE(r.controller->evict_to_budget(Phase::kDecode).ok());
+  ASSERT_TRUE(r.controller->evict_to_budget(evict::Phase::kDecode).ok());
   EXPECT_EQ(r.session->cache().max_head_size(), 205u);
 }
 
@@ -179,33 +179,33 @@ TEST(EvictionController, BudgetBelowProtectionIsRejected) {
   auto m = load_model();
   ASSERT_NE(m, nullptr);
   model::Session session(m);
-  auto c = EvictionController::create(&session, std::move(make_policy("roco").value()), {});
+  auto c = EvictionController::create(&session, std::move(evict::make_policy("roco").value()), {});
   ASSERT_TRUE(c.ok());
-  Status st = (*c)->set_budget(*Budget::parse("10"), 200);
+  Status st = (*c)->set_budget(*evict::Budget::parse("10"), 200);
   ASSERT_TRUE(st.is_invalid_argument());
   EXPECT_NE(st.message().find("10"), std::string::npos) << st.message();
   EXPECT_NE(st.message().find("14"), std::string::npos) << st.message();
-  EXPECT_TRUE((*c)->set_budget(*Budget::parse("14"), 200).ok());
+  EXPECT_TRUE((*c)->set_budget(*evict::Budget::parse("14"), 200).ok());
   // snapkv's 32-query observation window shrinks to half a small budget:
   // 10% of 200 = 20 slots observe and keep a window of 10.
-  auto s = EvictionController::create(&session, std::move(make_policy("snapkv").value()), {});
+  auto s = EvictionController::create(&session, std::move(evict::make_policy("snapkv").value()), {});
   ASSERT_TRUE(s.ok());
-  EXPECT_TRUE((*s)->set_budget(*Budget::parse("0.1"), 200).ok());
-  EXPECT_EQ((*s)->policy().min_keep(Phase::kPrefill, 20), 10u);
+  EXPECT_TRUE((*s)->set_budget(*evict::Budget::parse("0.1"), 200).ok());
+  EXPECT_EQ((*s)->policy().min_keep(evict::Phase::kPrefill, 20), 10u);
 }
 
 TEST(EvictionController, BadOptionsAndDetachOnDestruction) {
   auto m = load_model();
   ASSERT_NE(m, nullptr);
   model::Session session(m);
-  EXPECT_TRUE(EvictionController::create(&session, std::move(make_policy("h2o").value()), {.prefill_chunk = -1}).status().is_invalid_argument());
-  EXPECT_TRUE(EvictionController::create(&session, std::move(make_policy("h2o").value()), {.decode_stride = 0}).status().is_invalid_argument());
-  EXPECT_TRUE(EvictionController::create(nullptr, std::move(make_policy("h2o").value()), {}).status().is_invalid_argument());
+  EXPECT_TRUE(EvictionController::create(&session, std::move(evict::make_policy("h2o").value()), {.prefill_chunk = -1}).status().is_invalid_argument());
+  EXPECT_TRUE(EvictionController::create(&session, std::move(evict::make_policy("h2o").value()), {.decode_stride = 0}).status().is_invalid_argument());
+  EXPECT_TRUE(EvictionController::create(nullptr, std::move(evict::make_policy("h2o").value()), {}).status().is_invalid_argument());
   EXPECT_TRUE(EvictionController::create(&session, nullptr, {}).status().is_invalid_argument());
   {
-    auto c = EvictionController::create(&session, std::move(make_policy("h2o").value()), {});
+    auto c = EvictionController::create(&session, std::move(evict::make_policy("h2o").value()), {});
     ASSERT_TRUE(c.ok());
-    ASSERT_TRUE((*c)->set_budget(*Budget::parse("16"), 0).ok());
+    ASSERT_TRUE((*c)->set_budget(*evict::Budget::parse("16"), 0).ok());
     const std::vector<int32_t> ids = {1, 403, 407, 261};
     ASSERT_TRUE((*c)->prefill(ids, LogitsMode::kNone, nullptr).ok());
   }
@@ -232,4 +232,4 @@ TEST(EvictionController, DecodeStrideEvictsEveryNSteps) {
 }
 
 }  // namespace
-}  // namespace kvforge::evict
+}  // namespace kvforge::eval

@@ -13,7 +13,7 @@
 #include "kvforge/evict/policy.h"
 #include "kvforge/model/llama.h"
 
-namespace kvforge::evict {
+namespace kvforge::eval {
 
 struct ControllerOptions {
   // Tokens per prefill chunk; eviction runs after each chunk once the cache
@@ -28,7 +28,7 @@ class EvictionController {
   // Attaches `policy` to `session` (as its observer when the policy needs
   // attention rows). The session must outlive the controller; the controller
   // detaches itself when destroyed.
-  static Result<std::unique_ptr<EvictionController>> create(model::Session* session, std::unique_ptr<Policy> policy,
+  static Result<std::unique_ptr<EvictionController>> create(model::Session* session, std::unique_ptr<evict::Policy> policy,
                                                             ControllerOptions options);
   ~EvictionController();
 
@@ -36,7 +36,7 @@ class EvictionController {
   // against what the policy protects in either phase (InvalidArgument naming
   // both numbers). Until a budget is set nothing is evicted; with `full`
   // nothing is ever evicted (the budget is only recorded).
-  Status set_budget(const Budget& budget, size_t reference_tokens);
+  Status set_budget(const evict::Budget& budget, size_t reference_tokens);
   size_t budget_slots() const { return budget_slots_; }
   bool has_budget() const { return budget_set_; }
   // The prefill chunk in use: options.prefill_chunk, else the policy's stride,
@@ -52,23 +52,23 @@ class EvictionController {
   // One decode step; afterwards heads over budget are evicted (per the stride).
   Status decode(int32_t token, std::vector<float>* logits);
   // Brings every kv head down to the budget now.
-  Status evict_to_budget(Phase phase);
+  Status evict_to_budget(evict::Phase phase);
 
   // Time spent in policy code (observer + victim selection + on_evicted),
   // steady_clock, for overhead benches. Cumulative (reset() keeps it).
   double policy_seconds() const;
   size_t evicted_total() const { return evicted_total_; }
-  Policy& policy() { return *policy_; }
+  evict::Policy& policy() { return *policy_; }
   model::Session& session() { return *session_; }
   // A new sequence: clears the session's cache and the policy's statistics.
   // The budget stays; policy_seconds() and evicted_total() keep accumulating.
   void reset();
 
  private:
-  EvictionController(model::Session* session, std::unique_ptr<Policy> policy, ControllerOptions options);
+  EvictionController(model::Session* session, std::unique_ptr<evict::Policy> policy, ControllerOptions options);
 
   model::Session* session_;
-  std::unique_ptr<Policy> policy_;
+  std::unique_ptr<evict::Policy> policy_;
   ControllerOptions options_;
   size_t budget_slots_ = 0;
   bool budget_set_ = false;
@@ -80,4 +80,4 @@ class EvictionController {
   std::vector<float> chunk_logits_;
 };
 
-}  // namespace kvforge::evict
+}  // namespace kvforge::eval
