@@ -8,6 +8,7 @@
 #include <random>
 
 #include "common.h"
+#include "kvforge/core/percentile.h"
 #include "kvforge/server/client.h"
 #include "kvforge/server/server.h"
 #include "kvforge/store/chunk_encoder.h"
@@ -31,14 +32,6 @@ struct StreamArgs {
   int fixed_level = 3;
   bool via_server = false;
 };
-
-double percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  const double idx = p * static_cast<double>(v.size() - 1);
-  const size_t lo = static_cast<size_t>(idx);
-  const size_t hi = std::min(v.size() - 1, lo + 1);
-  return v[lo] + (v[hi] - v[lo]) * (idx - static_cast<double>(lo));
-}
 
 double mean(const std::vector<double>& v) {
   double s = 0;
@@ -125,8 +118,8 @@ class StreamBench {
       table->add({{"method", name},
                   {"trace", kind},
                   {"ttft_ms_mean", mean(r.ttft[name])},
-                  {"ttft_ms_p50", percentile(r.ttft[name], 0.5)},
-                  {"ttft_ms_p95", percentile(r.ttft[name], 0.95)},
+                  {"ttft_ms_p50", core::percentile(r.ttft[name], 0.5)},
+                  {"ttft_ms_p95", core::percentile(r.ttft[name], 0.95)},
                   {"deadline_met_frac", static_cast<double>(r.met[name]) / a_.runs},
                   {"bytes_fetched", static_cast<int64_t>(mean(r.bytes[name]))},
                   {"hindsight_best_ttft_ms_mean", mean(r.hindsight)},

@@ -14,6 +14,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "kvforge/core/percentile.h"
 #include "kvforge/server/client.h"
 #include "kvforge/store/chunk_encoder.h"
 
@@ -43,13 +44,6 @@ store::StoredChunk make_chunk(uint32_t index, size_t n_tokens, const std::vector
   auto chunk = enc->encode(key, index, 0, tokens, kv.view());
   KVF_CHECK(chunk.ok());
   return std::move(*chunk);
-}
-
-double percentile(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  const size_t i = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(i), v.end());
-  return v[i];
 }
 
 struct LoadFlags {
@@ -148,7 +142,7 @@ void run_client(int t, server::StoreClient& c, const Corpus& corpus, Deadline en
 int report(const LoadFlags& f, Tally& tally) {
   std::vector<double> all;
   for (auto& l : tally.latencies) all.insert(all.end(), l.begin(), l.end());
-  const double p50 = percentile(all, 0.50) * 1e3, p99 = percentile(all, 0.99) * 1e3;
+  const double p50 = core::percentile(all, 0.50) * 1e3, p99 = core::percentile(all, 0.99) * 1e3;
   const double max = all.empty() ? 0 : *std::max_element(all.begin(), all.end()) * 1e3;
   std::cout << "clients " << f.clients << "\nseconds " << f.seconds << "\nrequests " << tally.requests.load()
             << "\nerrors " << tally.errors.load() << "\nmismatches " << tally.mismatches.load() << "\nrequests_per_s "
