@@ -20,16 +20,14 @@
 namespace kvforge::codec {
 namespace {
 
-constexpr KvChunkShape kShape{8, 4, 64};
+constexpr KvShape kShape{8, 4, 64};
 constexpr size_t kTokens = 4096;
 
 KvChunk make_kv(uint32_t seed) {
   KvChunk c;
   c.shape = kShape;
   c.n_tokens = kTokens;
-  const size_t n = static_cast<size_t>(kShape.n_layers) * kShape.n_kv_heads * kTokens * kShape.head_dim;
-  c.k.resize(n);
-  c.v.resize(n);
+  c.allocate();
   std::mt19937 rng(seed);
   std::normal_distribution<float> nd(0.0f, 1.0f);
   for (int side = 0; side < 2; ++side) {

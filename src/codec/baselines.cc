@@ -82,7 +82,7 @@ class Fp16Codec final : public CodecImpl {
   std::string level() const override { return ""; }
   uint8_t codec_id() const override { return f::kFp16; }
   bool lossy() const override { return false; }
-  size_t max_section_bytes(const KvChunkShape& s, size_t t) const override {
+  size_t max_section_bytes(const KvShape& s, size_t t) const override {
     return 4 * static_cast<size_t>(s.n_kv_heads) * s.head_dim * t;
   }
   Status encode_section(const SectionCtx& c, const float* k, const float* v, std::string* out) const override {
@@ -117,12 +117,12 @@ class SymCodec final : public CodecImpl {
     const int g = group(head_dim);
     return static_cast<size_t>((head_dim + g - 1) / g);
   }
-  size_t side_bytes(const KvChunkShape& s, size_t t) const {
+  size_t side_bytes(const KvShape& s, size_t t) const {
     const size_t rows = static_cast<size_t>(s.n_kv_heads) * t;
     const size_t n = rows * s.head_dim;
     return rows * groups_per_row(s.head_dim) * 2 + (four_ ? (n + 1) / 2 : n);
   }
-  size_t max_section_bytes(const KvChunkShape& s, size_t t) const override { return 2 * side_bytes(s, t); }
+  size_t max_section_bytes(const KvShape& s, size_t t) const override { return 2 * side_bytes(s, t); }
 
   void encode_side(const SectionCtx& c, const float* x, std::string* out) const {
     const int D = c.shape.head_dim, g = group(D), Q = qmax();
@@ -213,7 +213,7 @@ class Kivi2Codec final : public CodecImpl {
   struct Sizes {
     size_t tq, kmeta, vmeta, codes, resid;
   };
-  static Sizes sizes(const KvChunkShape& s, size_t T, uint32_t residual) {
+  static Sizes sizes(const KvShape& s, size_t T, uint32_t residual) {
     Sizes z;
     const size_t H = s.n_kv_heads, D = s.head_dim;
     z.tq = n_quant(T, residual);
@@ -224,7 +224,7 @@ class Kivi2Codec final : public CodecImpl {
     z.resid = H * (T - z.tq) * D * 2;
     return z;
   }
-  size_t max_section_bytes(const KvChunkShape& s, size_t t) const override {
+  size_t max_section_bytes(const KvShape& s, size_t t) const override {
     const Sizes z = sizes(s, t, residual_);
     return z.kmeta + z.vmeta + 2 * z.codes + 2 * z.resid;
   }
@@ -332,7 +332,7 @@ class ZstdCodec final : public CodecImpl {
   uint8_t codec_id() const override { return f::kZstd; }
   uint8_t level_id() const override { return static_cast<uint8_t>(level_); }
   bool lossy() const override { return false; }
-  size_t max_section_bytes(const KvChunkShape& s, size_t t) const override {
+  size_t max_section_bytes(const KvShape& s, size_t t) const override {
     return 4 + 2 * ZSTD_compressBound(2 * static_cast<size_t>(s.n_kv_heads) * s.head_dim * t);
   }
   Status encode_section(const SectionCtx& c, const float* k, const float* v, std::string* out) const override {

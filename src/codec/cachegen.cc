@@ -51,7 +51,7 @@ class CacheGenCodec final : public CodecImpl {
   uint8_t level_id() const override { return static_cast<uint8_t>(level_); }
   bool supports_profile() const override { return level_ != 0; }
 
-  size_t max_section_bytes(const KvChunkShape& s, size_t T) const override;
+  size_t max_section_bytes(const KvShape& s, size_t T) const override;
   Status encode_section(const SectionCtx& c, const float* k, const float* v, std::string* out) const override;
   Status decode_section(const SectionCtx& c, std::string_view sec, float* k, float* v) const override;
 
@@ -81,7 +81,7 @@ class CacheGenCodec final : public CodecImpl {
   const cachegen::LevelSpec* spec_;
 };
 
-size_t CacheGenCodec::max_section_bytes(const KvChunkShape& s, size_t T) const {
+size_t CacheGenCodec::max_section_bytes(const KvShape& s, size_t T) const {
   const size_t nch = static_cast<size_t>(s.n_kv_heads) * s.head_dim;
   size_t total = 0;
   for (int kv = 0; kv < 2; ++kv) {

@@ -14,7 +14,7 @@
 namespace kvforge::codec {
 
 struct SectionCtx {
-  KvChunkShape shape;
+  KvShape shape;
   size_t n_tokens = 0;
   int layer = 0;
   uint32_t param = 0;               // header codec parameter
@@ -34,7 +34,7 @@ class CodecImpl : public Codec {
   virtual bool lossy() const { return true; }
   virtual bool supports_profile() const { return false; }
   // Upper bound of one layer section's size.
-  virtual size_t max_section_bytes(const KvChunkShape& shape, size_t n_tokens) const = 0;
+  virtual size_t max_section_bytes(const KvShape& shape, size_t n_tokens) const = 0;
   // k, v: one layer, layer_elements() floats each. Appends to *out.
   virtual Status encode_section(const SectionCtx& ctx, const float* k, const float* v,
                                 std::string* out) const = 0;

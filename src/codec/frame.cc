@@ -15,7 +15,7 @@ namespace f = format;
 
 namespace {
 
-Status check_shape(const KvChunkShape& s, size_t n_tokens) {
+Status check_shape(const KvShape& s, size_t n_tokens) {
   if (s.n_layers < 1 || s.n_kv_heads < 1 || s.head_dim < 1) {
     return Status::InvalidArgument("codec: shape needs n_layers, n_kv_heads, head_dim >= 1 (got " +
                                    std::to_string(s.n_layers) + "x" + std::to_string(s.n_kv_heads) + "x" +
@@ -280,7 +280,7 @@ Status decode_frame(std::string_view frame, KvChunk* out, const DecodeOptions& o
   return decode_all(p, frame, out, opts);
 }
 
-Result<size_t> max_encoded_size(const KvChunkShape& shape, size_t n_tokens, std::string_view spec) {
+Result<size_t> max_encoded_size(const KvShape& shape, size_t n_tokens, std::string_view spec) {
   KVF_RETURN_IF_ERROR(check_shape(shape, n_tokens));
   KVF_ASSIGN_OR_RETURN(auto impl, make_codec_impl(spec));
   return f::header_bytes(shape.n_layers) + impl->max_section_bytes(shape, n_tokens) * shape.n_layers;

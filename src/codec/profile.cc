@@ -80,7 +80,7 @@ Status parse_transform(Reader* r, Profile::Data* p) {
 
 // Every row must be a valid distribution over its plane's alphabet, with every
 // reachable symbol codable.
-Status check_rows(const KvChunkShape& sh, const Profile::LevelTables& lt) {
+Status check_rows(const KvShape& sh, const Profile::LevelTables& lt) {
   const cachegen::LevelSpec* spec = cachegen::find_level(lt.level);
   if (spec == nullptr) return bad("unknown level");
   const int L = sh.n_layers;
@@ -106,7 +106,7 @@ Status check_rows(const KvChunkShape& sh, const Profile::LevelTables& lt) {
   return Status::OK();
 }
 
-Status parse_level(Reader* r, const KvChunkShape& sh, Profile::LevelTables* lt) {
+Status parse_level(Reader* r, const KvShape& sh, Profile::LevelTables* lt) {
   if (r->left() < 16) return bad("truncated");
   const uint8_t* b = r->at();
   lt->level = b[0];
@@ -170,7 +170,7 @@ cachegen::PlaneTables plane_tables(const Profile::LevelTables& lt, int layer, in
   return t;
 }
 
-int default_block(const KvChunkShape& s) {
+int default_block(const KvShape& s) {
   const int C = s.n_kv_heads * s.head_dim;
   if (C <= 64) return C;
   for (int b = std::min(s.head_dim, kDefaultMaxBlock); b > 1; --b)
@@ -193,8 +193,8 @@ const Profile::LevelTables* Profile::find(uint8_t level) const {
   return nullptr;
 }
 
-Status Profile::check_compatible(const KvChunkShape& s) const {
-  const KvChunkShape& shape = d_.shape;
+Status Profile::check_compatible(const KvShape& s) const {
+  const KvShape& shape = d_.shape;
   if (!(s == shape)) {
     return Status::InvalidArgument("codec: profile is for shape " + std::to_string(shape.n_layers) + "x" +
                                    std::to_string(shape.n_kv_heads) + "x" + std::to_string(shape.head_dim) +

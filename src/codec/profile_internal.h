@@ -15,7 +15,7 @@ cachegen::PlaneTables plane_tables(const Profile::LevelTables& lt, int layer, in
 
 // A layer's channels together when there are few (<= 64); else the largest divisor
 // of head_dim <= 8.
-int default_block(const KvChunkShape& s);
+int default_block(const KvShape& s);
 // A block covers whole heads or lies within one (the transform copies runs of
 // contiguous channels), divides the channels and is at most kMaxBasisBlock.
 bool valid_block(int block, int head_dim, int channels);

@@ -38,7 +38,7 @@ Status check_options(std::span<const KvChunkView> chunks, const LearnOptions& o,
 // With RoPE undone, a pair (2i, 2i+1) shares one weight: the rotation mixes the
 // two, and equal weights let the error bound pass through it unchanged.
 void set_weights(const LearnOptions& o, Profile::Data* prof) {
-  const KvChunkShape& sh = prof->shape;
+  const KvShape& sh = prof->shape;
   const size_t C = static_cast<size_t>(sh.n_kv_heads) * sh.head_dim;
   prof->weights.assign(static_cast<size_t>(sh.n_layers) * 2 * C, 1.0f);
   for (int plane = 0; plane < 2 * sh.n_layers; ++plane) {
@@ -67,7 +67,7 @@ void set_weights(const LearnOptions& o, Profile::Data* prof) {
 // over the sample chunks, each chunk's own mean removed (as the encoder removes it
 // with per-chunk offsets). pb's basis is the identity.
 std::vector<double> plane_covariance(std::span<const KvChunkView> chunks, const LearnOptions& o, const PlaneBasis& pb,
-                                     const KvChunkShape& sh, int l, int kv) {
+                                     const KvShape& sh, int l, int kv) {
   const size_t C = static_cast<size_t>(sh.n_kv_heads) * sh.head_dim;
   const int B = pb.block;
   std::vector<double> cov(C * B, 0.0);
@@ -97,7 +97,7 @@ std::vector<double> plane_covariance(std::span<const KvChunkView> chunks, const 
 // Weights and basis of every plane from the sample chunks: per block, the
 // eigenvectors of the covariance.
 Status learn_basis(std::span<const KvChunkView> chunks, const LearnOptions& o, Profile::Data* prof) {
-  const KvChunkShape& sh = prof->shape;
+  const KvShape& sh = prof->shape;
   const int L = sh.n_layers;
   const size_t C = static_cast<size_t>(sh.n_kv_heads) * sh.head_dim;
   KVF_RETURN_IF_ERROR(check_options(chunks, o, static_cast<size_t>(L) * C));

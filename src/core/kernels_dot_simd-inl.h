@@ -19,21 +19,11 @@
 #include "core/kernels_ref.h"
 #include "kvforge/core/half.h"
 
+#include "core/half_scale-inl.h"
+
 HWY_BEFORE_NAMESPACE();
 namespace kvforge::core::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
-
-// Block scales are single fp16 values at odd strides; F16C converts one in a
-// single instruction where the target has it.
-HWY_INLINE float LoadHalf(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-#if HWY_ARCH_X86 && (HWY_TARGET <= HWY_AVX2)
-  return _cvtsh_ss(h);
-#else
-  return fp16_to_f32(h);
-#endif
-}
 
 float DotF32(const float* a, const float* b, size_t n) {
   const hn::ScalableTag<float> d;

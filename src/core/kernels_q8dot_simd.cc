@@ -28,6 +28,8 @@
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
+#include "core/half_scale-inl.h"
+
 HWY_BEFORE_NAMESPACE();
 namespace kvforge::core::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
@@ -37,16 +39,6 @@ using D32 = hn::RepartitionToWide<D16>;
 using DF = hn::Rebind<float, D32>;
 using V16 = hn::Vec<D16>;
 using V32 = hn::Vec<D32>;
-
-HWY_INLINE float LoadHalfQ(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-#if HWY_ARCH_X86 && (HWY_TARGET <= HWY_AVX2)
-  return _cvtsh_ss(h);
-#else
-  return fp16_to_f32(h);
-#endif
-}
 
 HWY_INLINE V16 LoadI8(const int8_t* p) { return hn::PromoteTo(D16(), hn::LoadU(hn::Rebind<int8_t, D16>(), p)); }
 HWY_INLINE V16 LoadU8(const uint8_t* p) { return hn::PromoteTo(D16(), hn::LoadU(hn::Rebind<uint8_t, D16>(), p)); }
@@ -107,7 +99,7 @@ float DotQ8_0Q8(const uint8_t* w, const QuantizedRow& xr, size_t nb) {
   auto acc0 = hn::Zero(df), acc1 = hn::Zero(df);
   for (size_t b = 0; b < nb; ++b, w += sizeof(BlockQ8_0)) {
     const V32 isum = Q8Block(reinterpret_cast<const int8_t*>(w + 2), x[b].qs);
-    const auto scale = hn::Set(df, LoadHalfQ(w) * LoadHalfQ(reinterpret_cast<const uint8_t*>(&x[b].d)));
+    const auto scale = hn::Set(df, LoadHalf(w) * LoadHalf(reinterpret_cast<const uint8_t*>(&x[b].d)));
     // Alternate accumulators: consecutive blocks' FMAs do not wait on each other.
     if (b & 1) {
       acc1 = hn::MulAdd(scale, hn::ConvertTo(df, isum), acc1);
@@ -124,7 +116,7 @@ float DotQ4_0Q8(const uint8_t* w, const QuantizedRow& xr, size_t nb) {
   auto acc0 = hn::Zero(df), acc1 = hn::Zero(df);
   for (size_t b = 0; b < nb; ++b, w += sizeof(BlockQ4_0)) {
     const V32 isum = Q4Block(w + 2, x[b].qs);
-    const auto scale = hn::Set(df, LoadHalfQ(w) * LoadHalfQ(reinterpret_cast<const uint8_t*>(&x[b].d)));
+    const auto scale = hn::Set(df, LoadHalf(w) * LoadHalf(reinterpret_cast<const uint8_t*>(&x[b].d)));
     if (b & 1) {
       acc1 = hn::MulAdd(scale, hn::ConvertTo(df, isum), acc1);
     } else {
@@ -162,8 +154,8 @@ float DotQ4_KQ8(const uint8_t* w, const BlockQ8_K* x, size_t nb) {
       }
       imin += m1 * (bs[2 * j] + bs[2 * j + 1]) + m2 * (bs[2 * j + 2] + bs[2 * j + 3]);
     }
-    acc = hn::MulAdd(hn::Set(df, LoadHalfQ(w) * x[b].d), hn::ConvertTo(df, hn::Add(s0, s1)), acc);
-    mins += LoadHalfQ(w + 2) * x[b].d * static_cast<float>(imin);
+    acc = hn::MulAdd(hn::Set(df, LoadHalf(w) * x[b].d), hn::ConvertTo(df, hn::Add(s0, s1)), acc);
+    mins += LoadHalf(w + 2) * x[b].d * static_cast<float>(imin);
   }
   return hn::GetLane(hn::SumOfLanes(df, acc)) - mins;
 }
@@ -196,7 +188,7 @@ float DotQ6_KQ8(const uint8_t* w, const BlockQ8_K* x, size_t nb) {
         MulAcc(hn::Mul(hn::Sub(q4, k32), hn::Set(d16, sc[is + 6])), LoadI8(q8 + 96 + l), s0, s1);
       }
     }
-    acc = hn::MulAdd(hn::Set(df, LoadHalfQ(w + 208) * x[b].d), hn::ConvertTo(df, hn::Add(s0, s1)), acc);
+    acc = hn::MulAdd(hn::Set(df, LoadHalf(w + 208) * x[b].d), hn::ConvertTo(df, hn::Add(s0, s1)), acc);
   }
   return hn::GetLane(hn::SumOfLanes(df, acc));
 }

@@ -12,6 +12,7 @@
 
 #include <hwy/highway.h>
 
+#include "core/half_scale-inl.h"
 #include "kvforge/core/half.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -25,16 +26,6 @@ using DF = hn::CappedTag<float, 16>;
 using DI = hn::Rebind<int32_t, DF>;
 using VF = hn::Vec<DF>;
 using VI = hn::Vec<DI>;
-
-HWY_INLINE float LoadHalf(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-#if HWY_ARCH_X86 && (HWY_TARGET <= HWY_AVX2)
-  return _cvtsh_ss(h);
-#else
-  return fp16_to_f32(h);
-#endif
-}
 
 HWY_INLINE uint32_t LoadU32(const uint8_t* p) {
   uint32_t v;

@@ -15,10 +15,17 @@ std::string quote(std::string_view text) {
   return out;
 }
 
-std::string join_names(const std::vector<std::string>& names) {
+std::string join(const std::vector<std::string>& items, std::string_view separator) {
   std::string out;
-  for (const auto& s : names) out += (out.empty() ? "" : ", ") + s;
-  return out.empty() ? "(none)" : out;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += separator;
+    out += items[i];
+  }
+  return out;
+}
+
+std::string join_names(const std::vector<std::string>& names) {
+  return names.empty() ? "(none)" : join(names, ", ");
 }
 
 Status Spec::error(const std::string& why) const { return Status::InvalidArgument(what_ + " '" + text_ + "': " + why); }

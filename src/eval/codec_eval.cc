@@ -75,7 +75,7 @@ Result<codec::Profile> learn_model_profile(std::shared_ptr<const model::LlamaMod
     if (progress != nullptr) progress->update(d + 1);
   }
   std::vector<codec::KvChunkView> views;
-  for (const auto& d : dense) views.push_back(chunk_view(d));
+  for (const auto& d : dense) views.push_back(d.view());
   codec::LearnOptions lo;
   // The profile can un-rotate keys only for the plain rotation its transform
   // implements; other rotations are coded post-RoPE (correct, a little larger).
@@ -84,11 +84,6 @@ Result<codec::Profile> learn_model_profile(std::shared_ptr<const model::LlamaMod
   lo.value_weights = value_weights(*model);
   lo.block = block;
   return codec::learn_profile(views, model->fingerprint(), lo);
-}
-
-codec::KvChunkView chunk_view(const kv::DenseKvF32& dense) {
-  return {{dense.shape.n_layers, dense.shape.n_kv_heads, dense.shape.head_dim}, dense.n_tokens, dense.k.data(),
-          dense.v.data()};
 }
 
 namespace {
@@ -124,7 +119,7 @@ Status score_codec(const CodecsUnderTest& t, size_t c, const kv::DenseKvF32& den
                    size_t prefix, const std::vector<float>& ref_logits, model::Session& test,
                    std::vector<float>* test_logits, DocResult* r) {
   const size_t vocab = static_cast<size_t>(test.model().config().vocab_size);
-  const codec::KvChunkView view = chunk_view(dense);
+  const codec::KvChunkView view = dense.view();
   const auto rest = std::span<const int32_t>(doc.data() + prefix, doc.size() - 1 - prefix);
   codec::EncodeOptions eo;
   eo.model_fingerprint = t.fingerprint;

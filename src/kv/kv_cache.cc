@@ -184,7 +184,7 @@ size_t KvCache::bytes_allocated() const {
 }
 
 size_t KvCache::bytes_per_token(const KvShape& shape, size_t bytes_per_element) {
-  return static_cast<size_t>(shape.n_layers) * shape.n_kv_heads * shape.head_dim * 2 * bytes_per_element;
+  return shape.elements(1) * 2 * bytes_per_element;
 }
 
 size_t KvCache::bytes_per_token(const KvShape& shape, KvType type) {

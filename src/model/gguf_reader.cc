@@ -21,12 +21,6 @@ using gguf::GgufParser;
 using gguf::Metadata;
 using gguf::TensorInfo;
 
-std::string shape_str(const std::vector<int64_t>& dims) {
-  std::string s = "[";
-  for (size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
-  return s + "]";
-}
-
 // general.alignment: the spec says uint32; accept any integer type a writer may have used.
 Result<uint64_t> read_alignment(const Metadata& md, const GgufParser& p) {
   auto al_it = md.scalars.find("general.alignment");
@@ -115,7 +109,7 @@ Status check_required_tensors(const ModelFile& mf, const GgufParser& p) {
     const TensorRef* t = mf.find(tname);
     if (t == nullptr) return p.corrupt("required tensor '" + tname + "' is missing");
     if (t->dims != dims) {
-      return p.corrupt("tensor '" + tname + "' has shape " + shape_str(t->dims) + ", expected " + shape_str(dims) +
+      return p.corrupt("tensor '" + tname + "' has shape " + shape_string(t->dims) + ", expected " + shape_string(dims) +
                        " (GGML order)");
     }
     return Status::OK();

@@ -15,12 +15,6 @@ namespace kvforge::model {
 
 namespace {
 
-std::string shape_string(const std::vector<int64_t>& dims) {
-  std::string s = "[";
-  for (size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
-  return s + "]";
-}
-
 // Looks up a tensor and checks its GGML-order shape.
 Result<const TensorRef*> require(const ModelFile& f, const std::string& name, std::vector<int64_t> dims) {
   const TensorRef* t = f.find(name);

@@ -92,6 +92,12 @@ Status validate_config(const ModelConfig& c) {
   return Status::OK();
 }
 
+std::string shape_string(const std::vector<int64_t>& dims) {
+  std::string s = "[";
+  for (size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
+  return s + "]";
+}
+
 int64_t TensorRef::rows() const {
   int64_t r = 1;
   for (size_t i = 1; i < dims.size(); ++i) r *= dims[i];

@@ -194,10 +194,7 @@ struct Server::Impl {
     chunk_headers(res, chunk);
     const store::LevelFrame* frame = chunk.find(level);
     if (!frame) {
-      std::string have;
-      for (const auto& l : chunk.levels) have += (have.empty() ? "" : ", ") + l.level;
-      set_json_error(res, 404, kCodeNotFound, "chunk " + chunk.key.hex() + " has no level " + level + " (it has " + have + ")",
-                     chunk.key.hex());
+      set_json_error(res, 404, kCodeNotFound, chunk.missing_level(level).message(), chunk.key.hex());
       return;
     }
     res.set_header(kHeaderLevel, level);
@@ -287,7 +284,9 @@ struct Server::Impl {
       t_timed = true;
       return httplib::Server::HandlerResponse::Unhandled;
     });
-    http.set_logger([this](const httplib::Request&, const httplib::Response& res) {
+    // Counted before the response is written (post-routing, not the logger), so a
+    // client that reads /metrics after its answer sees its own request counted.
+    http.set_post_routing_handler([this](const httplib::Request&, httplib::Response& res) {
       const double seconds = t_timed ? std::chrono::duration<double>(Clock::now() - t_start).count() : -1.0;
       metrics.record_request(t_route ? t_route : "other", res.status, seconds);
       t_route = nullptr;

@@ -59,9 +59,7 @@ Status decode_level(const StoredChunk& chunk, std::string_view level, codec::KvC
   KVF_ASSIGN_OR_RETURN(std::unique_ptr<codec::Codec> c, codec::make_codec(level));
   const LevelFrame* found = chunk.find(c->spec());
   if (!found) {
-    std::string have;
-    for (const LevelFrame& l : chunk.levels) have += (have.empty() ? "" : ", ") + l.level;
-    return Status::NotFound("store: chunk " + chunk.key.hex() + " has no level " + c->spec() + " (it has " + have + ")");
+    return chunk.missing_level(c->spec());
   }
   codec::DecodeOptions o = opts;
   o.expected_fingerprint = chunk.model_fingerprint;

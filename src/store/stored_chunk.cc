@@ -7,6 +7,7 @@
 
 #include "kvforge/codec/codec.h"
 #include "kvforge/core/little_endian.h"
+#include "kvforge/core/spec.h"
 #include "store/chunk_format.h"
 
 namespace kvforge::store {
@@ -18,6 +19,13 @@ const LevelFrame* StoredChunk::find(std::string_view level) const {
     if (l.level == level) return &l;
   }
   return nullptr;
+}
+
+Status StoredChunk::missing_level(std::string_view level) const {
+  std::vector<std::string> have;
+  for (const LevelFrame& l : levels) have.push_back(l.level);
+  return Status::NotFound("store: chunk " + key.hex() + " has no level " + std::string(level) + " (it has " +
+                          core::join_names(have) + ")");
 }
 
 uint64_t StoredChunk::frame_bytes() const {

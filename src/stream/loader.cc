@@ -28,27 +28,10 @@ struct Item {
   uint64_t bytes = 0;
 };
 
-// Tokens [0, keep) of a decoded chunk as a dense export at positions first...
-kv::DenseKvF32 to_dense(codec::KvChunk&& chunk, size_t keep, int32_t first) {
-  kv::DenseKvF32 out;
-  out.shape = {chunk.shape.n_layers, chunk.shape.n_kv_heads, chunk.shape.head_dim};
-  out.n_tokens = keep;
-  out.positions.resize(keep);
-  for (size_t t = 0; t < keep; ++t) out.positions[t] = first + static_cast<int32_t>(t);
-  if (keep == chunk.n_tokens) {
-    out.k = std::move(chunk.k);
-    out.v = std::move(chunk.v);
-    return out;
-  }
-  const size_t hd = static_cast<size_t>(chunk.shape.head_dim);
-  out.k.resize(static_cast<size_t>(out.shape.n_layers) * out.shape.n_kv_heads * keep * hd);
-  out.v.resize(out.k.size());
-  for (int l = 0; l < out.shape.n_layers; ++l) {
-    for (int h = 0; h < out.shape.n_kv_heads; ++h) {
-      std::memcpy(out.k.data() + out.index(l, h, 0), chunk.k.data() + chunk.index(l, h, 0), keep * hd * sizeof(float));
-      std::memcpy(out.v.data() + out.index(l, h, 0), chunk.v.data() + chunk.index(l, h, 0), keep * hd * sizeof(float));
-    }
-  }
+// Tokens [0, keep) of a decoded chunk, at positions first...
+kv::DenseKvF32 keep_prefix(codec::KvChunk&& chunk, size_t keep, int32_t first) {
+  kv::DenseKvF32 out = keep == chunk.n_tokens ? std::move(chunk) : core::slice_tokens(chunk, 0, keep);
+  out.assign_positions(first);
   return out;
 }
 
@@ -241,7 +224,7 @@ class Load {
         const size_t keep = last ? count - 1 : count;
         if (keep > 0) {
           KVF_RETURN_IF_ERROR(
-              session_.cache().import_tokens(to_dense(std::move(chunk), keep, static_cast<int32_t>(begin))));
+              session_.cache().import_tokens(keep_prefix(std::move(chunk), keep, static_cast<int32_t>(begin))));
         }
         session_.cache().set_next_position(static_cast<int32_t>(begin + keep));
         if (last) KVF_RETURN_IF_ERROR(session_.recompute(tokens_.last(1), &report_.logits));
@@ -353,7 +336,7 @@ Result<Calibration> calibrate(kv::Recompute& session, const store::StoredChunk& 
       dopt.profile = profile;
       KVF_RETURN_IF_ERROR(codec::decode_frame(frame->frame, &chunk, dopt));
       KVF_RETURN_IF_ERROR(session.cache().import_tokens(
-          to_dense(std::move(chunk), sample.tokens.size(), static_cast<int32_t>(sample.first_position))));
+          keep_prefix(std::move(chunk), sample.tokens.size(), static_cast<int32_t>(sample.first_position))));
       dbest = std::min(dbest, clock.now_seconds() - t);
     }
     cost.decode_seconds_per_token = dbest / n;

@@ -21,11 +21,9 @@ Result<size_t> publish_context(kv::Recompute& session, store::Backend& backend, 
     const size_t begin = i * chunk_tokens, end = std::min(tokens.size(), begin + chunk_tokens);
     kv::DenseKvF32 part;
     KVF_RETURN_IF_ERROR(session.cache().export_range(begin, end, &part));
-    const codec::KvChunkView view{{part.shape.n_layers, part.shape.n_kv_heads, part.shape.head_dim}, part.n_tokens,
-                                  part.k.data(), part.v.data()};
     KVF_ASSIGN_OR_RETURN(store::StoredChunk chunk,
                          encoder.encode(keys[i], static_cast<uint32_t>(i), static_cast<uint32_t>(begin),
-                                        tokens.subspan(begin, end - begin), view, session.pool()));
+                                        tokens.subspan(begin, end - begin), part.view(), session.pool()));
     KVF_RETURN_IF_ERROR(store::put_chunk(backend, chunk));
     if (i == 0 && first_chunk) *first_chunk = std::move(chunk);
   }

@@ -33,10 +33,6 @@ double now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-KvChunkView view_of(const kv::DenseKvF32& d) {
-  return KvChunkView{{d.shape.n_layers, d.shape.n_kv_heads, d.shape.head_dim}, d.n_tokens, d.k.data(), d.v.data()};
-}
-
 // Runs ids[0, split) through a session and exports its KV.
 void prefix_kv(const std::vector<int32_t>& ids, size_t split, Session* s, kv::DenseKvF32* dense) {
   EXPECT_TRUE(s->forward(std::span<const int32_t>(ids.data(), split), LogitsMode::kNone, nullptr).ok());
@@ -56,7 +52,7 @@ Result<Profile> learn_from_documents(const std::shared_ptr<const model::LlamaMod
     train.push_back(std::move(d));
   }
   std::vector<KvChunkView> views;
-  for (auto& d : train) views.push_back(view_of(d));
+  for (auto& d : train) views.push_back(d.view());
   return learn_profile(views, 1);
 }
 
@@ -98,7 +94,7 @@ void run_spec(const std::shared_ptr<const model::LlamaModel>& m, const std::stri
   eo.profile = use_prof ? &prof : nullptr;
   DecodeOptions dopt;
   dopt.profile = eo.profile;
-  const KvChunkView view = view_of(dense);
+  const KvChunkView view = dense.view();
   const double t0 = now();
   auto frame = (*c)->encode(view, eo);
   const double t1 = now();

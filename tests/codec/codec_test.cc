@@ -52,7 +52,7 @@ class CodecSpec : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CodecSpec, RoundTripEveryShape) {
   const std::string spec = GetParam();
-  const std::vector<std::pair<KvChunkShape, size_t>> shapes = {
+  const std::vector<std::pair<KvShape, size_t>> shapes = {
       {{5, 4, 8}, 37},  {{5, 4, 8}, 300}, {{2, 8, 128}, 70}, {{1, 1, 1}, 1},
       {{3, 2, 5}, 0},   {{2, 3, 7}, 33},  {{1, 2, 3}, 64},   {{12, 1, 6}, 11},
       // Several rANS streams per plane (T >= 256): full and partial lane groups mixed,

@@ -53,8 +53,8 @@ void expect_same_decode(const std::string& spec, const KvChunk& in, const Profil
 
 // T >= 256 gives n = min(4, groups) streams: 1, 2, 3, 4 and 5 full groups, and heads
 // of 12 channels (a full and a partial group each).
-const std::vector<std::pair<KvChunkShape, size_t>>& shapes() {
-  static const std::vector<std::pair<KvChunkShape, size_t>> v = {
+const std::vector<std::pair<KvShape, size_t>>& shapes() {
+  static const std::vector<std::pair<KvShape, size_t>> v = {
       {{2, 2, 8}, 37},   {{1, 1, 8}, 300}, {{2, 2, 8}, 256}, {{1, 3, 8}, 300},
       {{2, 4, 8}, 260},  {{1, 5, 8}, 513}, {{2, 3, 12}, 300}, {{1, 2, 16}, 129},
   };
@@ -81,7 +81,7 @@ TEST_F(DecoderRef, Avx2MatchesRefBitForBit) {
 // Profile frames: block 8 on head_dim 8 (applied inside the lane decoders, RoPE
 // undone after) and the default block (applied after decoding).
 TEST_F(DecoderRef, Avx2MatchesRefBitForBitOnProfileFrames) {
-  const KvChunkShape shape{2, 4, 8};
+  const KvShape shape{2, 4, 8};
   std::vector<KvChunk> chunks;
   std::vector<KvChunkView> views;
   for (uint32_t i = 0; i < 2; ++i) chunks.push_back(make_chunk(shape, 200, 40 + i));

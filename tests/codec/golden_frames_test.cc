@@ -49,7 +49,7 @@ std::string read(const fs::path& p) {
 // A profile the golden profile frames use, learned from fixed synthetic chunks.
 struct ProfileCase {
   std::string file;
-  KvChunkShape shape;
+  KvShape shape;
   int block;          // LearnOptions::block (0: default)
   float rope_theta;
 };
@@ -80,7 +80,7 @@ Profile learn(const ProfileCase& pc) {
 struct GoldenCase {
   std::string file;
   std::string spec;
-  KvChunkShape shape;
+  KvShape shape;
   size_t T;
   uint32_t seed;
   int profile = -1;  // index into profile_cases()

@@ -158,7 +158,7 @@ void expect_profile_bound(const KvChunk& in, const KvChunk& out, const Profile& 
     }
 }
 
-void round_trip_with_profile(const LearnOptions& lo, KvChunkShape shape, int32_t first) {
+void round_trip_with_profile(const LearnOptions& lo, KvShape shape, int32_t first) {
   std::vector<KvChunk> train;
   std::vector<KvChunkView> views;
   for (int i = 0; i < 3; ++i) train.push_back(make_chunk(shape, 90, 20 + i));
@@ -196,7 +196,7 @@ void round_trip_with_profile(const LearnOptions& lo, KvChunkShape shape, int32_t
 TEST(ProfileBasis, RoundTripWithinBoundPlain) { round_trip_with_profile({}, {2, 2, 8}, 0); }
 
 TEST(ProfileBasis, RoundTripWithinBoundRopeAndKeyWeights) {
-  const KvChunkShape shape{2, 3, 8};
+  const KvShape shape{2, 3, 8};
   LearnOptions lo;
   lo.rope_theta = 10000.0f;
   lo.first_positions = {0, 90, 180};

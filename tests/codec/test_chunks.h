@@ -10,13 +10,11 @@ namespace kvforge::codec::testdata {
 
 // Structured KV: per-channel offsets and outlier channels, values that drift
 // slowly along tokens (token locality), plus noise.
-inline KvChunk make_chunk(KvChunkShape s, size_t T, uint32_t seed, bool structured = true) {
+inline KvChunk make_chunk(KvShape s, size_t T, uint32_t seed, bool structured = true) {
   KvChunk c;
   c.shape = s;
   c.n_tokens = T;
-  const size_t n = static_cast<size_t>(s.n_layers) * s.n_kv_heads * T * s.head_dim;
-  c.k.resize(n);
-  c.v.resize(n);
+  c.allocate();
   std::mt19937 rng(seed);
   std::normal_distribution<float> nd(0.0f, 1.0f);
   for (int side = 0; side < 2; ++side) {

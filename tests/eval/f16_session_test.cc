@@ -224,8 +224,7 @@ TEST(F16Session, CodecRoundTripThroughExportEncodeDecodeImport) {
     ASSERT_TRUE(copy.cache().import_tokens(dense).ok());
     ASSERT_TRUE(copy.forward(rest, LogitsMode::kAll, &want).ok());
   }
-  const codec::KvChunkView view{{dense.shape.n_layers, dense.shape.n_kv_heads, dense.shape.head_dim}, dense.n_tokens,
-                                dense.k.data(), dense.v.data()};
+  const codec::KvChunkView view = dense.view();
   for (const std::string_view spec : {"fp16", "zstd", "q8", "cachegen:level=1", "cachegen:level=3"}) {
     SCOPED_TRACE(std::string(spec));
     const bool lossless = spec == "fp16" || spec == "zstd";

@@ -55,7 +55,7 @@ TEST(Server, RealKvStoredServedFetchedDecodesAsLocal) {
     kv::DenseKvF32 part;
     ASSERT_TRUE(session.cache().export_range(begin, end, &part).ok());
     auto chunk = encoder->encode(keys[i], static_cast<uint32_t>(i), static_cast<uint32_t>(begin),
-                                 std::span(tokens).subspan(begin, end - begin), eval::chunk_view(part));
+                                 std::span(tokens).subspan(begin, end - begin), part.view());
     ASSERT_TRUE(chunk.ok());
     ASSERT_TRUE(r.client->put(*chunk).ok());
     if (i == 0) {
@@ -85,7 +85,7 @@ TEST(Server, RealKvStoredServedFetchedDecodesAsLocal) {
       EXPECT_EQ(fetched->first_position, begin);
       auto codec = codec::make_codec(level);
       ASSERT_TRUE(codec.ok());
-      auto frame = (*codec)->encode(eval::chunk_view(part),
+      auto frame = (*codec)->encode(part.view(),
                                     {.model_fingerprint = fp, .first_position = static_cast<int32_t>(begin)});
       ASSERT_TRUE(frame.ok());
       codec::KvChunk local, served;

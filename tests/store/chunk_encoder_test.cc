@@ -54,7 +54,7 @@ TEST(ChunkEncoder, StoredChunksDecodeExactlyAsLocalEncoding) {
       kv::DenseKvF32 part;
       ASSERT_TRUE(session.cache().export_range(begin, end, &part).ok());
       auto chunk = encoder->encode(keys[i], static_cast<uint32_t>(i), static_cast<uint32_t>(begin),
-                                   std::span(tokens).subspan(begin, end - begin), eval::chunk_view(part));
+                                   std::span(tokens).subspan(begin, end - begin), part.view());
       ASSERT_TRUE(chunk.ok()) << chunk.status().to_string();
       ASSERT_TRUE(put_chunk(**backend, *chunk).ok());
     }
@@ -74,7 +74,7 @@ TEST(ChunkEncoder, StoredChunksDecodeExactlyAsLocalEncoding) {
     for (const std::string& level : levels) {
       auto codec = codec::make_codec(level);
       ASSERT_TRUE(codec.ok());
-      auto frame = (*codec)->encode(eval::chunk_view(part),
+      auto frame = (*codec)->encode(part.view(),
                                     {.model_fingerprint = fp, .first_position = static_cast<int32_t>(begin)});
       ASSERT_TRUE(frame.ok());
       codec::KvChunk local, stored;

@@ -191,9 +191,7 @@ TEST(Loader, LoadedLevelEqualsLocalEncodeDecodeExactly) {
       codec::EncodeOptions eo;
       eo.model_fingerprint = f.model->fingerprint();
       eo.first_position = static_cast<int32_t>(begin);
-      auto frame = (*codec)->encode({{part.shape.n_layers, part.shape.n_kv_heads, part.shape.head_dim}, part.n_tokens,
-                                     part.k.data(), part.v.data()},
-                                    eo);
+      auto frame = (*codec)->encode(part.view(), eo);
       ASSERT_TRUE(frame.ok());
       codec::KvChunk back;
       ASSERT_TRUE((*codec)->decode(*frame, &back).ok());

@@ -99,7 +99,7 @@ int run_bench_codec(const BenchCodecArgs& a) {
   std::cerr << "prefilling " << a.tokens << " tokens...\n";
   auto dense = prefill_and_export(model, tokens, session_options(a.model));
   if (!dense.ok()) return fail(dense.status());
-  const codec::KvChunkView view = eval::chunk_view(*dense);
+  const codec::KvChunkView view = dense->view();
   auto profile = codec::learn_profile(std::span<const codec::KvChunkView>(&view, 1), model->fingerprint());
   if (!profile.ok()) return fail(profile.status());
 

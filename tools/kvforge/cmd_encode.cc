@@ -47,9 +47,9 @@ Runner register_encode(CLI::App& app) {
     std::string file;
     size_t frames = 0;
     for (size_t begin = 0; begin < tokens.size(); begin += a->chunk_tokens) {
-      const kv::DenseKvF32 part = slice_tokens(*dense, begin, std::min(tokens.size(), begin + a->chunk_tokens));
+      const kv::DenseKvF32 part = core::slice_tokens(*dense, begin, std::min(tokens.size(), begin + a->chunk_tokens));
       eo.first_position = part.positions.empty() ? static_cast<int32_t>(begin) : part.positions[0];
-      auto frame = (*codec)->encode(eval::chunk_view(part), eo);
+      auto frame = (*codec)->encode(part.view(), eo);
       if (!frame.ok()) return fail(frame.status().with_context("chunk " + std::to_string(frames)));
       file += *frame;
       ++frames;

@@ -7,6 +7,7 @@
 #include "kv_io.h"
 #include "kvforge/codec/profile.h"
 #include "kvforge/core/file_io.h"
+#include "kvforge/core/spec.h"
 #include "kvforge/eval/codec_eval.h"
 #include "kvforge/store/chunk_encoder.h"
 #include "kvforge/store/chunk_io.h"
@@ -16,12 +17,6 @@
 namespace kvforge::cli {
 
 namespace {
-
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& s : items) out += (out.empty() ? "" : " ") + s;
-  return out;
-}
 
 std::string utc_time(int64_t micros) {
   const std::time_t t = static_cast<std::time_t>(micros / 1000000);
@@ -77,10 +72,10 @@ int run_put(const StoreFlags& sf, const ModelFlags& mf, const std::string& text,
   eval::Table table({"chunk", "key", "tokens", "bytes", "levels"});
   for (size_t i = 0; i < keys.size(); ++i) {
     const size_t begin = i * chunk_tokens, end = std::min(tokens->size(), begin + chunk_tokens);
-    const kv::DenseKvF32 part = slice_tokens(*dense, begin, end);
+    const kv::DenseKvF32 part = core::slice_tokens(*dense, begin, end);
     const uint32_t first = part.positions.empty() ? static_cast<uint32_t>(begin) : static_cast<uint32_t>(part.positions[0]);
     auto chunk = encoder->encode(keys[i], static_cast<uint32_t>(i), first,
-                                 std::span<const int32_t>(*tokens).subspan(begin, end - begin), eval::chunk_view(part));
+                                 std::span<const int32_t>(*tokens).subspan(begin, end - begin), part.view());
     if (!chunk.ok()) return fail(chunk.status());
     auto bytes = store::serialize_chunk(*chunk);
     if (!bytes.ok()) return fail(bytes.status());
@@ -89,7 +84,7 @@ int run_put(const StoreFlags& sf, const ModelFlags& mf, const std::string& text,
                {"key", keys[i].hex()},
                {"tokens", static_cast<int64_t>(end - begin)},
                {"bytes", static_cast<int64_t>(bytes->size())},
-               {"levels", join(level_names(*chunk))}});
+               {"levels", core::join(level_names(*chunk), " ")}});
   }
   std::cerr << "stored " << keys.size() << " chunks of " << tokens->size() << " tokens in " << sf.url << "\n";
   return emit(table, json);
@@ -111,8 +106,7 @@ int run_get(const StoreFlags& sf, const std::string& level, const std::string& o
       if (!spec.ok()) return fail(spec.status());
       const store::LevelFrame* frame = chunk->find((*spec)->spec());
       if (!frame) {
-        return fail(Status::NotFound("store: chunk " + key->hex() + " has no level " + (*spec)->spec() +
-                                     " (it has " + join(level_names(*chunk)) + ")"));
+        return fail(chunk->missing_level((*spec)->spec()));
       }
       payload = frame->frame;  // a one-frame .kvf file (kvforge decode reads it)
     }
@@ -147,7 +141,7 @@ int run_ls(const StoreFlags& sf, const std::string& json) {
     auto chunk = store::peek_chunk(**backend, e.key);
     if (chunk.ok()) {
       row["tokens"] = static_cast<int64_t>(chunk->tokens.size());
-      row["levels"] = join(level_names(*chunk));
+      row["levels"] = core::join(level_names(*chunk), " ");
       row["chunk"] = static_cast<int64_t>(chunk->chunk_index);
     } else {
       ++damaged;

@@ -29,25 +29,6 @@ Result<kv::DenseKvF32> prefill_and_export(std::shared_ptr<const model::LlamaMode
   return dense;
 }
 
-kv::DenseKvF32 slice_tokens(const kv::DenseKvF32& dense, size_t begin, size_t end) {
-  kv::DenseKvF32 out;
-  out.shape = dense.shape;
-  out.n_tokens = end - begin;
-  out.positions.assign(dense.positions.begin() + static_cast<std::ptrdiff_t>(begin),
-                       dense.positions.begin() + static_cast<std::ptrdiff_t>(end));
-  const size_t hd = static_cast<size_t>(dense.shape.head_dim);
-  out.k.resize(static_cast<size_t>(dense.shape.n_layers) * dense.shape.n_kv_heads * out.n_tokens * hd);
-  out.v.resize(out.k.size());
-  for (int l = 0; l < dense.shape.n_layers; ++l) {
-    for (int h = 0; h < dense.shape.n_kv_heads; ++h) {
-      std::memcpy(out.k.data() + out.index(l, h, 0), dense.k.data() + dense.index(l, h, begin),
-                  out.n_tokens * hd * sizeof(float));
-      std::memcpy(out.v.data() + out.index(l, h, 0), dense.v.data() + dense.index(l, h, begin),
-                  out.n_tokens * hd * sizeof(float));
-    }
-  }
-  return out;
-}
 
 Result<std::vector<std::string_view>> split_frames(std::string_view bytes) {
   std::vector<std::string_view> frames;

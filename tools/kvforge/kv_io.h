@@ -20,9 +20,6 @@ Result<std::vector<int32_t>> context_tokens(const model::LlamaModel& model, cons
 Result<kv::DenseKvF32> prefill_and_export(std::shared_ptr<const model::LlamaModel> model,
                                           const std::vector<int32_t>& tokens, const model::SessionOptions& session);
 
-// Tokens [begin, end) of a dense export, as its own dense export.
-kv::DenseKvF32 slice_tokens(const kv::DenseKvF32& dense, size_t begin, size_t end);
-
 // Splits a .kvf file's bytes into its frames (each frame's header gives its size).
 Result<std::vector<std::string_view>> split_frames(std::string_view bytes);
 

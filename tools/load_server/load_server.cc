@@ -26,11 +26,10 @@ store::StoredChunk make_chunk(uint32_t index, size_t n_tokens, const std::vector
   codec::KvChunk kv;
   kv.shape = {4, 4, 64};  // layers, kv heads, head_dim
   kv.n_tokens = n_tokens;
-  const size_t n = static_cast<size_t>(kv.shape.n_layers) * kv.shape.n_kv_heads * n_tokens * kv.shape.head_dim;
+  kv.allocate();
+  const size_t n = kv.elements();
   std::mt19937 rng(1000 + index);
   std::normal_distribution<float> nd(0.0f, 1.0f);
-  kv.k.resize(n);
-  kv.v.resize(n);
   for (size_t i = 0; i < n; ++i) {
     kv.k[i] = nd(rng);
     kv.v[i] = nd(rng) * 0.5f;

@@ -7,8 +7,8 @@
 //   codec::KvChunk out;  Status s = (*c)->decode(*frame, &out, {.expected_fingerprint = fp});
 //
 // Layout (stated once): K and V are [layer][kv_head][token][head_dim], row-major
-// fp32, n_layers * n_kv_heads * n_tokens * head_dim floats each — the same as
-// kv::DenseKvF32, so `{shape, dense.n_tokens, dense.k.data(), dense.v.data()}` is a view.
+// fp32, n_layers * n_kv_heads * n_tokens * head_dim floats each: core::KvTensor,
+// the type kv::KvCache exports, so `dense.view()` is what encode takes.
 //
 // Thread-safety: Codec objects are immutable after construction; encode/decode
 // may run concurrently on one object. A ThreadPool passed in the options is used
@@ -25,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "kvforge/core/kv_tensor.h"
 #include "kvforge/core/status.h"
 
 namespace kvforge::core {
@@ -35,37 +36,11 @@ namespace kvforge::codec {
 
 class Profile;
 
-// Mirrors kv::KvShape field for field.
-struct KvChunkShape {
-  int n_layers = 0;
-  int n_kv_heads = 0;
-  int head_dim = 0;
-  bool operator==(const KvChunkShape&) const = default;
-};
-
-// Non-owning view of a chunk. k and v each point at
-// n_layers * n_kv_heads * n_tokens * head_dim floats (may be null when that is 0).
-struct KvChunkView {
-  KvChunkShape shape;
-  size_t n_tokens = 0;
-  const float* k = nullptr;
-  const float* v = nullptr;
-  size_t elements() const {
-    return static_cast<size_t>(shape.n_layers) * shape.n_kv_heads * n_tokens * shape.head_dim;
-  }
-};
-
-// Owning chunk (what decode produces), same layout.
-struct KvChunk {
-  KvChunkShape shape;
-  size_t n_tokens = 0;
-  std::vector<float> k;
-  std::vector<float> v;
-  KvChunkView view() const { return {shape, n_tokens, k.data(), v.data()}; }
-  size_t index(int layer, int head, size_t token) const {
-    return ((static_cast<size_t>(layer) * shape.n_kv_heads + head) * n_tokens + token) * shape.head_dim;
-  }
-};
+// A chunk is the KV layout every module speaks (core/kv_tensor.h): a codec
+// encodes a view and decodes into an owning tensor (positions left empty).
+using core::KvShape;
+using KvChunkView = core::KvTensorView<float>;
+using KvChunk = core::KvTensor<float>;
 
 struct EncodeOptions {
   // Identifies the model the KV came from (caller-defined, e.g. a hash of the
@@ -95,7 +70,7 @@ struct FrameInfo {
   std::string codec;        // registry name, e.g. "cachegen"
   std::string level;        // level string ("" for codecs without levels)
   std::string spec;         // "cachegen:level=2", accepted by make_codec
-  KvChunkShape shape;
+  KvShape shape;
   size_t n_tokens = 0;
   uint64_t model_fingerprint = 0;
   uint64_t profile_id = 0;  // 0: no profile
@@ -153,6 +128,6 @@ Result<FrameInfo> peek_header(std::string_view bytes);
 Status decode_frame(std::string_view frame, KvChunk* out, const DecodeOptions& opts = {});
 // Worst-case frame size for a chunk of this shape under `spec` (callers may
 // allocate from it). InvalidArgument for a bad spec or shape.
-Result<size_t> max_encoded_size(const KvChunkShape& shape, size_t n_tokens, std::string_view spec);
+Result<size_t> max_encoded_size(const KvShape& shape, size_t n_tokens, std::string_view spec);
 
 }  // namespace kvforge::codec

@@ -44,7 +44,7 @@ class Profile {
   // channels = n_kv_heads * head_dim.
   struct Data {
     uint64_t model_fingerprint = 0;
-    KvChunkShape shape;
+    KvShape shape;
     float rope_theta = 0;
     uint32_t block = 0;
     std::vector<float> weights;  // [(layer * 2 + kv) * channels + c], each > 0
@@ -59,7 +59,7 @@ class Profile {
   explicit Profile(Data data);
 
   uint64_t model_fingerprint() const { return d_.model_fingerprint; }
-  const KvChunkShape& shape() const { return d_.shape; }
+  const KvShape& shape() const { return d_.shape; }
   float rope_theta() const { return d_.rope_theta; }
   uint32_t block() const { return d_.block; }
   const std::vector<float>& weights() const { return d_.weights; }
@@ -73,7 +73,7 @@ class Profile {
   // Corruption for damaged bytes (the file carries a checksum).
   static Result<Profile> parse(std::string_view bytes);
   // InvalidArgument unless `shape` matches the profile's.
-  Status check_compatible(const KvChunkShape& shape) const;
+  Status check_compatible(const KvShape& shape) const;
   // Tables for one level, or nullptr.
   const LevelTables* find(uint8_t level) const;
 

@@ -76,6 +76,9 @@ class Spec {
 // misreads "'" + std::string as an overlapping copy under -Werror=restrict.)
 std::string quote(std::string_view text);
 
+// items with `separator` between them ("" for an empty list).
+std::string join(const std::vector<std::string>& items, std::string_view separator);
+
 // "a, b, c" ("(none)" for an empty list): how every error lists valid choices.
 std::string join_names(const std::vector<std::string>& names);
 

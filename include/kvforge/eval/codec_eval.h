@@ -59,7 +59,5 @@ Result<codec::Profile> learn_model_profile(std::shared_ptr<const model::LlamaMod
                                            const model::SessionOptions& session, core::Progress* progress,
                                            int block = 0);
 
-// codec::KvChunkView over a dense export (no copy).
-codec::KvChunkView chunk_view(const kv::DenseKvF32& dense);
 
 }  // namespace kvforge::eval

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "kvforge/core/kv_tensor.h"
 #include "kvforge/core/status.h"
 
 namespace kvforge::kv {
@@ -29,11 +30,7 @@ std::string_view kv_type_name(KvType type);
 Result<KvType> parse_kv_type(std::string_view name);
 size_t kv_type_bytes(KvType type);
 
-struct KvShape {
-  int n_layers = 0;
-  int n_kv_heads = 0;
-  int head_dim = 0;
-};
+using core::KvShape;
 
 // One (layer, kv head): its live slots in insertion order (which is also
 // position order, since tokens are appended with increasing positions).
@@ -93,18 +90,9 @@ class KvHead {
   std::vector<uint8_t> live_flag_;
 };
 
-// A dense copy of a token range: k and v are [layer][kv_head][token][head_dim].
+// A dense copy of a token range, in the layout codecs take (core/kv_tensor.h).
 template <typename T>
-struct DenseKv {
-  KvShape shape;
-  size_t n_tokens = 0;
-  std::vector<int32_t> positions;  // [token], from the first (layer, head)
-  std::vector<T> k;
-  std::vector<T> v;
-  size_t index(int layer, int head, size_t token) const {
-    return ((static_cast<size_t>(layer) * shape.n_kv_heads + head) * n_tokens + token) * shape.head_dim;
-  }
-};
+using DenseKv = core::KvTensor<T>;
 using DenseKvF32 = DenseKv<float>;
 using DenseKvF16 = DenseKv<uint16_t>;  // IEEE binary16 bits
 

@@ -72,6 +72,9 @@ struct TensorRef {
   int64_t elements() const;
 };
 
+// "[2048, 5632]": how errors print a tensor's GGML-order dims.
+std::string shape_string(const std::vector<int64_t>& dims);
+
 // Vocabulary as stored with the model. Token text is kept exactly as the file
 // has it (GGUF writes U+2581 for a word-start space; llama2.c a plain space;
 // byte-level BPE vocabularies spell bytes as GPT-2's printable code points);

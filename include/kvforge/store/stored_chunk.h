@@ -30,6 +30,9 @@ struct StoredChunk {
 
   // The frame of `level` (a spec as LevelFrame names it), or null.
   const LevelFrame* find(std::string_view level) const;
+  // NotFound "store: chunk <key> has no level <level> (it has a, b)": what a
+  // caller says when find() gave null.
+  Status missing_level(std::string_view level) const;
   uint64_t frame_bytes() const;  // sum over levels
 };
 
