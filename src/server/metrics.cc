@@ -53,6 +53,16 @@ std::string Metrics::text() const {
   counter(&out, "kvf_chunk_misses_total", "Chunk reads of chunks not stored.", misses_);
   counter(&out, "kvf_chunk_corrupted_total", "Stored chunks that failed verification (then removed).", corrupted_);
   counter(&out, "kvf_chunk_puts_total", "Chunks stored by PUT.", stored_);
+  counter(&out, "kvf_connections_total", "Connections accepted.", connections_.accepted);
+  out += "# HELP kvf_connections_open Connections open now (reading a head, queued or served).\n"
+         "# TYPE kvf_connections_open gauge\nkvf_connections_open " +
+         std::to_string(connections_.open.load()) + "\n";
+  counter(&out, "kvf_connection_head_timeouts_total", "Connections closed: request head not complete in time.",
+          connections_.head_timeouts);
+  counter(&out, "kvf_connection_body_timeouts_total", "Connections closed: request body not complete in time.",
+          connections_.body_timeouts);
+  counter(&out, "kvf_bad_request_heads_total", "Request heads refused by the gate (400, 431).",
+          connections_.bad_heads);
   return out;
 }
 

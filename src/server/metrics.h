@@ -11,6 +11,15 @@
 
 namespace kvforge::server {
 
+// What the connection gate counts (server/connection_gate.h).
+struct ConnectionCounters {
+  std::atomic<uint64_t> accepted{0};
+  std::atomic<uint64_t> open{0};
+  std::atomic<uint64_t> head_timeouts{0};  // closed: the request head did not arrive in time
+  std::atomic<uint64_t> body_timeouts{0};  // closed: the body did not arrive in time
+  std::atomic<uint64_t> bad_heads{0};      // answered 400/431 by the gate
+};
+
 class Metrics {
  public:
   // Upper bounds (seconds) of the latency histogram's buckets; +Inf is implied.
@@ -25,6 +34,8 @@ class Metrics {
   void chunk_corrupted() { ++corrupted_; }
   void chunk_stored() { ++stored_; }
 
+  ConnectionCounters& connections() { return connections_; }
+
   std::string text() const;
 
  private:
@@ -33,6 +44,7 @@ class Metrics {
   std::array<uint64_t, kBuckets.size() + 1> bucket_counts_{};  // last: +Inf
   double latency_sum_ = 0;
   uint64_t latency_count_ = 0;
+  ConnectionCounters connections_;
   std::atomic<uint64_t> bytes_sent_{0}, bytes_received_{0}, hits_{0}, misses_{0}, corrupted_{0}, stored_{0};
 };
 

@@ -2,15 +2,13 @@
 
 #include <httplib.h>
 
+#include <charconv>
 #include <chrono>
-#include <nlohmann/json.hpp>
-#include <thread>
+#include <optional>
 
-#include "kvforge/codec/codec.h"
-#include "kvforge/store/chunk_io.h"
+#include "server/connection_gate.h"
 #include "server/http_common.h"
-#include "server/metrics.h"
-#include "server/verified_cache.h"
+#include "server/server_impl.h"
 
 namespace kvforge::server {
 
@@ -24,26 +22,6 @@ using Clock = std::chrono::steady_clock;
 thread_local const char* t_route = nullptr;
 thread_local Clock::time_point t_start;
 thread_local bool t_timed = false;
-
-void set_json_error(httplib::Response& res, int status, std::string_view code, const std::string& message,
-                    const std::string& key = {}) {
-  nlohmann::json j = {{"error", message}, {"code", code}};
-  if (!key.empty()) j["key"] = key;
-  res.status = status;
-  res.set_content(j.dump(), "application/json");
-}
-
-// The HTTP status and error code for a Status from the store.
-std::pair<int, std::string_view> http_error(const Status& s) {
-  switch (s.code()) {
-    case StatusCode::kNotFound: return {404, kCodeNotFound};
-    case StatusCode::kCorruption: return {500, kCodeCorruption};
-    case StatusCode::kInvalidArgument: return {400, kCodeInvalidArgument};
-    case StatusCode::kNotSupported: return {400, kCodeNotSupported};
-    case StatusCode::kResourceExhausted: return {507, kCodeResourceExhausted};
-    default: return {500, kCodeInternal};
-  }
-}
 
 // The metrics label of a request, from its method and path alone (so requests
 // refused before routing, 413 included, are counted under their route).
@@ -59,6 +37,50 @@ const char* route_label(const httplib::Request& req) {
   return "other";
 }
 
+// The declared Content-Length: 0 when absent, nullopt when not a number.
+std::optional<uint64_t> content_length(const httplib::Request& req) {
+  if (!req.has_header("Content-Length")) return 0;
+  const std::string text = req.get_header_value("Content-Length");
+  uint64_t n = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+  return n;
+}
+
+bool has_body(const httplib::Request& req) {
+  return req.has_header("Transfer-Encoding") || content_length(req).value_or(1) > 0;
+}
+
+// The connection cannot carry another request: its body may be left unread.
+void close_after_response() {
+  if (Connection* c = ConnectionGate::current()) c->close_after = true;
+}
+
+// Every error without a body of its own (404 for unknown routes, 400 from the
+// HTTP parser, ...) gets a JSON one.
+httplib::Server::HandlerResponse json_error_body(const httplib::Request& req, httplib::Response& res) {
+  if (!res.body.empty() || res.content_length_ > 0) return httplib::Server::HandlerResponse::Unhandled;
+  switch (res.status) {
+    case 404: set_json_error(res, 404, kCodeNotFound, "no route " + req.method + " " + req.path); break;
+    case 413: set_json_error(res, 413, kCodeResourceExhausted, "request body too large"); break;
+    default:
+      set_json_error(res, res.status, res.status < 500 ? kCodeInvalidArgument : kCodeInternal, "bad request");
+      break;
+  }
+  return httplib::Server::HandlerResponse::Handled;
+}
+
+void json_exception_body(const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+  std::string what = "unknown exception";
+  try {
+    if (ep) std::rethrow_exception(ep);
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+  }
+  set_json_error(res, 500, kCodeInternal, "internal error: " + what);
+}
+
 bool constant_time_equal(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   unsigned char diff = 0;
@@ -68,261 +90,146 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-struct Server::Impl {
-  std::shared_ptr<store::Backend> backend;
-  ServerOptions options;
-  httplib::Server http;
-  Metrics metrics;
-  Link link;
-  std::unique_ptr<VerifiedCache> verified;  // sized from options at start()
-  std::thread listener;
-  int port = 0;
-  std::mutex stop_mu;
-  bool stopped = false;
-
-  bool authorized(const httplib::Request& req) const {
-    if (options.token.empty()) return true;
-    const std::string h = req.get_header_value("Authorization");
-    constexpr std::string_view kBearer = "Bearer ";
-    if (h.size() <= kBearer.size() || h.compare(0, kBearer.size(), kBearer) != 0) return false;
-    return constant_time_equal(std::string_view(h).substr(kBearer.size()), options.token);
+// The tokens that open a request: writes (PUT) take the write token (or the
+// token for both); reads take any of them. No token configured: open.
+bool Server::Impl::authorized(const httplib::Request& req) const {
+  const bool write = req.method == "PUT";
+  std::vector<std::string_view> accepted;
+  for (const std::string* t : {&options.token, &options.write_token}) {
+    if (!t->empty()) accepted.push_back(*t);
   }
+  if (!write && !options.read_token.empty()) accepted.push_back(options.read_token);
+  const bool guarded = !options.token.empty() || !(write ? options.write_token : options.read_token).empty();
+  if (!guarded) return true;
+  const std::string h = req.get_header_value("Authorization");
+  constexpr std::string_view kBearer = "Bearer ";
+  if (h.size() <= kBearer.size() || h.compare(0, kBearer.size(), kBearer) != 0) return false;
+  const std::string_view given = std::string_view(h).substr(kBearer.size());
+  bool ok = false;
+  for (const std::string_view t : accepted) ok |= constant_time_equal(given, t);
+  return ok;
+}
 
-  // Wraps a route's handler: counts the body and checks the token.
-  httplib::Server::Handler route(std::function<void(const httplib::Request&, httplib::Response&)> fn) {
-    return [this, fn = std::move(fn)](const httplib::Request& req, httplib::Response& res) {
-      metrics.add_bytes_received(req.body.size());
-      if (!authorized(req)) {
-        res.set_header("WWW-Authenticate", "Bearer");
-        set_json_error(res, 401, kCodeUnauthorized, "missing or wrong bearer token");
-        return;
-      }
-      fn(req, res);
-    };
+// Decided from the head alone, before any body byte is read: 0 to go on, or
+// the status the request is refused with (its body then stays unread).
+int Server::Impl::admission(const httplib::Request& req, httplib::Response& res) const {
+  if (!authorized(req)) {
+    res.set_header("WWW-Authenticate", "Bearer");
+    set_json_error(res, 401, kCodeUnauthorized, "missing or wrong bearer token");
+    return 401;
   }
+  const std::optional<uint64_t> length = content_length(req);
+  if (!length) {
+    set_json_error(res, 400, kCodeInvalidArgument, "Content-Length is not a number");
+    return 400;
+  }
+  if (*length > options.max_body_bytes) {
+    set_json_error(res, 413, kCodeResourceExhausted,
+                   "request body of " + req.get_header_value("Content-Length") + " bytes is over --max-body " +
+                       std::to_string(options.max_body_bytes));
+    return 413;
+  }
+  if (has_body(req) && req.is_multipart_form_data()) {
+    set_json_error(res, 415, kCodeInvalidArgument,
+                   "send the container as the raw body (curl --data-binary @file), not as a multipart form");
+    return 415;
+  }
+  if (has_body(req) && std::string_view(route_label(req)) == "other") {
+    set_json_error(res, 404, kCodeNotFound, "no route " + req.method + " " + req.path);
+    return 404;
+  }
+  return 0;
+}
 
-  // Sends `payload`, paced by the link when it is throttled.
-  void send_body(httplib::Response& res, std::string payload, const char* content_type) {
-    if (!link.throttled()) {
-      metrics.add_bytes_sent(payload.size());
-      res.set_content(std::move(payload), content_type);
-      return;
+// Reads the body through `reader`, at most --max-body bytes of content on any
+// transfer encoding; on failure fills `res` (413, 408 or 400) and returns false.
+bool Server::Impl::read_body(const httplib::ContentReader& reader, std::string* body, httplib::Response& res) {
+  bool over = false;
+  const bool ok = reader([&](const char* data, size_t n) {
+    if (body->size() + n > options.max_body_bytes) {
+      over = true;
+      return false;
     }
-    auto body = std::make_shared<std::string>(std::move(payload));
-    res.set_content_provider(body->size(), content_type,
-                             [this, body](size_t offset, size_t length, httplib::DataSink& sink) {
-                               const size_t n = std::min(length, link.slice_bytes());
-                               link.pace(n);
-                               if (!sink.write(body->data() + offset, n)) return false;
-                               metrics.add_bytes_sent(n);
-                               return true;
-                             });
+    body->append(data, n);
+    return true;
+  });
+  metrics.add_bytes_received(body->size());
+  if (ok && !over) return true;
+  close_after_response();
+  const Connection* c = ConnectionGate::current();
+  if (over || (c && c->over_budget)) {
+    set_json_error(res, 413, kCodeResourceExhausted,
+                   "request body over --max-body " + std::to_string(options.max_body_bytes) + " bytes");
+  } else if (c && c->body_timed_out) {
+    set_json_error(res, 408, kCodeInvalidArgument, "request body not complete within --body-timeout-ms");
+  } else {
+    set_json_error(res, 400, kCodeInvalidArgument, "request body incomplete or malformed");
   }
+  return false;
+}
 
-  // Reads and verifies chunk `key`; on failure fills `res` and returns nullopt.
-  // A damaged chunk is removed so that a re-put heals it.
-  std::optional<std::pair<std::string, store::StoredChunk>> read_chunk(const std::string& hex,
-                                                                        httplib::Response& res) {
-    auto key = store::ChunkKey::from_hex(hex);
-    if (!key.ok()) {
-      set_json_error(res, 400, kCodeInvalidArgument, key.status().message());
-      return std::nullopt;
-    }
-    auto bytes = backend->get(*key);
-    if (!bytes.ok()) {
-      if (bytes.status().is_not_found()) metrics.chunk_miss();
-      auto [status, code] = http_error(bytes.status());
-      set_json_error(res, status, code, bytes.status().to_string(), key->hex());
-      return std::nullopt;
-    }
-    auto chunk = store::parse_stored(*key, *bytes);
-    if (!chunk.ok()) {
-      if (chunk.status().is_corruption() || chunk.status().is_not_supported()) {
-        metrics.chunk_corrupted();
-        verified->erase(*key);
-        const Status removed = backend->remove(*key);
-        set_json_error(res, 500, kCodeCorruption,
-                       "stored chunk " + key->hex() + " is damaged (" + chunk.status().message() + "); " +
-                           (removed.ok() ? "removed it, re-put to heal" : "could not remove it: " + removed.to_string()),
-                       key->hex());
-      } else {
-        auto [status, code] = http_error(chunk.status());
-        set_json_error(res, status, code, chunk.status().to_string(), key->hex());
-      }
-      return std::nullopt;
-    }
-    metrics.chunk_hit();
-    return std::make_pair(std::move(*bytes), std::move(*chunk));
-  }
+// A route that takes a body: read within the limits, then `fn`.
+httplib::Server::HandlerWithContentReader Server::Impl::with_body(
+    std::function<void(const httplib::Request&, const std::string&, httplib::Response&)> fn) {
+  return [this, fn = std::move(fn)](const httplib::Request& req, httplib::Response& res,
+                                    const httplib::ContentReader& reader) {
+    std::string body;
+    if (read_body(reader, &body, res)) fn(req, body, res);
+  };
+}
 
-  static void chunk_headers(httplib::Response& res, const store::StoredChunk& c) {
-    res.set_header(kHeaderTokens, std::to_string(c.tokens.size()));
-    res.set_header(kHeaderFirstPosition, std::to_string(c.first_position));
-    res.set_header(kHeaderChunkIndex, std::to_string(c.chunk_index));
-  }
+void Server::Impl::install() {
+  http.set_payload_max_length(options.max_body_bytes);
+  // Refusals (401, 413, ...) come from the head alone: before "100 Continue"
+  // invites a body, and before routing would read one.
+  http.set_expect_100_continue_handler([this](const httplib::Request& req, httplib::Response& res) {
+    const int refused = admission(req, res);
+    if (refused != 0) close_after_response();
+    return refused != 0 ? refused : 100;
+  });
+  http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    t_route = route_label(req);
+    t_start = Clock::now();
+    t_timed = true;
+    if (admission(req, res) == 0) return httplib::Server::HandlerResponse::Unhandled;
+    if (has_body(req)) close_after_response();
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  // Counted before the response is written (post-routing, not the logger), so a
+  // client that reads /metrics after its answer sees its own request counted.
+  http.set_post_routing_handler([this](const httplib::Request&, httplib::Response& res) {
+    const double seconds = t_timed ? std::chrono::duration<double>(Clock::now() - t_start).count() : -1.0;
+    metrics.record_request(t_route ? t_route : "other", res.status, seconds);
+    t_route = nullptr;
+    t_timed = false;
+  });
+  http.set_error_handler(httplib::Server::HandlerWithResponse(json_error_body));
+  http.set_exception_handler(json_exception_body);
+  http.Post("/v1/lookup", with_body([this](const auto&, const auto& body, auto& res) { lookup(body, res); }));
+  http.Get(R"(/v1/chunk/([^/]*)/tokens)", [this](const auto& req, auto& res) { get_tokens(req, res); });
+  http.Get(R"(/v1/chunk/([^/]*))", [this](const auto& req, auto& res) { get_chunk(req, res); });
+  http.Put(R"(/v1/chunk/([^/]*))", with_body([this](const auto& req, const auto& body, auto& res) {
+             put_chunk(req, body, res);
+           }));
+  http.Get("/metrics", [this](const auto&, auto& res) {
+    res.set_content(metrics.text(), "text/plain; version=0.0.4");
+  });
+}
 
-  void get_chunk(const httplib::Request& req, httplib::Response& res) {
-    const std::string hex = req.matches[1];
-    std::string level;
-    if (req.has_param("level")) {
-      auto codec = codec::make_codec(req.get_param_value("level"));
-      if (!codec.ok()) {
-        set_json_error(res, 400, kCodeInvalidArgument, codec.status().message());
-        return;
-      }
-      level = (*codec)->spec();
-    }
-    if (level.empty()) {  // the whole container, read and verified afresh
-      auto got = read_chunk(hex, res);
-      if (!got) return;
-      chunk_headers(res, got->second);
-      send_body(res, std::move(got->first), "application/octet-stream");
-      return;
-    }
-    std::shared_ptr<const store::StoredChunk> cached;
-    if (auto key = store::ChunkKey::from_hex(hex); key.ok()) cached = verified->find(*key);
-    if (cached) {
-      metrics.chunk_hit();
-    } else {
-      auto got = read_chunk(hex, res);
-      if (!got) return;
-      const uint64_t container_bytes = got->first.size();
-      cached = std::make_shared<const store::StoredChunk>(std::move(got->second));
-      verified->insert(cached, container_bytes);
-    }
-    const store::StoredChunk& chunk = *cached;
-    chunk_headers(res, chunk);
-    const store::LevelFrame* frame = chunk.find(level);
-    if (!frame) {
-      set_json_error(res, 404, kCodeNotFound, chunk.missing_level(level).message(), chunk.key.hex());
-      return;
-    }
-    res.set_header(kHeaderLevel, level);
-    send_body(res, std::string(frame->frame), "application/octet-stream");
-  }
-
-  void get_tokens(const httplib::Request& req, httplib::Response& res) {
-    auto got = read_chunk(req.matches[1], res);
-    if (!got) return;
-    const store::StoredChunk& chunk = got->second;
-    chunk_headers(res, chunk);
-    const nlohmann::json j = {{"key", chunk.key.hex()},
-                              {"chunk_index", chunk.chunk_index},
-                              {"first_position", chunk.first_position},
-                              {"tokens", chunk.tokens}};
-    send_body(res, j.dump(), "application/json");
-  }
-
-  void put_chunk(const httplib::Request& req, httplib::Response& res) {
-    auto key = store::ChunkKey::from_hex(req.matches[1].str());
-    if (!key.ok()) {
-      set_json_error(res, 400, kCodeInvalidArgument, key.status().message());
-      return;
-    }
-    auto chunk = store::parse_stored(*key, req.body);
-    if (!chunk.ok()) {
-      const std::string_view code = chunk.status().is_corruption() ? kCodeCorruption : kCodeInvalidArgument;
-      set_json_error(res, 400, code, "refused chunk " + key->hex() + ": " + chunk.status().to_string(), key->hex());
-      return;
-    }
-    verified->erase(*key);
-    if (Status s = backend->put(*key, req.body); !s.ok()) {
-      auto [status, code] = http_error(s);
-      set_json_error(res, status, code, s.to_string(), key->hex());
-      return;
-    }
-    metrics.chunk_stored();
-    res.status = 201;
-    res.set_content(nlohmann::json({{"key", key->hex()}, {"bytes", req.body.size()}}).dump(), "application/json");
-  }
-
-  void lookup(const httplib::Request& req, httplib::Response& res) {
-    nlohmann::json j = nlohmann::json::parse(req.body, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("keys") || !j["keys"].is_array()) {
-      set_json_error(res, 400, kCodeInvalidArgument, R"(lookup: body must be {"keys":["<32 hex digits>",...]})");
-      return;
-    }
-    std::vector<store::ChunkKey> keys;
-    keys.reserve(j["keys"].size());
-    for (const auto& k : j["keys"]) {
-      if (!k.is_string()) {
-        set_json_error(res, 400, kCodeInvalidArgument, "lookup: every key must be a string of 32 hex digits");
-        return;
-      }
-      auto key = store::ChunkKey::from_hex(k.get<std::string>());
-      if (!key.ok()) {
-        set_json_error(res, 400, kCodeInvalidArgument, key.status().message());
-        return;
-      }
-      keys.push_back(*key);
-    }
-    auto n = backend->longest_prefix(keys);
-    if (!n.ok()) {
-      auto [status, code] = http_error(n.status());
-      set_json_error(res, status, code, n.status().to_string());
-      return;
-    }
-    const std::string body = nlohmann::json({{"prefix", *n}}).dump();
-    metrics.add_bytes_sent(body.size());
-    res.set_content(body, "application/json");
-  }
-
-  void install() {
-    http.new_task_queue = [n = std::max(1, options.threads)] { return new httplib::ThreadPool(static_cast<size_t>(n)); };
-    http.set_payload_max_length(options.max_body_bytes);
-    const time_t sec = options.timeout_ms / 1000, usec = (options.timeout_ms % 1000) * 1000;
-    http.set_read_timeout(sec, usec);
-    http.set_write_timeout(sec, usec);
-    http.set_keep_alive_max_count(1000);
-    // An idle kept-alive connection holds a worker until this passes, and stop()
-    // waits for it: short, so that shutdown is quick.
-    http.set_keep_alive_timeout(2);
-    http.set_tcp_nodelay(true);
-    http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
-      t_route = route_label(req);
-      t_start = Clock::now();
-      t_timed = true;
-      return httplib::Server::HandlerResponse::Unhandled;
-    });
-    // Counted before the response is written (post-routing, not the logger), so a
-    // client that reads /metrics after its answer sees its own request counted.
-    http.set_post_routing_handler([this](const httplib::Request&, httplib::Response& res) {
-      const double seconds = t_timed ? std::chrono::duration<double>(Clock::now() - t_start).count() : -1.0;
-      metrics.record_request(t_route ? t_route : "other", res.status, seconds);
-      t_route = nullptr;
-      t_timed = false;
-    });
-    // Every error without a body of its own (404 for unknown routes, 413, 400 from
-    // the HTTP parser) gets a JSON one.
-    http.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
-      if (!res.body.empty() || res.content_length_ > 0) return httplib::Server::HandlerResponse::Unhandled;
-      switch (res.status) {
-        case 404: set_json_error(res, 404, kCodeNotFound, "no route " + req.method + " " + req.path); break;
-        case 413: set_json_error(res, 413, kCodeResourceExhausted, "request body too large"); break;
-        default: set_json_error(res, res.status, res.status < 500 ? kCodeInvalidArgument : kCodeInternal,
-                                "bad request"); break;
-      }
-      return httplib::Server::HandlerResponse::Handled;
-    }));
-    http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-      std::string what = "unknown exception";
-      try {
-        if (ep) std::rethrow_exception(ep);
-      } catch (const std::exception& e) {
-        what = e.what();
-      } catch (...) {
-      }
-      set_json_error(res, 500, kCodeInternal, "internal error: " + what);
-    });
-    http.Post("/v1/lookup", route([this](const auto& req, auto& res) { lookup(req, res); }));
-    http.Get(R"(/v1/chunk/([^/]*)/tokens)", route([this](const auto& req, auto& res) { get_tokens(req, res); }));
-    http.Get(R"(/v1/chunk/([^/]*))", route([this](const auto& req, auto& res) { get_chunk(req, res); }));
-    http.Put(R"(/v1/chunk/([^/]*))", route([this](const auto& req, auto& res) { put_chunk(req, res); }));
-    http.Get("/metrics", route([this](const auto&, auto& res) {
-      res.set_content(metrics.text(), "text/plain; version=0.0.4");
-    }));
-  }
-};
+GateOptions Server::Impl::gate_options() const {
+  GateOptions g;
+  g.host = options.host;
+  g.port = options.port;
+  g.workers = options.threads;
+  g.max_connections = options.max_connections;
+  g.header_timeout_ms = options.header_timeout_ms;
+  g.body_timeout_ms = options.body_timeout_ms;
+  g.idle_timeout_ms = options.idle_timeout_ms;
+  g.io_timeout_ms = options.timeout_ms;
+  // Content plus chunked framing: a body of 1-byte chunks costs 6 bytes a byte.
+  g.request_byte_budget = options.max_body_bytes * 8 + (uint64_t{1} << 20);
+  return g;
+}
 
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
@@ -336,36 +243,30 @@ Result<std::unique_ptr<Server>> Server::start(std::shared_ptr<store::Backend> ba
   impl->link.set(impl->options.bandwidth);
   impl->verified = std::make_unique<VerifiedCache>(impl->options.verified_cache_bytes);
   impl->install();
-  const std::string where = impl->options.host + ":" + std::to_string(impl->options.port);
-  if (impl->options.port == 0) {
-    impl->port = impl->http.bind_to_any_port(impl->options.host);
-    if (impl->port <= 0) return Status::IOError("serve: cannot bind " + where);
-  } else {
-    if (!impl->http.bind_to_port(impl->options.host, impl->options.port))
-      return Status::IOError("serve: cannot bind " + where + " (in use, or not a local address?)");
-    impl->port = impl->options.port;
-  }
   Impl* raw = impl.get();
-  impl->listener = std::thread([raw] { raw->http.listen_after_bind(); });
-  // stop() is only effective once the listener runs.
-  for (int i = 0; i < 5000 && !impl->http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  auto gate = ConnectionGate::start(
+      impl->gate_options(),
+      [raw](ConnectionStream& stream, bool close_connection, bool& closed) {
+        return raw->http.serve_one(stream, close_connection, closed);
+      },
+      &impl->metrics.connections());
+  if (!gate.ok()) return gate.status();
+  impl->gate = std::move(*gate);
+  impl->http.set_serving(impl->gate->listen_fd());
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 
-int Server::port() const { return impl_->port; }
+int Server::port() const { return impl_->gate->port(); }
 
-std::string Server::url() const { return "http://" + impl_->options.host + ":" + std::to_string(impl_->port); }
+std::string Server::url() const { return "http://" + impl_->options.host + ":" + std::to_string(port()); }
 
 void Server::set_bandwidth(BandwidthFn fn) { impl_->link.set(std::move(fn)); }
 
 std::string Server::metrics_text() const { return impl_->metrics.text(); }
 
 void Server::stop() {
-  std::lock_guard lock(impl_->stop_mu);
-  if (impl_->stopped) return;
-  impl_->stopped = true;
-  impl_->http.stop();
-  if (impl_->listener.joinable()) impl_->listener.join();
+  impl_->http.set_serving(-1);
+  impl_->gate->stop();
 }
 
 }  // namespace kvforge::server

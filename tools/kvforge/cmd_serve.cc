@@ -42,7 +42,9 @@ int run_serve(const ServeArgs& a) {
   auto srv = server::Server::start(std::shared_ptr<store::Backend>(std::move(*backend)), std::move(options));
   if (!srv.ok()) return fail(srv.status());
   std::cerr << "kvforge serve: " << a.store << " at " << (*srv)->url()
-            << (a.options.token.empty() ? "" : " (bearer token required)")
+            << (a.options.token.empty() && a.options.read_token.empty() && a.options.write_token.empty()
+                    ? ""
+                    : " (bearer token required)")
             << (a.bandwidth_mbps > 0 ? " throttled to " + std::to_string(a.bandwidth_mbps) + " Mbit/s" : "")
             << (a.trace.empty() ? "" : " throttled by trace " + a.trace) << std::endl;
   int sig = 0;
@@ -65,9 +67,22 @@ Runner register_serve(CLI::App& app) {
   cmd->add_option("--token", a->options.token, "Require `Authorization: Bearer TOKEN` on every route");
   cmd->add_option("--max-body", a->options.max_body_bytes, "Largest request body in bytes (else 413)")
       ->capture_default_str();
-  cmd->add_option("--timeout-ms", a->options.timeout_ms, "Socket read/write timeout")->capture_default_str()
-      ->check(CLI::Range(1, 3600000));
-  cmd->add_option("--threads", a->options.threads, "Worker threads (one connection each at a time)")
+  cmd->add_option("--read-token", a->options.read_token, "Require this token (or a write token) on reads");
+  cmd->add_option("--write-token", a->options.write_token, "Require this token on PUT");
+  cmd->add_option("--timeout-ms", a->options.timeout_ms, "One socket read/write without progress")
+      ->capture_default_str()->check(CLI::Range(1, 3600000));
+  cmd->add_option("--header-timeout-ms", a->options.header_timeout_ms,
+                  "A request head must be complete within this (total time)")
+      ->capture_default_str()->check(CLI::Range(1, 3600000));
+  cmd->add_option("--body-timeout-ms", a->options.body_timeout_ms,
+                  "A request body must be complete within this after its head")
+      ->capture_default_str()->check(CLI::Range(1, 3600000));
+  cmd->add_option("--idle-timeout-ms", a->options.idle_timeout_ms, "Keep-alive wait for the next request")
+      ->capture_default_str()->check(CLI::Range(1, 3600000));
+  cmd->add_option("--max-connections", a->options.max_connections,
+                  "Connections open at once; more wait in the listen backlog")
+      ->capture_default_str()->check(CLI::Range(1, 60000));
+  cmd->add_option("--threads", a->options.threads, "Worker threads (requests whose head has arrived)")
       ->capture_default_str()->check(CLI::Range(1, 4096));
   cmd->add_option("--trace", a->trace, "Emulate a link by a bandwidth trace: const:mbps=X | step:... | random:... (docs/STREAM.md)");
   cmd->add_option("--bandwidth-mbps", a->bandwidth_mbps, "Emulate a link: pace chunk bodies at X Mbit/s (0: off)")

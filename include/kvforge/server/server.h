@@ -30,11 +30,28 @@ struct ServerOptions {
   int port = 0;  // 0: an ephemeral port (Server::port() tells which)
   // Non-empty: every route, /metrics included, needs `Authorization: Bearer <token>`.
   std::string token;
-  // Largest request body accepted (else 413). Default 256 MiB.
+  // Non-empty: reads (GET, lookup, /metrics) need this token (or the write token,
+  // or `token`); writes (PUT) need the write token (or `token`). Checked from the
+  // request head, before any body byte is read.
+  std::string read_token;
+  std::string write_token;
+  // Largest request body accepted, on any transfer encoding (else 413, at once
+  // when Content-Length says so). Default 256 MiB.
   size_t max_body_bytes = size_t{256} << 20;
-  // Socket read and write timeout per operation.
+  // One socket read or write without progress.
   int timeout_ms = 10000;
-  // Worker threads (each serves one connection at a time, keep-alive included).
+  // A request head must be complete this long after the connection opened (or
+  // after its first byte, on a kept-alive connection): total time, not idle time.
+  int header_timeout_ms = 10000;
+  // A request body must be complete this long after its head.
+  int body_timeout_ms = 60000;
+  // A kept-alive connection may wait this long for its next request.
+  int idle_timeout_ms = 5000;
+  // Connections open at once (reading heads, queued or served); more wait in
+  // the listen backlog.
+  int max_connections = 512;
+  // Worker threads. Heads are read by one poll thread, so a worker is only
+  // taken by a request whose head has fully arrived.
   int threads = 64;
   // Link emulation for chunk GETs; empty: unthrottled.
   BandwidthFn bandwidth;
