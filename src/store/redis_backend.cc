@@ -9,16 +9,15 @@
 // Writes and uses run as Lua scripts, so a put, its byte accounting and its
 // evictions are one atomic step even with many writers.
 //
-// hiredis contexts are not thread-safe: one connection per backend, under a
-// mutex, re-opened after a failure (a restarted server is picked up again).
-#include <hiredis/hiredis.h>
-
+// One connection per backend (store/redis_connection.h), under a mutex.
 #include <algorithm>
 #include <atomic>
 #include <memory>
 #include <mutex>
 
 #include "store/backends.h"
+#include "store/redis_connection.h"
+#include "store/redis_maintenance.h"
 
 namespace kvforge::store {
 
@@ -69,15 +68,6 @@ redis.call('DECRBY', KEYS[4], size)
 return 1
 )lua";
 
-struct ReplyDeleter {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
-
-struct ContextDeleter {
-  void operator()(redisContext* c) const { redisFree(c); }
-};
-
 // Wall-clock microseconds, strictly increasing within this process, so uses in
 // quick succession keep their order in the LRU set (clients on other machines
 // order by their clocks).
@@ -96,28 +86,28 @@ class RedisBackend final : public Backend {
  public:
   RedisBackend(std::string url, std::string host, int port, std::string prefix, uint64_t capacity, int timeout_ms,
                core::Clock* clock)
-      : clock_(clock),
-        url_(std::move(url)),
-        host_(std::move(host)),
-        port_(port),
-        prefix_(std::move(prefix)),
-        capacity_(capacity),
-        timeout_ms_(timeout_ms) {}
+      : clock_(clock), redis_(url, std::move(host), port, timeout_ms), keys_{std::move(prefix)}, capacity_(capacity) {}
 
-  std::string url() const override { return url_; }
+  std::string url() const override { return redis_.url(); }
 
   Status connect() {
     std::lock_guard lock(mu_);
-    return ensure_connected();
+    KVF_RETURN_IF_ERROR(redis_.ensure_connected());
+    return check_eviction_policy(redis_, capacity_);
+  }
+
+  Result<RepairReport> repair() override {
+    std::lock_guard lock(mu_);
+    return repair_redis_store(redis_, keys_, use_stamp(*clock_));
   }
 
   Status put(const ChunkKey& key, std::string_view bytes) override {
     if (capacity_ > 0 && bytes.size() > capacity_) {
       return Status::ResourceExhausted("store: chunk " + key.hex() + " of " + std::to_string(bytes.size()) +
-                                       " bytes exceeds the capacity of " + url_);
+                                       " bytes exceeds the capacity of " + url());
     }
     const std::string hex = key.hex(), now = std::to_string(use_stamp(*clock_)), cap = std::to_string(capacity_);
-    const std::string blob_prefix = prefix_ + ":c:";
+    const std::string blob_prefix = keys_.blob_prefix();
     std::lock_guard lock(mu_);
     KVF_ASSIGN_OR_RETURN(Reply r, eval(kPutScript, {blob_key(hex), lru_key(), size_key(), bytes_key(), evictions_key()},
                                        {std::string(bytes), hex, now, cap, blob_prefix}));
@@ -165,7 +155,7 @@ class RedisBackend final : public Backend {
     for (size_t i = 0; i + 1 < order->elements; i += 2) {
       const std::string hex(order->element[i]->str, order->element[i]->len);
       auto key = ChunkKey::from_hex(hex);
-      if (!key.ok()) return Status::Corruption("store: " + url_ + " lists a malformed key '" + hex + "'");
+      if (!key.ok()) return Status::Corruption("store: " + url() + " lists a malformed key " + core::quote(hex));
       EntryInfo e;
       e.key = *key;
       e.last_use_micros = std::stoll(std::string(order->element[i + 1]->str, order->element[i + 1]->len));
@@ -191,88 +181,38 @@ class RedisBackend final : public Backend {
 
   // One round trip for all keys (pipelined EXISTS) instead of one per chunk.
   Result<size_t> longest_prefix(std::span<const ChunkKey> keys) override {
+    std::vector<std::vector<std::string>> exists;
+    for (const ChunkKey& k : keys) exists.push_back({"EXISTS", blob_key(k.hex())});
     std::lock_guard lock(mu_);
-    KVF_RETURN_IF_ERROR(ensure_connected());
-    for (const ChunkKey& k : keys) {
-      const std::string bk = blob_key(k.hex());
-      const char* argv[] = {"EXISTS", bk.c_str()};
-      const size_t lens[] = {6, bk.size()};
-      if (redisAppendCommandArgv(ctx_.get(), 2, argv, lens) != REDIS_OK) return failed("lookup");
-    }
+    KVF_ASSIGN_OR_RETURN(const std::vector<Reply> replies, redis_.pipeline(exists));
     size_t prefix = 0;
-    bool gap = false;
-    for (size_t i = 0; i < keys.size(); ++i) {
-      void* raw = nullptr;
-      if (redisGetReply(ctx_.get(), &raw) != REDIS_OK) return failed("lookup");
-      Reply r(static_cast<redisReply*>(raw));
-      const bool present = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
-      if (!present) gap = true;
-      if (!gap) ++prefix;
+    while (prefix < replies.size() && replies[prefix]->type == REDIS_REPLY_INTEGER && replies[prefix]->integer == 1) {
+      ++prefix;
     }
     return prefix;
   }
 
  private:
-  std::string blob_key(const std::string& hex) const { return prefix_ + ":c:" + hex; }
-  std::string lru_key() const { return prefix_ + ":lru"; }
-  std::string size_key() const { return prefix_ + ":size"; }
-  std::string bytes_key() const { return prefix_ + ":bytes"; }
-  std::string evictions_key() const { return prefix_ + ":evictions"; }
+  std::string blob_key(const std::string& hex) const { return keys_.blob(hex); }
+  std::string lru_key() const { return keys_.lru(); }
+  std::string size_key() const { return keys_.size(); }
+  std::string bytes_key() const { return keys_.bytes(); }
+  std::string evictions_key() const { return keys_.evictions(); }
 
-  Status not_found(const ChunkKey& key) const { return Status::NotFound("store: chunk " + key.hex() + " is not in " + url_); }
-  Status unexpected(const char* what) const {
-    return Status::IOError("store: " + url_ + ": unexpected reply to " + what);
+  Status not_found(const ChunkKey& key) const {
+    return Status::NotFound("store: chunk " + key.hex() + " is not in " + redis_.url());
   }
-  // A failed connection is dropped so the next call reconnects.
-  Status failed(const char* what) {
-    const std::string why = ctx_ && ctx_->errstr[0] ? ctx_->errstr : "connection lost";
-    ctx_.reset();
-    return Status::IOError("store: " + url_ + ": " + what + " failed: " + why);
-  }
-
-  Status ensure_connected() {
-    if (ctx_) return Status::OK();
-    const timeval tv{timeout_ms_ / 1000, (timeout_ms_ % 1000) * 1000};
-    std::unique_ptr<redisContext, ContextDeleter> c(redisConnectWithTimeout(host_.c_str(), port_, tv));
-    if (c == nullptr) return Status::IOError("store: " + url_ + ": cannot allocate a connection");
-    if (c->err) return Status::IOError("store: " + url_ + ": cannot connect: " + c->errstr);
-    redisSetTimeout(c.get(), tv);
-    ctx_ = std::move(c);
-    return Status::OK();
-  }
-
-  Result<Reply> command(const std::vector<std::string>& args) {
-    KVF_RETURN_IF_ERROR(ensure_connected());
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (const std::string& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    Reply r(static_cast<redisReply*>(
-        redisCommandArgv(ctx_.get(), static_cast<int>(argv.size()), argv.data(), lens.data())));
-    if (r == nullptr) return failed(args[0].c_str());
-    if (r->type == REDIS_REPLY_ERROR) {
-      return Status::IOError("store: " + url_ + ": " + args[0] + ": " + std::string(r->str, r->len));
-    }
-    return r;
-  }
-
+  Status unexpected(const char* what) const { return redis_.unexpected(what); }
+  Result<Reply> command(const std::vector<std::string>& args) { return redis_.command(args); }
   Result<Reply> eval(const char* script, const std::vector<std::string>& keys, const std::vector<std::string>& args) {
-    std::vector<std::string> cmd{"EVAL", script, std::to_string(keys.size())};
-    cmd.insert(cmd.end(), keys.begin(), keys.end());
-    cmd.insert(cmd.end(), args.begin(), args.end());
-    return command(cmd);
+    return redis_.eval(script, keys, args);
   }
 
   core::Clock* const clock_;  // use stamps; not owned
-  const std::string url_, host_;
-  const int port_;
-  const std::string prefix_;
-  const uint64_t capacity_;
-  const int timeout_ms_;
   std::mutex mu_;
-  std::unique_ptr<redisContext, ContextDeleter> ctx_;
+  RedisConnection redis_;
+  const RedisKeys keys_;
+  const uint64_t capacity_;
 };
 
 }  // namespace

@@ -102,6 +102,18 @@ TEST(CliStore, DamagedChunkIsReportedAsCorruptionNamingItsKey) {
   EXPECT_EQ(r.code, 0) << r.err;  // the listing goes on and says which one is damaged
   EXPECT_NE(r.err.find(key), std::string::npos) << r.err;
   EXPECT_NE(r.out.find("(unreadable)"), std::string::npos) << r.out;
+  // fsck removes it; the listing is clean afterwards.
+  const std::string fsck_json = dir.path() + "/fsck.json";
+  r = run("store fsck --store " + url + " --json " + fsck_json);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto report = rows(fsck_json);
+  ASSERT_EQ(report.size(), 1u);
+  EXPECT_EQ(report[0]["damaged_removed"], 1);
+  for (const char* field : {"store", "chunks", "entries_dropped", "entries_fixed", "bytes_before", "bytes_after"}) {
+    EXPECT_TRUE(report[0].contains(field)) << field;
+  }
+  r = run("store ls --store " + url);
+  EXPECT_EQ(r.out.find("(unreadable)"), std::string::npos) << r.out;
 }
 
 TEST(CliStore, BadUrlsAndKeysAreRefused) {

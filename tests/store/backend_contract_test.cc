@@ -5,8 +5,11 @@
 
 #include <thread>
 
+#include "kvforge/store/chunk_io.h"
+#include "kvforge/store/fsck.h"
 #include "kvforge/store/registry.h"
 #include "redis_server.h"
+#include "store/synthetic_chunk.h"
 #include "temp_dir.h"
 
 namespace kvforge::store {
@@ -119,6 +122,19 @@ TEST_P(BackendContract, ConcurrentWritersAndReaders) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(b->stats()->entries, 80u);
+}
+
+// fsck on a sound store finds nothing to fix and keeps every chunk.
+TEST_P(BackendContract, FsckOfASoundStoreChangesNothing) {
+  auto b = open();
+  for (uint32_t i = 0; i < 5; ++i) ASSERT_TRUE(put_chunk(*b, testdata::synthetic_chunk(i)).ok());
+  const BackendStats before = *b->stats();
+  auto report = fsck(*b);
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  EXPECT_EQ(report->entries_dropped + report->entries_fixed + report->damaged_removed, 0u);
+  EXPECT_EQ(report->blobs, 5u);
+  EXPECT_EQ(report->bytes_after, before.bytes);
+  EXPECT_EQ(b->stats()->entries, 5u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Schemes, BackendContract, ::testing::ValuesIn(backend_schemes()),

@@ -11,6 +11,7 @@
 #include "kvforge/eval/codec_eval.h"
 #include "kvforge/store/chunk_encoder.h"
 #include "kvforge/store/chunk_io.h"
+#include "kvforge/store/fsck.h"
 #include "kvforge/store/stored_chunk.h"
 #include "kvforge/store/registry.h"
 
@@ -154,8 +155,26 @@ int run_ls(const StoreFlags& sf, const std::string& json) {
   if (stats.ok()) {
     std::cerr << stats->entries << " chunks, " << stats->bytes << " bytes"
               << (stats->capacity_bytes ? " of " + std::to_string(stats->capacity_bytes) : std::string())
-              << (damaged ? ", " + std::to_string(damaged) + " unreadable" : std::string()) << "\n";
+              << (damaged ? ", " + std::to_string(damaged) + " unreadable (kvforge store fsck repairs)" : std::string())
+              << "\n";
   }
+  return emit(table, json);
+}
+
+int run_fsck(const StoreFlags& sf, const std::string& json) {
+  auto backend = open_store(sf);
+  if (!backend.ok()) return fail(backend.status());
+  auto report = store::fsck(**backend);
+  if (!report.ok()) return fail(report.status());
+  eval::Table table({"store", "chunks", "entries_dropped", "entries_fixed", "damaged_removed", "bytes_before",
+                     "bytes_after"});
+  table.add({{"store", (*backend)->url()},
+             {"chunks", static_cast<int64_t>(report->blobs)},
+             {"entries_dropped", static_cast<int64_t>(report->entries_dropped)},
+             {"entries_fixed", static_cast<int64_t>(report->entries_fixed)},
+             {"damaged_removed", static_cast<int64_t>(report->damaged_removed)},
+             {"bytes_before", static_cast<int64_t>(report->bytes_before)},
+             {"bytes_after", static_cast<int64_t>(report->bytes_after)}});
   return emit(table, json);
 }
 
@@ -181,7 +200,7 @@ Runner register_store(CLI::App& app) {
     size_t chunk_tokens = store::kDefaultChunkTokens;
   };
   auto a = std::make_shared<Args>();
-  auto* cmd = app.add_subcommand("store", "A chunk store of encoded KV caches (put, get, ls, rm)");
+  auto* cmd = app.add_subcommand("store", "A chunk store of encoded KV caches (put, get, ls, fsck, rm)");
   cmd->require_subcommand(1);
 
   auto* put = cmd->add_subcommand("put", "Prefill a text, cut its KV into chunks, encode each at every level, store");
@@ -205,14 +224,19 @@ Runner register_store(CLI::App& app) {
   add_store_flag(ls, &a->store);
   add_json_flag(ls, &a->json);
 
+  auto* fsck = cmd->add_subcommand("fsck", "Repair the store's bookkeeping and remove chunks that fail verification");
+  add_store_flag(fsck, &a->store);
+  add_json_flag(fsck, &a->json);
+
   auto* rm = cmd->add_subcommand("rm", "Remove a stored chunk");
   add_store_flag(rm, &a->store);
   add_key_flag(rm, &a->store);
 
-  return [a, put, get, ls, rm]() {
+  return [a, put, get, ls, fsck, rm]() {
     if (put->parsed()) return run_put(a->store, a->model, a->text, a->levels, a->profile, a->chunk_tokens, a->json);
     if (get->parsed()) return run_get(a->store, a->level, a->out, a->json);
     if (ls->parsed()) return run_ls(a->store, a->json);
+    if (fsck->parsed()) return run_fsck(a->store, a->json);
     if (rm->parsed()) return run_rm(a->store);
     return 2;
   };

@@ -35,6 +35,16 @@ struct BackendStats {
   uint64_t evictions = 0;       // blobs dropped for capacity since open
 };
 
+// What Backend::repair (and store::fsck) found and fixed.
+struct RepairReport {
+  uint64_t blobs = 0;            // blobs present after the repair
+  uint64_t entries_dropped = 0;  // bookkeeping entries whose blob was gone
+  uint64_t entries_fixed = 0;    // entries added or corrected for blobs present
+  uint64_t bytes_before = 0;     // the byte total as kept before / after
+  uint64_t bytes_after = 0;
+  uint64_t damaged_removed = 0;  // containers that failed verification (store::fsck)
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -57,6 +67,10 @@ class Backend {
   // Optional: every blob, most recently used first.
   virtual Result<std::vector<EntryInfo>> list();
   virtual Result<BackendStats> stats();
+  // Makes the backend's bookkeeping (LRU order, sizes, byte total) agree with
+  // the blobs it holds, after something outside deleted blobs under it (Redis
+  // evicting keys for maxmemory). The default has nothing to repair: it reports.
+  virtual Result<RepairReport> repair();
 
   // How many leading keys are stored (the longest stored prefix of a context
   // whose chunk keys these are). Backends with batched lookups may override.
