@@ -1,6 +1,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kvforge/codec/codec.h"
+#include "kvforge/core/hex.h"
 #include "kvforge/store/chunk_io.h"
 #include "server/http_common.h"
 #include "server/server_impl.h"
@@ -62,6 +63,9 @@ std::optional<std::pair<std::string, store::StoredChunk>> Server::Impl::read_chu
     return std::nullopt;
   }
   auto chunk = store::parse_stored(*key, *bytes);
+  if (chunk.ok() && signer) {
+    if (Status s = signer->verify(*chunk); !s.ok()) chunk = s;
+  }
   if (!chunk.ok()) {
     if (chunk.status().is_corruption() || chunk.status().is_not_supported()) {
       metrics.chunk_corrupted();
@@ -124,6 +128,7 @@ void Server::Impl::get_chunk(const httplib::Request& req, httplib::Response& res
     return;
   }
   res.set_header(kHeaderLevel, level);
+  if (!frame->mac.empty()) res.set_header(kHeaderMac, core::to_hex(frame->mac));
   send_body(res, std::string(frame->frame), "application/octet-stream");
 }
 
@@ -146,6 +151,9 @@ void Server::Impl::put_chunk(const httplib::Request& req, const std::string& bod
     return;
   }
   auto chunk = store::parse_stored(*key, body);
+  if (chunk.ok() && signer) {
+    if (Status s = signer->verify(*chunk); !s.ok()) chunk = s;
+  }
   if (!chunk.ok()) {
     const std::string_view code = chunk.status().is_corruption() ? kCodeCorruption : kCodeInvalidArgument;
     set_json_error(res, 400, code, "refused chunk " + key->hex() + ": " + chunk.status().to_string(), key->hex());

@@ -9,6 +9,8 @@ inline constexpr const char* kHeaderTokens = "X-Kvf-Tokens";
 inline constexpr const char* kHeaderFirstPosition = "X-Kvf-First-Position";
 inline constexpr const char* kHeaderChunkIndex = "X-Kvf-Chunk-Index";
 inline constexpr const char* kHeaderLevel = "X-Kvf-Level";
+// A signed chunk's level MAC (store/chunk_signer.h), 64 hex digits.
+inline constexpr const char* kHeaderMac = "X-Kvf-Mac";
 
 inline constexpr std::string_view kCodeNotFound = "not_found";
 inline constexpr std::string_view kCodeCorruption = "corruption";

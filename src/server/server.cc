@@ -242,6 +242,10 @@ Result<std::unique_ptr<Server>> Server::start(std::shared_ptr<store::Backend> ba
   impl->options = std::move(options);
   impl->link.set(impl->options.bandwidth);
   impl->verified = std::make_unique<VerifiedCache>(impl->options.verified_cache_bytes);
+  if (!impl->options.secret.empty()) {
+    KVF_ASSIGN_OR_RETURN(store::ChunkSigner signer, store::ChunkSigner::make(impl->options.secret));
+    impl->signer = std::move(signer);
+  }
   impl->install();
   Impl* raw = impl.get();
   auto gate = ConnectionGate::start(

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "kvforge/server/server.h"
+#include "kvforge/store/chunk_signer.h"
 #include "server/connection_gate.h"
 #include "server/metrics.h"
 #include "server/verified_cache.h"
@@ -41,6 +42,7 @@ struct Server::Impl {
   Link link;
   std::unique_ptr<VerifiedCache> verified;  // sized from options at start()
   std::unique_ptr<ConnectionGate> gate;
+  std::optional<store::ChunkSigner> signer;  // from options.secret; set: only signed chunks in or out
 
   // Admission and bodies (server.cc).
   bool authorized(const httplib::Request& req) const;

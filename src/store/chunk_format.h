@@ -14,7 +14,7 @@ inline constexpr uint16_t kVersion = 1;
 
 inline constexpr size_t kOffMagic = 0;           // 4 bytes
 inline constexpr size_t kOffVersion = 4;         // u16
-inline constexpr size_t kOffFlags = 6;           // u16, reserved: must be 0
+inline constexpr size_t kOffFlags = 6;           // u16: kFlagSigned, other bits reserved (0)
 inline constexpr size_t kOffChunkBytes = 8;      // u64 whole container, checksum included
 inline constexpr size_t kOffKey = 16;            // 16 bytes, the key's canonical form
 inline constexpr size_t kOffFingerprint = 32;    // u64
@@ -28,6 +28,9 @@ static_assert(kOffLevels + 4 == kFixedHeaderBytes);
 inline constexpr size_t kLevelHeadBytes = 4;
 inline constexpr size_t kFrameLengthBytes = 8;
 inline constexpr size_t kChecksumBytes = 8;  // XXH64 (seed 0) of everything before it
+// Flag: every level's frame is followed by its kMacBytes HMAC-SHA256 (store/chunk_signer.h).
+inline constexpr uint16_t kFlagSigned = 1;
+inline constexpr size_t kMacBytes = 32;
 inline constexpr size_t kMinChunkBytes = kFixedHeaderBytes + kChecksumBytes;
 
 // Limits, checked before anything is allocated.

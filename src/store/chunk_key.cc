@@ -4,44 +4,19 @@
 
 #include <algorithm>
 
+#include "kvforge/core/hex.h"
 #include "kvforge/core/little_endian.h"
+#include "kvforge/core/spec.h"
 
 namespace kvforge::store {
 
-namespace {
-constexpr char kHexDigits[] = "0123456789abcdef";
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-}  // namespace
-
-std::string ChunkKey::hex() const {
-  std::string out(32, '0');
-  for (int i = 0; i < 16; ++i) {
-    const uint64_t half = i < 8 ? high : low;
-    const auto byte = static_cast<uint8_t>(half >> (8 * (7 - i % 8)));
-    out[2 * i] = kHexDigits[byte >> 4];
-    out[2 * i + 1] = kHexDigits[byte & 15];
-  }
-  return out;
-}
+std::string ChunkKey::hex() const { return core::to_hex(bytes()); }
 
 Result<ChunkKey> ChunkKey::from_hex(std::string_view text) {
-  if (text.size() != 32) {
-    return Status::InvalidArgument("store: key '" + std::string(text) + "' is not 32 hex digits");
-  }
-  ChunkKey key;
-  for (size_t i = 0; i < 32; ++i) {
-    const int v = hex_value(text[i]);
-    if (v < 0) return Status::InvalidArgument("store: key '" + std::string(text) + "' is not 32 hex digits");
-    uint64_t& half = i < 16 ? key.high : key.low;
-    half = (half << 4) | static_cast<uint64_t>(v);
-  }
-  return key;
+  const std::optional<std::string> raw = text.size() == 32 ? core::from_hex(text) : std::nullopt;
+  if (!raw) return Status::InvalidArgument("store: key " + core::quote(text) + " is not 32 hex digits");
+  return from_bytes(raw->data());
 }
 
 std::string ChunkKey::bytes() const {

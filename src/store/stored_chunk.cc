@@ -43,11 +43,18 @@ Result<std::string> serialize_chunk(const StoredChunk& chunk) {
     return Status::InvalidArgument("store: a chunk holds 1.." + std::to_string(f::kMaxLevels) + " levels, not " +
                                    std::to_string(chunk.levels.size()));
   }
+  const bool signed_chunk = chunk.is_signed();
+  for (const LevelFrame& l : chunk.levels) {
+    if (l.mac.size() != (signed_chunk ? f::kMacBytes : 0)) {
+      return Status::InvalidArgument("store: chunk " + chunk.key.hex() + " level " + l.level +
+                                     ": every level is signed (32-byte MAC) or none is");
+    }
+  }
   std::string out;
   out.reserve(f::kMinChunkBytes + 4 * chunk.tokens.size() + chunk.frame_bytes() + 160 * chunk.levels.size());
   out.append(reinterpret_cast<const char*>(f::kMagic), sizeof f::kMagic);
   core::put_u16(&out, f::kVersion);
-  core::put_u16(&out, 0);
+  core::put_u16(&out, signed_chunk ? f::kFlagSigned : 0);
   core::put_u64(&out, 0);  // chunk_bytes, set below
   out += chunk.key.bytes();
   core::put_u64(&out, chunk.model_fingerprint);
@@ -58,7 +65,7 @@ Result<std::string> serialize_chunk(const StoredChunk& chunk) {
   for (const int32_t t : chunk.tokens) core::put_u32(&out, static_cast<uint32_t>(t));
   for (const LevelFrame& l : chunk.levels) {
     if (l.level.empty() || l.level.size() > f::kMaxLevelNameBytes) {
-      return Status::InvalidArgument("store: level name '" + l.level + "' must be 1.." +
+      return Status::InvalidArgument("store: level name " + core::quote(l.level) + " must be 1.." +
                                      std::to_string(f::kMaxLevelNameBytes) + " bytes");
     }
     core::put_u16(&out, static_cast<uint16_t>(l.level.size()));
@@ -66,6 +73,7 @@ Result<std::string> serialize_chunk(const StoredChunk& chunk) {
     out += l.level;
     core::put_u64(&out, l.frame.size());
     out += l.frame;
+    out += l.mac;
   }
   core::set_u64(&out, f::kOffChunkBytes, out.size() + f::kChecksumBytes);
   core::put_u64(&out, XXH64(out.data(), out.size(), 0));
@@ -128,7 +136,9 @@ Result<StoredChunk> parse_chunk(std::string_view bytes) {
     return Status::NotSupported("stored chunk: format version " + std::to_string(version) + " (this build reads " +
                                 std::to_string(f::kVersion) + ")");
   }
-  if (core::get_u16(bytes.data() + f::kOffFlags) != 0) return corrupt("reserved flags set");
+  const uint16_t flags = core::get_u16(bytes.data() + f::kOffFlags);
+  if ((flags & ~f::kFlagSigned) != 0) return corrupt("reserved flags set");
+  const size_t mac_bytes = (flags & f::kFlagSigned) ? f::kMacBytes : 0;
 
   StoredChunk chunk;
   chunk.key = ChunkKey::from_bytes(bytes.data() + f::kOffKey);
@@ -159,8 +169,11 @@ Result<StoredChunk> parse_chunk(std::string_view bytes) {
     LevelFrame level;
     level.level.assign(in.take(name_bytes), name_bytes);
     const uint64_t frame_bytes = core::get_u64(in.take(f::kFrameLengthBytes));
-    if (frame_bytes > in.remaining()) return corrupt(which + "frame runs past the end");
+    if (frame_bytes > in.remaining() || mac_bytes > in.remaining() - frame_bytes) {
+      return corrupt(which + "frame runs past the end");
+    }
     level.frame.assign(in.take(frame_bytes), frame_bytes);
+    level.mac.assign(in.take(mac_bytes), mac_bytes);
     if (!seen.insert(level.level).second) return corrupt(which + "level " + level.level + " appears twice");
     KVF_RETURN_IF_ERROR(check_frame(chunk, level));
     chunk.levels.push_back(std::move(level));

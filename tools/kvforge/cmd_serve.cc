@@ -4,6 +4,7 @@
 
 #include "common.h"
 #include "kvforge/server/server.h"
+#include "kvforge/store/chunk_signer.h"
 #include "kvforge/store/registry.h"
 #include "kvforge/stream/bandwidth_trace.h"
 
@@ -16,12 +17,18 @@ struct ServeArgs {
   server::ServerOptions options;
   double bandwidth_mbps = 0;
   std::string trace;
+  std::string secret_file;
 };
 
 int run_serve(const ServeArgs& a) {
   auto backend = store::open_backend(a.store);
   if (!backend.ok()) return fail(backend.status());
   server::ServerOptions options = a.options;
+  if (!a.secret_file.empty()) {
+    auto secret = store::read_secret_file(a.secret_file);
+    if (!secret.ok()) return fail(secret.status().with_context("--secret-file"));
+    options.secret = std::move(*secret);
+  }
   if (a.bandwidth_mbps > 0 && !a.trace.empty()) {
     return fail(Status::InvalidArgument("serve: give --bandwidth-mbps or --trace, not both"));
   }
@@ -67,6 +74,8 @@ Runner register_serve(CLI::App& app) {
   cmd->add_option("--token", a->options.token, "Require `Authorization: Bearer TOKEN` on every route");
   cmd->add_option("--max-body", a->options.max_body_bytes, "Largest request body in bytes (else 413)")
       ->capture_default_str();
+  cmd->add_option("--secret-file", a->secret_file,
+                  "Store secret: accept and serve only chunks signed with it (kvforge store put --secret-file)");
   cmd->add_option("--read-token", a->options.read_token, "Require this token (or a write token) on reads");
   cmd->add_option("--write-token", a->options.write_token, "Require this token on PUT");
   cmd->add_option("--timeout-ms", a->options.timeout_ms, "One socket read/write without progress")

@@ -11,6 +11,7 @@
 #include "kvforge/eval/codec_eval.h"
 #include "kvforge/store/chunk_encoder.h"
 #include "kvforge/store/chunk_io.h"
+#include "kvforge/store/chunk_signer.h"
 #include "kvforge/store/fsck.h"
 #include "kvforge/store/stored_chunk.h"
 #include "kvforge/store/registry.h"
@@ -37,6 +38,7 @@ std::vector<std::string> level_names(const store::StoredChunk& chunk) {
 struct StoreFlags {
   std::string url;
   std::string key;
+  std::string secret_file;  // put: sign chunks with this store secret
 };
 
 void add_store_flag(CLI::App* cmd, StoreFlags* f) {
@@ -64,6 +66,12 @@ int run_put(const StoreFlags& sf, const ModelFlags& mf, const std::string& text,
   const uint64_t fp = (*model)->fingerprint();
   auto encoder = store::ChunkEncoder::make(levels, fp, profile ? &*profile : nullptr);
   if (!encoder.ok()) return fail(encoder.status());
+  std::optional<store::ChunkSigner> signer;
+  if (!sf.secret_file.empty()) {
+    auto s = store::ChunkSigner::from_file(sf.secret_file);
+    if (!s.ok()) return fail(s.status());
+    signer = std::move(*s);
+  }
   auto tokens = context_tokens(**model, text);
   if (!tokens.ok()) return fail(tokens.status());
   auto dense = prefill_and_export(*model, *tokens, session_options(mf));
@@ -78,6 +86,7 @@ int run_put(const StoreFlags& sf, const ModelFlags& mf, const std::string& text,
     auto chunk = encoder->encode(keys[i], static_cast<uint32_t>(i), first,
                                  std::span<const int32_t>(*tokens).subspan(begin, end - begin), part.view());
     if (!chunk.ok()) return fail(chunk.status());
+    if (signer) signer->sign(&*chunk);
     auto bytes = store::serialize_chunk(*chunk);
     if (!bytes.ok()) return fail(bytes.status());
     if (Status s = (*backend)->put(keys[i], *bytes); !s.ok()) return fail(s);
@@ -209,6 +218,8 @@ Runner register_store(CLI::App& app) {
   put->add_option("--text", a->text, "Text file: the context (cut to the model's context length)")->required();
   put->add_option("--levels", a->levels, "Codec specs to store each chunk at (default: cachegen levels 1..5)");
   put->add_option("--profile", a->profile, "Model profile (kvforge profile) for cachegen's tables");
+  put->add_option("--secret-file", a->store.secret_file,
+                  "Sign every chunk with the store secret in this file (servers with --secret-file demand it)");
   put->add_option("--chunk-tokens", a->chunk_tokens, "Tokens per chunk (keys depend on it)")
       ->check(CLI::Range(1, 1 << 20));
   add_json_flag(put, &a->json);

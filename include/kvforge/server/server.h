@@ -35,6 +35,10 @@ struct ServerOptions {
   // request head, before any body byte is read.
   std::string read_token;
   std::string write_token;
+  // Non-empty: the store secret (store/chunk_signer.h). PUTs of unsigned or
+  // mis-signed chunks are refused (400), stored ones that fail the check are
+  // treated as damaged, and level GETs carry the level's MAC (X-Kvf-Mac).
+  std::string secret;
   // Largest request body accepted, on any transfer encoding (else 413, at once
   // when Content-Length says so). Default 256 MiB.
   size_t max_body_bytes = size_t{256} << 20;

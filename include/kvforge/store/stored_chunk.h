@@ -18,6 +18,7 @@ namespace kvforge::store {
 struct LevelFrame {
   std::string level;
   std::string frame;
+  std::string mac = {};  // HMAC-SHA256 (32 bytes) when the chunk is signed (chunk_signer.h), else empty
 };
 
 struct StoredChunk {
@@ -34,6 +35,7 @@ struct StoredChunk {
   // caller says when find() gave null.
   Status missing_level(std::string_view level) const;
   uint64_t frame_bytes() const;  // sum over levels
+  bool is_signed() const { return !levels.empty() && !levels.front().mac.empty(); }
 };
 
 // InvalidArgument when a limit is exceeded (no tokens, too many levels, a bad name).
