@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "codec/codec_impl.h"
@@ -81,7 +82,6 @@ class Fp16Codec final : public CodecImpl {
   std::string name() const override { return "fp16"; }
   std::string level() const override { return ""; }
   uint8_t codec_id() const override { return f::kFp16; }
-  bool lossy() const override { return false; }
   size_t max_section_bytes(const KvShape& s, size_t t) const override {
     return 4 * static_cast<size_t>(s.n_kv_heads) * s.head_dim * t;
   }
@@ -164,7 +164,9 @@ class SymCodec final : public CodecImpl {
     for (size_t r = 0; r < rows; ++r) {
       for (size_t gi = 0; gi < gpr; ++gi) {
         const float s = fp16_to_f32(f::get_u16(in + 2 * (r * gpr + gi)));
-        if (!std::isfinite(s) || s < 0) return Status::Corruption("invalid scale");
+        if (!std::isfinite(s) || s < 0) {
+          return Status::Corruption("invalid scale #" + std::to_string(r * gpr + gi) + ": " + std::to_string(s));
+        }
         const size_t b = r * D + gi * g, e = std::min(r * D + (gi + 1) * g, (r + 1) * D);
         if (!four_) {
           for (size_t i = b; i < e; ++i) x[i] = static_cast<float>(static_cast<int8_t>(codes[i])) * s;
@@ -187,8 +189,8 @@ class SymCodec final : public CodecImpl {
     const size_t sb = side_bytes(c.shape, c.n_tokens);
     if (in.size() != 2 * sb) return size_mismatch();
     const auto* b = reinterpret_cast<const uint8_t*>(in.data());
-    KVF_RETURN_IF_ERROR(decode_side(c, b, k));
-    return decode_side(c, b + sb, v);
+    KVF_RETURN_IF_ERROR(decode_side(c, b, k).with_context("K"));
+    return decode_side(c, b + sb, v).with_context("V");
   }
 
  private:
@@ -279,7 +281,9 @@ class Kivi2Codec final : public CodecImpl {
   static Status dequant_group(const uint8_t* meta, size_t n, size_t stride, const uint8_t* codes, size_t code_base,
                               size_t code_stride, float* x) {
     const float m = fp16_to_f32(f::get_u16(meta)), s = fp16_to_f32(f::get_u16(meta + 2));
-    if (!std::isfinite(m) || !std::isfinite(s) || s < 0) return Status::Corruption("invalid kivi2 group");
+    if (!std::isfinite(m) || !std::isfinite(s) || s < 0) {
+      return Status::Corruption("invalid group: min " + std::to_string(m) + ", step " + std::to_string(s));
+    }
     for (size_t i = 0; i < n; ++i) {
       const size_t ci = code_base + i * code_stride;
       const int q = (codes[ci >> 2] >> ((ci & 3) * 2)) & 3;
@@ -298,13 +302,15 @@ class Kivi2Codec final : public CodecImpl {
       for (size_t tg = 0; tg < z.tq; tg += f::kKiviGroup) {
         for (size_t d = 0; d < D; ++d, km += 4) {
           KVF_RETURN_IF_ERROR(
-              dequant_group(km, f::kKiviGroup, D, kc, (h * z.tq + tg) * D + d, D, k + (h * T + tg) * D + d));
+              dequant_group(km, f::kKiviGroup, D, kc, (h * z.tq + tg) * D + d, D, k + (h * T + tg) * D + d)
+                  .with_context("K"));
         }
       }
       for (size_t t = 0; t < z.tq; ++t) {
         for (size_t d0 = 0; d0 < D; d0 += f::kKiviGroup, vm += 4) {
           const size_t n = std::min<size_t>(f::kKiviGroup, D - d0);
-          KVF_RETURN_IF_ERROR(dequant_group(vm, n, 1, vc, (h * z.tq + t) * D + d0, 1, v + (h * T + t) * D + d0));
+          KVF_RETURN_IF_ERROR(
+              dequant_group(vm, n, 1, vc, (h * z.tq + t) * D + d0, 1, v + (h * T + t) * D + d0).with_context("V"));
         }
       }
     }
@@ -331,7 +337,6 @@ class ZstdCodec final : public CodecImpl {
   std::string level() const override { return std::to_string(level_); }
   uint8_t codec_id() const override { return f::kZstd; }
   uint8_t level_id() const override { return static_cast<uint8_t>(level_); }
-  bool lossy() const override { return false; }
   size_t max_section_bytes(const KvShape& s, size_t t) const override {
     return 4 + 2 * ZSTD_compressBound(2 * static_cast<size_t>(s.n_kv_heads) * s.head_dim * t);
   }

@@ -164,8 +164,8 @@ Status CacheGenCodec::decode_section(const SectionCtx& c, std::string_view sec, 
   const auto* b = reinterpret_cast<const uint8_t*>(sec.data());
   cachegen::ByteReader in(b, b + sec.size());
   cachegen::DecodeScratch scratch;
-  KVF_RETURN_IF_ERROR(decode_plane(c, 0, &in, &scratch, k));
-  KVF_RETURN_IF_ERROR(decode_plane(c, 1, &in, &scratch, v));
+  KVF_RETURN_IF_ERROR(decode_plane(c, 0, &in, &scratch, k).with_context("K"));
+  KVF_RETURN_IF_ERROR(decode_plane(c, 1, &in, &scratch, v).with_context("V"));
   if (!in.done()) return Status::Corruption("trailing bytes in section");
   return Status::OK();
 }

@@ -30,8 +30,6 @@ class CodecImpl : public Codec {
   virtual uint8_t codec_id() const = 0;
   virtual uint8_t level_id() const { return 0; }
   virtual uint32_t param() const { return 0; }
-  // Lossy codecs reject non-finite input.
-  virtual bool lossy() const { return true; }
   virtual bool supports_profile() const { return false; }
   // Upper bound of one layer section's size.
   virtual size_t max_section_bytes(const KvShape& shape, size_t n_tokens) const = 0;

@@ -8,6 +8,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <string>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
@@ -265,7 +266,9 @@ Status read_steps(const Plane& p, const Geometry& g, ByteReader* in, std::vector
   steps->resize(n_steps);
   for (size_t i = 0; i < n_steps; ++i) {
     const float s = core::fp16_to_f32(f::get_u16(sp + 2 * i));
-    if (!std::isfinite(s) || s < 0) return Status::Corruption("invalid step");
+    if (!std::isfinite(s) || s < 0) {
+      return Status::Corruption("invalid step #" + std::to_string(i) + ": " + std::to_string(s));
+    }
     (*steps)[i] = p.per_token ? s / static_cast<float>(p.Q) : s;
   }
   offs->clear();
@@ -274,7 +277,9 @@ Status read_steps(const Plane& p, const Geometry& g, ByteReader* in, std::vector
   offs->resize(nch);
   for (size_t i = 0; i < nch; ++i) {
     (*offs)[i] = core::fp16_to_f32(f::get_u16(sp + 2 * i));
-    if (!std::isfinite((*offs)[i])) return Status::Corruption("invalid offset");
+    if (!std::isfinite((*offs)[i])) {
+      return Status::Corruption("invalid offset #" + std::to_string(i) + ": " + std::to_string((*offs)[i]));
+    }
   }
   return Status::OK();
 }

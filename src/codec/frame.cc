@@ -3,6 +3,8 @@
 
 #include <cmath>
 #include <cstring>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "codec/codec_impl.h"
@@ -43,6 +45,19 @@ void for_layers(core::ThreadPool* pool, int n, Fn&& fn) {
 }
 
 uint64_t hash(const void* p, size_t n) { return XXH64(p, n, 0); }
+
+// Every codec stores values, scales or steps as fp16, and decode rejects non-finite
+// output, so a value an fp16 cannot hold would make a frame no decoder accepts.
+Status check_encodable(const float* x, size_t n, const char* side) {
+  constexpr float kFp16Max = 65504.0f;
+  for (size_t i = 0; i < n; ++i) {
+    if (!(std::fabs(x[i]) <= kFp16Max)) {
+      return Status::InvalidArgument(std::string(side) + " value " + std::to_string(x[i]) + " at element " +
+                                     std::to_string(i) + " is not finite or exceeds the fp16 range (|x| <= 65504)");
+    }
+  }
+  return Status::OK();
+}
 
 // Parses and verifies everything before the payload. `bytes` may be a prefix.
 Result<FrameInfo> parse_header(std::string_view bytes, uint8_t* codec_id, uint8_t* level_id, uint32_t* param) {
@@ -135,6 +150,28 @@ Result<Parsed> parse_and_check(std::string_view bytes, const DecodeOptions& opts
   return p;
 }
 
+// True when no value in x[0, n) is NaN or Inf: an all-ones exponent. A branch-free
+// test on the bits, so one pass over the decoded floats vectorises.
+bool all_finite(const float* x, size_t n) {
+  uint32_t bad = 0;
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, x + i, sizeof bits);
+    bad |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+  }
+  return bad == 0;
+}
+
+// Every codec stores finite fp16 values, scales or steps, so a frame that decodes to
+// NaN or Inf was damaged (or crafted) past its checksums: callers may rely on finite KV.
+Status check_decoded_finite(const float* x, size_t n) {
+  if (all_finite(x, n)) return Status::OK();
+  size_t i = 0;
+  while (std::isfinite(x[i])) ++i;
+  return Status::Corruption("decoded value " + std::to_string(x[i]) + " at element " + std::to_string(i) +
+                            " is not finite");
+}
+
 Status decode_one(const Parsed& p, std::string_view bytes, int layer, float* k, float* v, const Profile* profile) {
   const uint64_t off = p.info.section_offset[layer], size = p.info.section_size[layer];
   if (bytes.size() < off + size) {
@@ -147,7 +184,9 @@ Status decode_one(const Parsed& p, std::string_view bytes, int layer, float* k, 
   SectionCtx ctx{p.info.shape, p.info.n_tokens, layer, p.param, p.info.profile_id ? profile : nullptr,
                  static_cast<int32_t>(p.info.first_position)};
   Status s = p.impl->decode_section(ctx, std::string_view(sec, size), k, v);
-  if (!s.ok()) return s.with_context("section " + std::to_string(layer));
+  if (s.ok()) s = check_decoded_finite(k, ctx.layer_elements()).with_context("K");
+  if (s.ok()) s = check_decoded_finite(v, ctx.layer_elements()).with_context("V");
+  if (!s.ok()) return s.with_context("codec " + p.impl->spec() + ": layer " + std::to_string(layer));
   return Status::OK();
 }
 
@@ -189,12 +228,8 @@ Result<std::string> Codec::encode(const KvChunkView& c, const EncodeOptions& opt
   KVF_RETURN_IF_ERROR(check_shape(c.shape, c.n_tokens));
   const size_t n = c.elements();
   if (n > 0 && (c.k == nullptr || c.v == nullptr)) return Status::InvalidArgument("codec: null K or V data");
-  if (impl.lossy()) {
-    for (size_t i = 0; i < n; ++i) {
-      if (!std::isfinite(c.k[i]) || !std::isfinite(c.v[i])) {
-        return Status::InvalidArgument("codec " + spec() + ": non-finite value at element " + std::to_string(i));
-      }
-    }
+  for (const auto& [x, side] : {std::pair{c.k, "K"}, std::pair{c.v, "V"}}) {
+    if (Status s = check_encodable(x, n, side); !s.ok()) return s.with_context("codec " + spec());
   }
   if (opts.first_position < 0 || static_cast<uint32_t>(opts.first_position) > f::kMaxFirstPosition) {
     return Status::InvalidArgument("codec: first_position " + std::to_string(opts.first_position) +

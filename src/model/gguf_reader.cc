@@ -1,5 +1,6 @@
 #include "kvforge/model/gguf_reader.h"
 
+#include <algorithm>
 #include <limits>
 #include <new>
 #include <optional>
@@ -7,6 +8,7 @@
 #include <variant>
 #include <vector>
 
+#include "kvforge/core/spec.h"
 #include "model/gguf_hyperparameters.h"
 #include "model/gguf_metadata.h"
 #include "model/gguf_parser.h"
@@ -33,6 +35,32 @@ Result<uint64_t> read_alignment(const Metadata& md, const GgufParser& p) {
                      (u ? std::to_string(*u) : std::string("a non-positive or non-integer value")));
   }
   return *u;
+}
+
+std::string data_range(const TensorInfo& ti) {
+  return "data bytes [" + std::to_string(ti.offset) + ", " + std::to_string(ti.offset + ti.nbytes) + ")";
+}
+
+// Two tensors sharing bytes would alias each other's weights: a writer never
+// does that, so it is a corrupt offset table. Needs every tensor already
+// inside the data section (so offset + nbytes cannot overflow).
+Status check_no_overlap(const std::vector<TensorInfo>& infos, const GgufParser& p) {
+  std::vector<const TensorInfo*> by_offset;
+  by_offset.reserve(infos.size());
+  for (const TensorInfo& ti : infos) by_offset.push_back(&ti);
+  std::stable_sort(by_offset.begin(), by_offset.end(),
+                   [](const TensorInfo* a, const TensorInfo* b) { return a->offset < b->offset; });
+  // Sorted by start (ties in file order, so the message is stable), any overlap shows
+  // up between neighbours: every tensor holds at least one byte.
+  for (size_t i = 1; i < by_offset.size(); ++i) {
+    const TensorInfo& a = *by_offset[i - 1];
+    const TensorInfo& b = *by_offset[i];
+    if (b.offset < a.offset + a.nbytes) {
+      return p.corrupt("tensors " + core::quote(a.name) + " (" + data_range(a) + ") and " + core::quote(b.name) +
+                       " (" + data_range(b) + ") overlap");
+    }
+  }
+  return Status::OK();
 }
 
 // Points each tensor into the data section, which follows the tensor infos
@@ -63,7 +91,7 @@ Status bind_tensors(const std::vector<TensorInfo>& infos, const uint8_t* data, s
     t.nbytes = ti.nbytes;
     mf->tensors.push_back(std::move(t));
   }
-  return Status::OK();
+  return check_no_overlap(infos, p);
 }
 
 // The vocabulary size: `<arch>.vocab_size` when written, else the token array's

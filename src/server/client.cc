@@ -89,8 +89,8 @@ struct StoreClient::Impl {
       last = r.error();
       if (last == httplib::Error::Connection || last == httplib::Error::ConnectionTimeout) break;
     }
-    return Status::IOError("server client: " + what + " at http://" + host + ":" + std::to_string(port) +
-                           " failed: " + httplib::to_string(last));
+    // `what` (describe()) already names the URL.
+    return Status::IOError("server client: " + what + " failed: " + httplib::to_string(last));
   }
 
   // The Status for a non-2xx answer, from its JSON error when there is one.

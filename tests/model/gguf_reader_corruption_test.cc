@@ -114,6 +114,13 @@ std::vector<BrokenCase> tensor_info_cases() {
                    {"output_norm.weight", "past the end"}});
   cases.push_back({"offset_wraps", with([](GgufBuilder& b) { b.find("output_norm.weight")->offset = ~0ull - 31; }),
                    {"output_norm.weight", "past the end"}});
+  // token_embd.weight holds data bytes [0, 128); output_norm.weight 32 bytes.
+  cases.push_back({"tensors_at_one_offset", with([](GgufBuilder& b) { b.find("output_norm.weight")->offset = 0; }),
+                   {"tensors 'token_embd.weight' (data bytes [0, 128)) and 'output_norm.weight' (data bytes [0, 32)) "
+                    "overlap"}});
+  cases.push_back({"tensors_partly_overlap", with([](GgufBuilder& b) { b.find("output_norm.weight")->offset = 96; }),
+                   {"tensors 'token_embd.weight' (data bytes [0, 128)) and 'output_norm.weight' (data bytes [96, 128)) "
+                    "overlap"}});
   cases.push_back({"misaligned_offset", with([](GgufBuilder& b) { b.find("output_norm.weight")->offset = 36; }),
                    {"output_norm.weight", "not a multiple of the alignment 32"}});
   return cases;
@@ -135,7 +142,11 @@ std::vector<BrokenCase> layout_cases() {
                      b.tensors.erase(b.tensors.begin() + static_cast<long>(b.tensors.size()) - 2);  // ffn_up
                    }),
                    {"required tensor 'blk.0.ffn_up.weight' is missing"}});
-  cases.push_back({"wrong_shape", with([](GgufBuilder& b) { b.find("blk.0.attn_k.weight")->dims = {8, 8}; }),
+  cases.push_back({"wrong_shape",
+                   with([](GgufBuilder& b) {
+                     b.find("blk.0.attn_k.weight")->dims = {8, 8};
+                     b.find("blk.0.attn_k.weight")->nbytes = 8 * 8 * 4;  // else it runs into attn_v
+                   }),
                    {"blk.0.attn_k.weight", "[8, 8]", "expected [8, 4]"}});
   cases.push_back({"wrong_output_shape", with([](GgufBuilder& b) { b.tensor("output.weight", {8, 5}); }),
                    {"output.weight", "expected [8, 4]"}});

@@ -196,6 +196,19 @@ TEST(StoreClient, UnreachableServerIsIOErrorNamingTheUrl) {
   EXPECT_TRUE(s.is_io_error()) << s.to_string();
   EXPECT_NE(s.message().find("POST /v1/lookup at http://127.0.0.1:" + std::to_string(port)), std::string::npos)
       << s.message();
+  // The URL once per message, whatever the route.
+  const auto occurrences = [](const std::string& text, const std::string& part) {
+    size_t n = 0;
+    for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + part.size())) ++n;
+    return n;
+  };
+  const std::string url = (*c)->url();
+  const store::ChunkKey key{1, 2};
+  for (const Status& e : {s, (*c)->fetch_level(key, "q8").status(), (*c)->fetch_chunk(key).status(),
+                          (*c)->fetch_tokens(key).status(), (*c)->put(key, "bytes")}) {
+    EXPECT_TRUE(e.is_io_error()) << e.to_string();
+    EXPECT_EQ(occurrences(e.message(), url), 1u) << e.message();
+  }
 }
 
 }  // namespace

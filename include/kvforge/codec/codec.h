@@ -92,11 +92,13 @@ class Codec {
   virtual std::string level() const = 0;
   std::string spec() const;
 
-  // Encodes a whole chunk into one frame. InvalidArgument for a bad shape,
-  // non-finite values in lossy codecs, or limits exceeded (docs/FORMAT.md).
+  // Encodes a whole chunk into one frame. InvalidArgument for a bad shape, a value
+  // that is not finite or beyond fp16's range (|x| > 65504), or limits exceeded
+  // (docs/FORMAT.md).
   Result<std::string> encode(const KvChunkView& chunk, const EncodeOptions& opts = {}) const;
   // Decodes a whole frame produced by this codec (same name and level, else
-  // InvalidArgument). Corruption for any damaged, truncated or padded frame.
+  // InvalidArgument). Corruption for any damaged, truncated or padded frame, and for
+  // one whose metadata or decoded K or V holds a NaN or Inf: decoded values are finite.
   Status decode(std::string_view frame, KvChunk* out, const DecodeOptions& opts = {}) const;
   // Decodes one layer from a frame prefix that holds at least the header and that
   // layer's section (see FrameInfo). k and v receive n_kv_heads * n_tokens * head_dim
