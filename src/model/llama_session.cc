@@ -131,8 +131,9 @@ struct Session::Scratch {
     });
   }
 
-  // Each token's q and k heads rotated by one set of angles (per thread).
-  void rotate(const LlamaModel& M, size_t n, core::ThreadPool* pool) {
+  // Each token's k heads, and q heads with `queries`, rotated by one set of
+  // angles (per thread).
+  void rotate(const LlamaModel& M, size_t n, bool queries, core::ThreadPool* pool) {
     const ModelConfig& c = M.config();
     const size_t q_dim = size_t(c.n_heads) * c.head_dim, kv_dim = size_t(c.n_kv_heads) * c.head_dim;
     const bool plain_rope = M.rope_runs_as_run_c();
@@ -145,15 +146,23 @@ struct Session::Scratch {
         float* qt = q.data() + t * q_dim;
         float* kt = k.data() + t * kv_dim;
         if (plain_rope) {
-          core::rope_f32(qt, c.n_heads, c.head_dim, positions[t], c.rope_theta);
+          if (queries) core::rope_f32(qt, c.n_heads, c.head_dim, positions[t], c.rope_theta);
           core::rope_f32(kt, c.n_kv_heads, c.head_dim, positions[t], c.rope_theta);
           continue;
         }
         core::rope_angles(positions[t], rope, angles.data());
-        core::rope_apply(qt, c.n_heads, c.head_dim, rope, angles.data());
+        if (queries) core::rope_apply(qt, c.n_heads, c.head_dim, rope, angles.data());
         core::rope_apply(kt, c.n_kv_heads, c.head_dim, rope, angles.data());
       }
     });
+  }
+
+  // k of the batch before RoPE, from xb = RMSNorm(x): product, bias, head norm.
+  // forward() and layer0_keys() share it, so a recomputed key is the cached one.
+  void unrotated_keys(const ModelConfig& c, const LlamaModel::Layer& L, size_t n, core::ThreadPool* pool) {
+    product(*L.wk, xb.data(), n, k.data(), pool, &act);
+    add_bias(L.bk, k.data(), n, size_t(c.n_kv_heads) * c.head_dim);
+    head_norm(L.k_norm, k.data(), n * c.n_kv_heads, c.head_dim, c.rms_eps);
   }
 
   // q, k, v of the batch: RMSNorm, products, biases, q/k head norms, RoPE.
@@ -163,14 +172,19 @@ struct Session::Scratch {
     const size_t q_dim = size_t(c.n_heads) * hd, kv_dim = size_t(c.n_kv_heads) * hd;
     norm(c, L.attn_norm, xb.data(), n, pool);
     product(*L.wq, xb.data(), n, q.data(), pool, &act);
-    product(*L.wk, xb.data(), n, k.data(), pool, &act);
     product(*L.wv, xb.data(), n, v.data(), pool, &act);
     add_bias(L.bq, q.data(), n, q_dim);
-    add_bias(L.bk, k.data(), n, kv_dim);
     add_bias(L.bv, v.data(), n, kv_dim);
     head_norm(L.q_norm, q.data(), n * c.n_heads, hd, c.rms_eps);
-    head_norm(L.k_norm, k.data(), n * c.n_kv_heads, hd, c.rms_eps);
-    rotate(M, n, pool);
+    unrotated_keys(c, L, n, pool);
+    rotate(M, n, /*queries=*/true, pool);
+  }
+
+  // k alone (layer L's keys of the embedded batch).
+  void project_k(const LlamaModel& M, const LlamaModel::Layer& L, size_t n, core::ThreadPool* pool) {
+    norm(M.config(), L.attn_norm, xb.data(), n, pool);
+    unrotated_keys(M.config(), L, n, pool);
+    rotate(M, n, /*queries=*/false, pool);
   }
 
   // x += attention output projection of att.
@@ -220,7 +234,7 @@ Session::Session(std::shared_ptr<const LlamaModel> model, SessionOptions options
 
 Session::~Session() = default;
 
-Status Session::forward(std::span<const int32_t> tokens, LogitsMode mode, std::vector<float>* logits) {
+Status Session::check_batch(std::span<const int32_t> tokens, int32_t first_position) const {
   const ModelConfig& c = model_->config();
   for (size_t i = 0; i < tokens.size(); ++i) {
     if (tokens[i] < 0 || tokens[i] >= c.vocab_size) {
@@ -228,11 +242,18 @@ Status Session::forward(std::span<const int32_t> tokens, LogitsMode mode, std::v
                                      " is outside the vocabulary [0, " + std::to_string(c.vocab_size) + ")");
     }
   }
-  const int64_t last = int64_t{next_position()} + static_cast<int64_t>(tokens.size());
-  if (last > max_positions_) {
-    return Status::OutOfRange("positions up to " + std::to_string(last) + " exceed the limit of " +
-                              std::to_string(max_positions_) + " (the model's context length or --window)");
+  const int64_t last = int64_t{first_position} + static_cast<int64_t>(tokens.size());
+  if (first_position < 0 || last > max_positions_) {
+    return Status::OutOfRange("positions " + std::to_string(first_position) + " up to " + std::to_string(last) +
+                              " exceed the limit of " + std::to_string(max_positions_) +
+                              " (the model's context length or --window)");
   }
+  return Status::OK();
+}
+
+Status Session::forward(std::span<const int32_t> tokens, LogitsMode mode, std::vector<float>* logits) {
+  const ModelConfig& c = model_->config();
+  KVF_RETURN_IF_ERROR(check_batch(tokens, next_position()));
   if (mode != LogitsMode::kNone && logits == nullptr) return Status::InvalidArgument("logits requested without a buffer");
   if (tokens.empty()) {
     if (logits) logits->clear();
@@ -256,6 +277,29 @@ Status Session::forward(std::span<const int32_t> tokens, LogitsMode mode, std::v
   }
   return Status::OK();
 }
+
+Status Session::layer0_keys(std::span<const int32_t> tokens, int32_t first_position, float* out) {
+  KVF_RETURN_IF_ERROR(check_batch(tokens, first_position));
+  const ModelConfig& c = model_->config();
+  Scratch& s = *scratch_;
+  const size_t hd = c.head_dim, kv_dim = size_t(c.n_kv_heads) * hd, n_tokens = tokens.size();
+  // forward()'s batches, so that keys computed for a forward() call's tokens
+  // take the same kernel paths and equal the cached ones to the bit.
+  const size_t batch = static_cast<size_t>(options_.batch_size);
+  for (size_t start = 0; start < n_tokens; start += batch) {
+    const size_t n = std::min(batch, n_tokens - start);
+    s.ensure(c, n);
+    s.embed(*model_, tokens.data() + start, n, first_position + static_cast<int32_t>(start));
+    s.project_k(*model_, model_->layers()[0], n, pool_.get());
+    for (size_t t = 0; t < n; ++t) {
+      for (int h = 0; h < c.n_kv_heads; ++h) {
+        std::memcpy(out + (h * n_tokens + start + t) * hd, s.k.data() + t * kv_dim + h * hd, hd * sizeof(float));
+      }
+    }
+  }
+  return Status::OK();
+}
+
 void Session::forward_batch(const int32_t* tokens, size_t n, LogitsMode mode, float* logits) {
   const LlamaModel& M = *model_;
   const ModelConfig& c = M.config();

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "kvforge/stream/bandwidth_estimator.h"
+#include "kvforge/stream/content_check.h"
 
 namespace kvforge::stream {
 
@@ -36,8 +37,9 @@ kv::DenseKvF32 keep_prefix(codec::KvChunk&& chunk, size_t keep, int32_t first) {
 }
 
 // Decodes a fetched frame and checks it is chunk i of this context for this model.
-Status decode_chunk(const std::string& frame, kv::Recompute& session, size_t n_tokens, size_t first,
-                    const LoadOptions& options, core::ThreadPool* pool, codec::KvChunk* out) {
+Status decode_chunk(const std::string& frame, kv::Recompute& session, std::span<const int32_t> tokens, size_t first,
+                    const LoadOptions& options, core::ThreadPool* pool, codec::KvChunk* out, ContentCheck* check) {
+  const size_t n_tokens = tokens.size();
   KVF_ASSIGN_OR_RETURN(codec::FrameInfo info, codec::peek_header(frame));
   const kv::KvShape& shape = session.cache().shape();
   if (info.n_tokens != n_tokens || info.first_position != first || info.shape.n_layers != shape.n_layers ||
@@ -50,7 +52,9 @@ Status decode_chunk(const std::string& frame, kv::Recompute& session, size_t n_t
   dopt.expected_fingerprint = session.model_fingerprint();
   dopt.pool = pool;
   dopt.profile = options.profile;
-  return codec::decode_frame(frame, out, dopt);
+  KVF_RETURN_IF_ERROR(codec::decode_frame(frame, out, dopt));
+  // Valid checksums do not make it these tokens' KV (content_check.h).
+  return check_content(session, tokens, static_cast<int32_t>(first), info, *out, check);
 }
 
 }  // namespace
@@ -219,7 +223,11 @@ class Load {
     bool loaded = false;
     if (it.level >= 0) {
       codec::KvChunk chunk;
-      Status s = decode_chunk(it.frame, session_, count, begin, options_, session_.pool(), &chunk);
+      ContentCheck check;
+      Status s = decode_chunk(it.frame, session_, tokens_.subspan(begin, count), begin, options_, session_.pool(),
+                              &chunk, &check);
+      log.check_ms = check.seconds * 1e3;
+      if (check.mismatch) ++report_.content_mismatches;
       if (s.ok()) {
         const size_t keep = last ? count - 1 : count;
         if (keep > 0) {

@@ -215,8 +215,10 @@ Runner register_bench(CLI::App& app) {
   Runner codec_runner = register_bench_codec(cmd);
   Runner pq_runner = register_bench_pq(cmd);
   Runner stream_runner = register_bench_stream(cmd);
-  return [a, evict_runner, codec_runner, pq_runner, stream_runner]() {
+  Runner check_runner = register_bench_check(cmd);
+  return [a, evict_runner, codec_runner, pq_runner, stream_runner, check_runner]() {
     if (const int code = stream_runner(); code >= 0) return code;
+    if (const int code = check_runner(); code >= 0) return code;
     if (const int code = evict_runner(); code >= 0) return code;
     if (const int code = codec_runner(); code >= 0) return code;
     if (const int code = pq_runner(); code >= 0) return code;

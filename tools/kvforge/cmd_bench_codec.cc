@@ -3,7 +3,6 @@
 #include <chrono>
 #include <iostream>
 #include <random>
-#include <sstream>
 
 #include "common.h"
 #include "kv_io.h"
@@ -30,28 +29,6 @@ void add_bench_codec_options(CLI::App* cmd, BenchCodecArgs* a) {
   add_json_flag(cmd, &a->json);
 }
 
-// The specs --codecs names; 'all' is every codec, and every cachegen level
-// with and without the learned profile ("+profile").
-std::vector<std::string> codec_specs(const std::string& codecs) {
-  std::vector<std::string> specs;
-  if (codecs == "all") {
-    for (const auto& name : codec::codec_names()) {
-      if (name == "cachegen") {
-        for (const auto& l : codec::levels(name)) {
-          specs.push_back(name + ":level=" + l);
-          specs.push_back(name + ":level=" + l + "+profile");
-        }
-      } else {
-        specs.push_back(name);
-      }
-    }
-  } else {
-    std::stringstream ss(codecs);
-    for (std::string s; std::getline(ss, s, ',');) specs.push_back(s);
-  }
-  return specs;
-}
-
 // The fastest of `repetitions` encodes and decodes of `view` on one core.
 struct CodecTiming {
   double encode_s = 1e30, decode_s = 1e30;
@@ -61,8 +38,8 @@ struct CodecTiming {
 Result<CodecTiming> time_codec(const std::string& spec_text, const codec::KvChunkView& view,
                                const codec::Profile& profile, uint64_t fingerprint, int repetitions) {
   using Clock = std::chrono::steady_clock;
-  const bool use_profile = spec_text.size() > 8 && spec_text.substr(spec_text.size() - 8) == "+profile";
-  auto c = codec::make_codec(use_profile ? spec_text.substr(0, spec_text.size() - 8) : spec_text);
+  const auto [spec, use_profile] = split_profile_suffix(spec_text);
+  auto c = codec::make_codec(spec);
   if (!c.ok()) return c.status();
   codec::EncodeOptions eo;  // no pool: one core
   eo.model_fingerprint = fingerprint;

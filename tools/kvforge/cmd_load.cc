@@ -2,6 +2,7 @@
 // deadline (docs/STREAM.md), print the planner's per-chunk plan, then continue
 // generating greedily.
 #include <iostream>
+#include <string>
 
 #include "common.h"
 #include "kv_io.h"
@@ -92,6 +93,9 @@ int run_load(const LoadArgs& a) {
             << report->bytes_fetched << " bytes), " << report->recomputed_chunks << " recomputed; TTFT "
             << report->ttft_seconds * 1e3 << " ms, deadline " << a.deadline_ms << " ms "
             << (report->deadline_met ? "met" : "missed") << (report->source_failed ? "; the source failed" : "")
+            << (report->content_mismatches > 0
+                    ? "; " + std::to_string(report->content_mismatches) + " chunks held KV of other tokens (recomputed)"
+                    : std::string())
             << "\n";
   // Continue greedily from the loaded cache.
   std::vector<float> logits = report->logits;

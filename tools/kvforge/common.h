@@ -89,5 +89,6 @@ Runner register_serve(CLI::App& app);
 Runner register_load(CLI::App& app);
 Runner register_tokenize(CLI::App& app);
 Runner register_bench_stream(CLI::App* bench_cmd);
+Runner register_bench_check(CLI::App* bench_cmd);
 
 }  // namespace kvforge::cli

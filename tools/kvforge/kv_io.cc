@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <iostream>
+#include <sstream>
 
 #include "kvforge/core/file_io.h"
 
@@ -29,6 +30,31 @@ Result<kv::DenseKvF32> prefill_and_export(std::shared_ptr<const model::LlamaMode
   return dense;
 }
 
+std::vector<std::string> codec_specs(const std::string& codecs) {
+  std::vector<std::string> specs;
+  if (codecs == "all") {
+    for (const auto& name : codec::codec_names()) {
+      if (name == "cachegen") {
+        for (const auto& l : codec::levels(name)) {
+          specs.push_back(name + ":level=" + l);
+          specs.push_back(name + ":level=" + l + "+profile");
+        }
+      } else {
+        specs.push_back(name);
+      }
+    }
+  } else {
+    std::stringstream ss(codecs);
+    for (std::string s; std::getline(ss, s, ',');) specs.push_back(s);
+  }
+  return specs;
+}
+
+std::pair<std::string, bool> split_profile_suffix(const std::string& spec) {
+  constexpr std::string_view kSuffix = "+profile";
+  if (spec.size() <= kSuffix.size() || !spec.ends_with(kSuffix)) return {spec, false};
+  return {spec.substr(0, spec.size() - kSuffix.size()), true};
+}
 
 Result<std::vector<std::string_view>> split_frames(std::string_view bytes) {
   std::vector<std::string_view> frames;

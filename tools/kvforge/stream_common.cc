@@ -3,8 +3,8 @@
 namespace kvforge::cli {
 
 eval::Table plan_table(const stream::LoadReport& report) {
-  eval::Table table({"chunk", "tokens", "choice", "predicted_ms", "actual_ms", "fetch_ms", "compute_ms", "bytes",
-                     "est_mbps", "note"});
+  eval::Table table({"chunk", "tokens", "choice", "predicted_ms", "actual_ms", "fetch_ms", "compute_ms", "check_ms",
+                     "bytes", "est_mbps", "note"});
   for (const stream::ChunkLog& c : report.chunks) {
     table.add({{"chunk", static_cast<int64_t>(c.index)},
                {"tokens", static_cast<int64_t>(c.tokens)},
@@ -13,6 +13,7 @@ eval::Table plan_table(const stream::LoadReport& report) {
                {"actual_ms", c.actual_ms},
                {"fetch_ms", c.fetch_ms},
                {"compute_ms", c.compute_ms},
+               {"check_ms", c.check_ms},
                {"bytes", static_cast<int64_t>(c.bytes)},
                {"est_mbps", c.bandwidth_mbps},
                {"note", c.note}});

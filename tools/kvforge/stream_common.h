@@ -8,7 +8,7 @@
 namespace kvforge::cli {
 
 // One row per chunk: chunk, tokens, choice, predicted_ms, actual_ms, fetch_ms,
-// compute_ms, bytes, est_mbps, note.
+// compute_ms, check_ms, bytes, est_mbps, note.
 eval::Table plan_table(const stream::LoadReport& report);
 
 stream::LoadOptions load_options(const stream::Calibration& cal, double deadline_seconds, size_t chunk_tokens);

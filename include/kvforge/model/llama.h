@@ -155,8 +155,14 @@ class Session : public kv::Recompute {
   Status recompute(std::span<const int32_t> tokens, std::vector<float>* last_logits) override {
     return forward(tokens, last_logits ? LogitsMode::kLast : LogitsMode::kNone, last_logits);
   }
+  // Through forward()'s own embedding, RMSNorm, K projection and RoPE kernels, in
+  // its batches: for the tokens and positions of a forward() call, F32 cache rows
+  // equal these bit for bit (F16 rows are them rounded to fp16).
+  Status layer0_keys(std::span<const int32_t> tokens, int32_t first_position, float* out) override;
 
  private:
+  // Token ids in the vocabulary and positions [first_position, + size) allowed.
+  Status check_batch(std::span<const int32_t> tokens, int32_t first_position) const;
   void forward_batch(const int32_t* tokens, size_t n, LogitsMode mode, float* logits);
 
   std::shared_ptr<const LlamaModel> model_;

@@ -3,8 +3,9 @@
 // level the planner picks (a fetch thread runs one chunk ahead: chunk i+1 moves
 // while chunk i is decoded and imported), or recompute it with the model
 // (batched prefill continuing from what is in the cache). Missing chunks, a
-// chunk that is corrupt or of the wrong shape, and every chunk after a source
-// failure are recomputed, so the load always completes; the last token is run
+// chunk that is corrupt or of the wrong shape, one whose KV is not its tokens'
+// (content_check.h), and every chunk after a source failure are recomputed, so
+// the load always completes; the last token is run
 // through the model so its logits are ready and generation can continue.
 #pragma once
 
@@ -48,11 +49,13 @@ struct ChunkLog {
   size_t tokens = 0;
   std::string choice;  // level spec, or "recompute"
   std::string note;    // "planned", "missing", "infeasible", "corrupt: ...", "source failed: ..."
+                       // ("corrupt: Corruption: content mismatch: ..." for other tokens' KV)
   bool feasible = true;
   double predicted_ms = 0;  // decision to chunk in the cache, predicted
   double actual_ms = 0;     // decision to chunk in the cache, measured
   double fetch_ms = 0;
   double compute_ms = 0;
+  double check_ms = 0;  // of compute_ms: the content check of a decoded chunk
   uint64_t bytes = 0;
   double bandwidth_mbps = 0;  // the estimate the decision used
 };
@@ -63,6 +66,7 @@ struct LoadReport {
   size_t stored_chunks = 0;    // the looked-up prefix
   size_t fetched_chunks = 0;   // loaded from the source
   size_t recomputed_chunks = 0;
+  size_t content_mismatches = 0;  // fetched chunks holding other tokens' KV (recomputed)
   uint64_t bytes_fetched = 0;
   bool source_failed = false;
   double ttft_seconds = 0;     // start to the last token's logits
