@@ -2,7 +2,6 @@
 // crafted to decode to NaN or Inf (or to carry a NaN or Inf scale, minimum or step)
 // under valid checksums is Corruption naming the codec, the layer and the side.
 #include <gtest/gtest.h>
-#include <xxhash.h>
 #include <zstd.h>
 
 #include <cmath>
@@ -12,6 +11,7 @@
 
 #include "codec/codec_test_util.h"
 #include "codec/frame_format.h"
+#include "codec/frame_surgery.h"
 #include "codec/test_chunks.h"
 #include "kvforge/codec/codec.h"
 
@@ -21,6 +21,7 @@ namespace {
 namespace f = format;
 using testdata::all_specs;
 using testdata::make_chunk;
+using testdata::with_section;
 
 constexpr uint16_t kHalfNaN = 0x7e00;
 constexpr uint16_t kHalfInf = 0x7c00;
@@ -29,30 +30,6 @@ constexpr uint16_t kHalfInf = 0x7c00;
 const KvShape kShape{2, 2, 8};
 constexpr size_t kTokens = 72;
 constexpr int kLayer = 1;
-
-// `frame` with layer `layer`'s section replaced by `section`: offsets, sizes, frame
-// size and both kinds of checksum rewritten, so only the section decoder can object.
-std::string with_section(const std::string& frame, int layer, const std::string& section) {
-  auto info = peek_header(frame);
-  EXPECT_TRUE(info.ok()) << info.status().to_string();
-  std::string out = frame.substr(0, info->header_bytes);
-  uint64_t off = info->header_bytes;
-  for (int l = 0; l < info->shape.n_layers; ++l) {
-    const std::string sec = l == layer ? section : frame.substr(info->section_offset[l], info->section_size[l]);
-    const size_t entry = f::kFixedHeaderBytes + l * f::kIndexEntryBytes;
-    f::set_u64(&out, entry, off);
-    f::set_u64(&out, entry + 8, sec.size());
-    f::set_u64(&out, entry + 16, XXH64(sec.data(), sec.size(), 0));
-    off += sec.size();
-  }
-  f::set_u64(&out, f::kOffFrameBytes, off);
-  const size_t checked = info->header_bytes - f::kChecksumBytes;
-  f::set_u64(&out, checked, XXH64(out.data(), checked, 0));
-  for (int l = 0; l < info->shape.n_layers; ++l) {
-    out += l == layer ? section : frame.substr(info->section_offset[l], info->section_size[l]);
-  }
-  return out;
-}
 
 void set_half(std::string* s, size_t byte, uint16_t h) {
   (*s)[byte] = static_cast<char>(h & 0xff);

@@ -7,8 +7,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 
+#include "codec/frame_surgery.h"
 #include "stream/loader_fixture.h"
 
 namespace kvforge::stream {
@@ -19,7 +21,8 @@ using namespace loader_fixture;
 // Text X (the fixture's) published in a fresh backend at `levels`, with chunk
 // `lie`'s container replaced by one holding `kv` under X's key and tokens.
 std::unique_ptr<store::Backend> store_with_lie(size_t lie, const kv::DenseKvF32& kv,
-                                               const std::vector<std::string>& levels) {
+                                               const std::vector<std::string>& levels,
+                                               const std::function<void(store::StoredChunk*)>& tamper = {}) {
   const Fixture& f = fixture();
   auto backend = store::open_backend("mem://");
   KVF_CHECK(backend.ok());
@@ -31,6 +34,7 @@ std::unique_ptr<store::Backend> store_with_lie(size_t lie, const kv::DenseKvF32&
   auto chunk = encoder->encode(keys()[lie], static_cast<uint32_t>(lie), static_cast<uint32_t>(begin),
                                std::span(f.tokens).subspan(begin, end - begin), kv.view());
   KVF_CHECK(chunk.ok());
+  if (tamper) tamper(&*chunk);
   KVF_CHECK(store::put_chunk(**backend, *chunk).ok());       // serialize_chunk: fresh checksums
   KVF_CHECK(store::get_chunk(**backend, keys()[lie]).ok());  // the store itself sees nothing wrong
   return std::move(*backend);
@@ -101,10 +105,20 @@ TEST(LoaderContent, AnotherTextsKvUnderThisTextsKeyIsFlaggedAndRecomputed) {
 
 TEST(LoaderContent, NonFiniteKvWithValidChecksumsIsRecomputed) {
   const Fixture& f = fixture();
-  kv::DenseKvF32 nan = other_text_kv(2);
-  std::fill(nan.k.begin(), nan.k.end(), std::numeric_limits<float>::quiet_NaN());
-  std::fill(nan.v.begin(), nan.v.end(), std::numeric_limits<float>::quiet_NaN());
-  auto lying = store_with_lie(2, nan, {"fp16"});  // fp16 frames carry NaN as they are
+  // Encoders refuse NaN, so the frame is made honest and then every fp16 of
+  // every layer's section rewritten to NaN, checksums resealed.
+  auto to_nan = [](store::StoredChunk* c) {
+    for (store::LevelFrame& l : c->levels) {
+      const auto info = codec::peek_header(l.frame);
+      KVF_CHECK(info.ok());
+      for (int layer = 0; layer < info->shape.n_layers; ++layer) {
+        std::string nan_section(info->section_size[static_cast<size_t>(layer)], '\0');
+        for (size_t b = 0; b + 1 < nan_section.size(); b += 2) nan_section.replace(b, 2, "\x00\x7e", 2);
+        l.frame = codec::testdata::with_section(l.frame, layer, nan_section);
+      }
+    }
+  };
+  auto lying = store_with_lie(2, other_text_kv(2), {"fp16"}, to_nan);
   BackendSource source(*lying);
   model::Session loaded(f.model), want(f.model);
   const LoadReport r = load(source, options("fp16"), &loaded);
