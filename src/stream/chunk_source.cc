@@ -1,19 +1,33 @@
 #include "kvforge/stream/chunk_source.h"
 
+#include <limits>
+
 #include "kvforge/codec/codec.h"
 #include "kvforge/store/chunk_io.h"
 
 namespace kvforge::stream {
 
-Result<size_t> BackendSource::lookup(std::span<const store::ChunkKey> keys) { return backend_.longest_prefix(keys); }
+Status check_cap(uint64_t bytes, const FetchLimits& limits, const std::string& what) {
+  if (bytes <= limits.max_bytes) return Status::OK();
+  return Status::ResourceExhausted(what + ": " + std::to_string(bytes) + " bytes exceed the cap of " +
+                                   std::to_string(limits.max_bytes));
+}
 
-Result<Fetched> BackendSource::fetch_level(const store::ChunkKey& key, std::string_view level) {
+Result<size_t> BackendSource::lookup(std::span<const store::ChunkKey> keys, const FetchLimits&) {
+  return backend_.longest_prefix(keys);
+}
+
+// A local read cannot be abandoned half way; the cap still holds for what it returns.
+Result<Fetched> BackendSource::fetch_level(const store::ChunkKey& key, std::string_view level,
+                                           const FetchLimits& limits) {
   const double t0 = core::Env::Default()->now_seconds();
   KVF_ASSIGN_OR_RETURN(auto codec, codec::make_codec(level));
   const std::string spec = codec->spec();
   KVF_ASSIGN_OR_RETURN(store::StoredChunk chunk, store::get_chunk(backend_, key));
   for (auto& l : chunk.levels) {
-    if (l.level == spec) return Fetched{std::move(l.frame), core::Env::Default()->now_seconds() - t0};
+    if (l.level != spec) continue;
+    KVF_RETURN_IF_ERROR(check_cap(l.frame.size(), limits, "chunk " + key.hex() + " level " + spec));
+    return Fetched{std::move(l.frame), core::Env::Default()->now_seconds() - t0};
   }
   return Status::NotFound("chunk " + key.hex() + " has no level " + spec);
 }
@@ -31,23 +45,33 @@ void ThrottledSource::restart() {
   bytes_ = 0;
 }
 
-double ThrottledSource::pace(double start, double bytes) {
-  clock_.sleep_until(start + trace_.transfer_seconds(start - origin_, bytes));
+double ThrottledSource::pace(double start, double bytes, double limit) {
+  const double end = start + trace_.transfer_seconds(start - origin_, bytes);
+  if (end - start > limit) {
+    clock_.sleep_until(start + limit);
+    return -1;
+  }
+  clock_.sleep_until(end);
   bytes_ += static_cast<uint64_t>(bytes);
   return clock_.now_seconds() - start;
 }
 
-Result<Fetched> ThrottledSource::fetch_level(const store::ChunkKey& key, std::string_view level) {
+Result<Fetched> ThrottledSource::fetch_level(const store::ChunkKey& key, std::string_view level,
+                                             const FetchLimits& limits) {
   const double start = clock_.now_seconds();
-  KVF_ASSIGN_OR_RETURN(Fetched f, inner_.fetch_level(key, level));
-  f.seconds = pace(start, static_cast<double>(f.bytes.size()));
+  KVF_ASSIGN_OR_RETURN(Fetched f, inner_.fetch_level(key, level, limits));
+  f.seconds = pace(start, static_cast<double>(f.bytes.size()), limits.timeout_seconds);
+  if (f.seconds < 0) {
+    return Status::IOError("emulated link: chunk " + key.hex() + " level " + std::string(level) +
+                           " would arrive after its " + std::to_string(limits.timeout_seconds * 1e3) + " ms limit");
+  }
   return f;
 }
 
 Result<std::vector<int32_t>> ThrottledSource::fetch_tokens(const store::ChunkKey& key) {
   const double start = clock_.now_seconds();
   KVF_ASSIGN_OR_RETURN(std::vector<int32_t> t, inner_.fetch_tokens(key));
-  pace(start, 4.0 * static_cast<double>(t.size()));
+  pace(start, 4.0 * static_cast<double>(t.size()), std::numeric_limits<double>::infinity());
   return t;
 }
 

@@ -12,6 +12,7 @@
 
 #include "kvforge/stream/bandwidth_estimator.h"
 #include "kvforge/stream/content_check.h"
+#include "stream/fetch_bounds.h"
 
 namespace kvforge::stream {
 
@@ -108,27 +109,42 @@ class Load {
     q_cv_.notify_all();
     fetcher.join();
     KVF_RETURN_IF_ERROR(computed);
-    report_.source_failed = report_.source_failed ||
-                            std::any_of(report_.chunks.begin(), report_.chunks.end(),
-                                        [](const ChunkLog& c) { return c.note.rfind("source failed", 0) == 0; });
+    report_.source_failed = report_.source_failed || noted("source failed") > 0;
+    report_.deadline_chunks = noted("deadline");
+    report_.too_large_chunks = noted("too large");
+    report_.too_slow_chunks = noted("too slow");
     report_.ttft_seconds = clock_.now_seconds() - t0_;
     report_.deadline_met = report_.ttft_seconds <= options_.planner.deadline_seconds;
     return std::move(report_);
   }
 
  private:
+  size_t noted(std::string_view prefix) const {
+    return static_cast<size_t>(std::count_if(report_.chunks.begin(), report_.chunks.end(),
+                                             [&](const ChunkLog& c) { return c.note.rfind(prefix, 0) == 0; }));
+  }
+
+  // Seconds since the load began (the planner's time).
+  double now() { return clock_.now_seconds() - t0_; }
+
   void lookup_prefix() {
+    FetchLimits limits;
+    limits.timeout_seconds = config_.deadline_seconds - now();
+    Status failed;
     try {
-      auto stored = source_.lookup(keys_);
+      auto stored = source_.lookup(keys_, limits);
       if (stored.ok()) {
         report_.stored_chunks = std::min(*stored, keys_.size());
       } else {
-        lookup_note_ = "source failed: " + stored.status().to_string();
+        failed = stored.status();
       }
     } catch (const std::exception& e) {
-      lookup_note_ = std::string("source failed: ") + e.what();
+      failed = Status::IOError(std::string("source threw: ") + e.what());
     }
-    if (!lookup_note_.empty()) report_.source_failed = true;
+    if (failed.ok()) return;
+    lookup_note_ =
+        now() >= config_.deadline_seconds ? "deadline: " + failed.to_string() : "source failed: " + failed.to_string();
+    report_.source_failed = true;
   }
 
   // Fetch thread: decide chunk i, fetch it if a level was chosen, hand it over.
@@ -159,6 +175,14 @@ class Load {
       it.decision = planner_->decide(i, it.decided_at, estimator_.estimate());
     }
     it.level = it.decision.level;
+    if (it.level >= 0 && it.decided_at >= config_.deadline_seconds) {
+      // Past the deadline the network gets no more time: recompute is bounded.
+      std::lock_guard<std::mutex> lock(planner_mu_);
+      planner_->on_fallback(i, it.decided_at);
+      it.level = -1;
+      it.note = "deadline";
+      return it;
+    }
     if (i >= usable_ || failed_) {
       it.note = failed_ ? "source failed"
                         : (recompute_all_ ? "recompute mode" : (!lookup_note_.empty() ? lookup_note_ : "missing"));
@@ -168,35 +192,48 @@ class Load {
     return it;
   }
 
+  // The deadline, the level's worst-case frame size and the slow rule bound
+  // the fetch; when it fails, chunk i is recomputed (fallback_note says why).
   void fetch(size_t i, Item* it) {
+    const size_t l = static_cast<size_t>(it->level);
+    const std::string& level = config_.levels[l].level;
+    auto watch = std::make_shared<FetchWatch>();
+    const double start = now();
+    FetchLimits limits;
+    {
+      std::lock_guard<std::mutex> lock(planner_mu_);
+      const double n = static_cast<double>(chunk_tokens_[i]);
+      SlowRule rule{options_.slow_grace_seconds, it->decision.bandwidth / options_.slow_factor,
+                    planner_->config().levels[l].bytes_per_token * n, config_.deadline_seconds - start};
+      auto cap = codec::max_encoded_size(session_.cache().shape(), chunk_tokens_[i], level);
+      limits = fetch_limits(rule.time_left, cap.ok() ? *cap : std::numeric_limits<uint64_t>::max(), rule, watch);
+    }
     Result<Fetched> got = Status::Internal("no fetch");
     try {
-      got = source_.fetch_level(keys_[i], config_.levels[static_cast<size_t>(it->level)].level);
+      got = source_.fetch_level(keys_[i], level, limits);
     } catch (const std::exception& e) {
       got = Status::IOError(std::string("source threw: ") + e.what());
     }
-    const double now = clock_.now_seconds() - t0_;
+    const double end = now();
     std::lock_guard<std::mutex> lock(planner_mu_);
     if (got.ok()) {
       it->fetch_seconds = got->seconds;
       it->bytes = got->bytes.size();
       estimator_.add(static_cast<double>(got->bytes.size()), got->seconds);
-      planner_->on_fetched(i, now, static_cast<double>(got->bytes.size()));
+      planner_->on_fetched(i, end, static_cast<double>(got->bytes.size()));
       it->frame = std::move(got->bytes);
       return;
     }
-    const Status& s = got.status();
-    if (s.is_not_found()) {
-      it->note = "missing: " + s.to_string();
-    } else if (s.is_corruption()) {
-      it->note = "corrupt: " + s.to_string();
-    } else {
-      it->note = "source failed: " + s.to_string();
-      failed_ = true;
-      planner_->mark_missing_from(i + 1);
-    }
+    it->fetch_seconds = end - start;
+    std::lock_guard<std::mutex> seen(watch->mu);
+    // A slow link is what later decisions must know (a silent one counts as one byte).
+    if (watch->slow) estimator_.add(std::max<double>(1, static_cast<double>(watch->bytes)), watch->seconds);
+    // A source that stops at the limit it was given may wake an ulp before it.
+    const bool past_deadline = end + 1e-6 >= config_.deadline_seconds;
+    it->note = fallback_note(got.status(), watch->slow, past_deadline, &failed_);
+    if (failed_) planner_->mark_missing_from(i + 1);
     it->level = -1;
-    planner_->on_fallback(i, now);
+    planner_->on_fallback(i, end);
   }
 
   Status compute_all() {

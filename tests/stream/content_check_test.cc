@@ -39,7 +39,7 @@ struct Case {
 
 const Case& stories() {
   static Case* c = [] {
-    const loader_fixture::Fixture& f = loader_fixture::fixture();
+    const loader_testing::Fixture& f = loader_testing::fixture();
     auto* c = new Case{"stories260K", f.model, {}, {}, 64};
     const auto lines = kvforge::testing::lines(kvforge::testing::shared("data/tinystories-valid-first1000.txt"));
     std::string x, y;

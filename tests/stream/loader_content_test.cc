@@ -16,7 +16,7 @@
 namespace kvforge::stream {
 namespace {
 
-using namespace loader_fixture;
+using namespace loader_testing;
 
 // Text X (the fixture's) published in a fresh backend at `levels`, with chunk
 // `lie`'s container replaced by one holding `kv` under X's key and tokens.

@@ -1,7 +1,9 @@
-// The loader tests' stored context (stories260K, five 64-token chunks at
-// several levels in a mem:// backend), its load options and a source that
-// damages or drops what it serves.
+// The loader tests' context: stories260K, six TinyStories lines cut to 4
+// chunks of 64 tokens and a partial one, published at five levels into a
+// mem:// store; load options from a calibration on it, and comparisons.
 #pragma once
+
+#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
@@ -11,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "kvforge/codec/codec.h"
 #include "kvforge/model/llama.h"
 #include "kvforge/store/chunk_encoder.h"
 #include "kvforge/store/chunk_io.h"
@@ -19,11 +22,11 @@
 #include "kvforge/stream/publish.h"
 #include "shared_paths.h"
 
-namespace kvforge::stream::loader_fixture {
+namespace kvforge::stream::loader_testing {
 
-
-constexpr size_t kChunk = 64;
-const std::vector<std::string> kLevels = {"fp16", "q8", "cachegen:level=1", "cachegen:level=3", "cachegen:level=5"};
+inline constexpr size_t kChunk = 64;
+inline const std::vector<std::string> kLevels = {"fp16", "q8", "cachegen:level=1", "cachegen:level=3",
+                                                 "cachegen:level=5"};
 
 struct Fixture {
   std::shared_ptr<const model::LlamaModel> model;
@@ -36,12 +39,12 @@ inline const Fixture& fixture() {
   static Fixture* f = [] {
     auto* f = new Fixture;
     model::LoadOptions lo;
-    lo.model_path = kvforge::testing::model_dir() + "stories260K.bin";
-    lo.tokenizer_path = kvforge::testing::model_dir() + "tok512.bin";
+    lo.model_path = testing::model_dir() + "stories260K.bin";
+    lo.tokenizer_path = testing::model_dir() + "tok512.bin";
     auto m = model::LlamaModel::load(lo);
     KVF_CHECK(m.ok());
     f->model = *m;
-    const auto lines = kvforge::testing::lines(kvforge::testing::shared("data/tinystories-valid-first1000.txt"));
+    const auto lines = testing::lines(testing::shared("data/tinystories-valid-first1000.txt"));
     std::string text;
     for (int i = 0; i < 6; ++i) text += lines[i] + " ";
     f->tokens = f->model->tokenizer()->encode(text, true);
@@ -100,6 +103,10 @@ inline double max_abs_diff(const std::vector<float>& a, const std::vector<float>
 
 inline size_t argmax(const std::vector<float>& v) { return std::max_element(v.begin(), v.end()) - v.begin(); }
 
+inline std::vector<store::ChunkKey> keys() {
+  return store::ChunkKeyer(fixture().model->fingerprint(), kChunk).keys(fixture().tokens);
+}
+
 // Wraps a source; fetch number `fail_at` and later fail as a dead server would,
 // by Status (IOError) or by throwing; `corrupt` maps a chunk index to a damage.
 class FaultySource final : public ChunkSource {
@@ -110,8 +117,10 @@ class FaultySource final : public ChunkSource {
   bool throw_instead = false;
   std::map<size_t, Damage> corrupt;
 
-  Result<size_t> lookup(std::span<const store::ChunkKey> keys) override { return inner_.lookup(keys); }
-  Result<Fetched> fetch_level(const store::ChunkKey& key, std::string_view level) override {
+  Result<size_t> lookup(std::span<const store::ChunkKey> keys, const FetchLimits& limits) override {
+    return inner_.lookup(keys, limits);
+  }
+  Result<Fetched> fetch_level(const store::ChunkKey& key, std::string_view level, const FetchLimits& limits) override {
     if (fetches_++ >= fail_at) {
       if (throw_instead) throw std::runtime_error("connection reset");
       return Status::IOError("server gone");
@@ -119,7 +128,7 @@ class FaultySource final : public ChunkSource {
     const size_t i = std::find(keys_.begin(), keys_.end(), key) - keys_.begin();
     auto it = corrupt.find(i);
     if (it != corrupt.end() && it->second == Damage::kStatus) return Status::Corruption("chunk checksum mismatch");
-    KVF_ASSIGN_OR_RETURN(Fetched f, inner_.fetch_level(key, level));
+    KVF_ASSIGN_OR_RETURN(Fetched f, inner_.fetch_level(key, level, limits));
     if (it != corrupt.end()) f.bytes[f.bytes.size() - 3] ^= 0x40;  // inside the last section
     return f;
   }
@@ -131,7 +140,4 @@ class FaultySource final : public ChunkSource {
   size_t fetches_ = 0;
 };
 
-inline std::vector<store::ChunkKey> keys() {
-  return store::ChunkKeyer(fixture().model->fingerprint(), kChunk).keys(fixture().tokens);
-}
-}  // namespace kvforge::stream::loader_fixture
+}  // namespace kvforge::stream::loader_testing

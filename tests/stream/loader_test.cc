@@ -5,13 +5,12 @@
 
 #include <cmath>
 
-#include "kvforge/codec/codec.h"
 #include "stream/loader_fixture.h"
 
 namespace kvforge::stream {
 namespace {
 
-using namespace loader_fixture;
+using namespace loader_testing;  // NOLINT: the fixture is this file's vocabulary
 
 TEST(Loader, RecomputeModeEqualsOnePrefill) {
   BackendSource source(*fixture().backend);
@@ -203,25 +202,34 @@ TEST(LoaderOnLink, StepDropMovesLaterChunksToALowerLevel) {
   const LinkRun r = run_link("step:mbps=" + std::to_string(mbps) + ",drop_at_ms=2,factor=20", deadline, 1.0);
   EXPECT_EQ(r.choices[0], "cachegen:level=1");
   EXPECT_EQ(r.choices[1], "cachegen:level=1");
-  for (size_t i : {3, 4}) {
-    EXPECT_NE(r.choices[i], "cachegen:level=1") << i;
-    EXPECT_NE(r.choices[i], "recompute") << i;
-  }
-  // The size model is linear in tokens, so the 10-token last chunk's frame
-  // overhead is underestimated: the load ends within 10% of the deadline.
-  EXPECT_LT(r.report.ttft_seconds, deadline * 1.1);
+  EXPECT_NE(r.choices[3], "cachegen:level=1");
+  EXPECT_NE(r.choices[3], "recompute");
+  // Chunk 4 is planned at a lower level too, but the size model is linear in
+  // tokens, so its 10-token frame's overhead is underestimated: it would arrive
+  // after the deadline, and is cut there and recomputed.
+  EXPECT_EQ(r.report.chunks[4].note.rfind("deadline: ", 0), 0u) << r.report.chunks[4].note;
+  EXPECT_EQ(r.report.chunks[4].note.find("cachegen:level=1"), std::string::npos) << r.report.chunks[4].note;
+  EXPECT_LT(r.report.ttft_seconds, deadline + 1e-6);
   EXPECT_LT(r.report.chunks[4].bandwidth_mbps, mbps / 5);  // the estimate saw the drop
 }
 
-TEST(LoaderOnLink, InfeasibleDeadlineIsBestEffortAndReported) {
-  const double mbps = level_bytes("cachegen:level=5") * 8 / 1e6;  // 1 s per chunk at level 5
-  const LinkRun r = run_link("const:mbps=" + std::to_string(mbps), 0.001, 1.0);  // recompute: 64 s
-  EXPECT_FALSE(r.report.deadline_met);
-  for (const auto& c : r.report.chunks) {
-    EXPECT_FALSE(c.feasible);
-    EXPECT_EQ(c.note, "infeasible");
-    EXPECT_EQ(c.choice, "cachegen:level=5");  // the fastest option
+TEST(LoaderOnLink, InfeasibleDeadlineIsBestEffortUntilItPasses) {
+  // Level 5 takes 1 s per chunk, recompute 64 s; the deadline allows 2.5 s.
+  const double mbps = level_bytes("cachegen:level=5") * 8 / 1e6;
+  const LinkRun r = run_link("const:mbps=" + std::to_string(mbps), 2.5, 1.0);
+  EXPECT_NEAR(r.report.ttft_seconds, 2.5, 1e-6);  // then three recomputes (free in virtual time)
+  for (size_t i : {0, 1}) {                       // best effort: the fastest option
+    EXPECT_FALSE(r.report.chunks[i].feasible);
+    EXPECT_EQ(r.report.chunks[i].note, "infeasible");
+    EXPECT_EQ(r.choices[i], "cachegen:level=5");
   }
+  // Chunk 2 would arrive at 3 s: abandoned at the deadline, like the rest.
+  EXPECT_NEAR(r.report.chunks[2].fetch_ms, 500, 25);  // chunks 0 and 1 took about 1 s each
+  for (size_t i : {2, 3, 4}) {
+    EXPECT_EQ(r.choices[i], "recompute") << i;
+    EXPECT_EQ(r.report.chunks[i].note.rfind("deadline", 0), 0u) << r.report.chunks[i].note;
+  }
+  EXPECT_EQ(r.report.deadline_chunks, 3u);
 }
 
 }  // namespace

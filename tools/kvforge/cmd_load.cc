@@ -1,11 +1,13 @@
 // kvforge load: fill a session's KV cache from a chunk store under a TTFT
 // deadline (docs/STREAM.md), print the planner's per-chunk plan, then continue
 // generating greedily.
+#include <algorithm>
 #include <iostream>
 #include <string>
 
 #include "common.h"
 #include "kv_io.h"
+#include "kvforge/codec/codec.h"
 #include "kvforge/model/sampler.h"
 #include "kvforge/server/client.h"
 #include "kvforge/store/chunk_io.h"
@@ -25,6 +27,35 @@ struct LoadArgs {
   size_t chunk_tokens = store::kDefaultChunkTokens;
   int steps = 32;
 };
+
+// The calibration sample is read before the load's clock starts, but a server
+// that hangs or streams garbage must not hold it for the socket timeouts nor
+// fill memory. It gets the deadline, at least 5 s (a whole container is several
+// frames, and a tight deadline must not starve a slow link of its calibration);
+// a stored chunk is a few levels, each at most an fp16 frame, so sixteen of
+// those bound any real container.
+server::ResponseLimits sample_limits(const model::LlamaModel& model, const LoadArgs& a) {
+  server::ResponseLimits limits;
+  limits.timeout_seconds = std::max(a.deadline_ms / 1e3, 5.0);
+  auto fp16 = codec::max_encoded_size(model.kv_shape(), a.chunk_tokens, "fp16");
+  if (fp16.ok()) limits.max_bytes = 16 * uint64_t{*fp16} + 4 * uint64_t{a.chunk_tokens} + (uint64_t{1} << 20);
+  return limits;
+}
+
+void print_summary(const stream::LoadReport& r, double deadline_ms) {
+  std::cerr << "loaded " << r.tokens << " tokens: " << r.fetched_chunks << " chunks fetched (" << r.bytes_fetched
+            << " bytes), " << r.recomputed_chunks << " recomputed; TTFT " << r.ttft_seconds * 1e3 << " ms, deadline "
+            << deadline_ms << " ms " << (r.deadline_met ? "met" : "missed")
+            << (r.source_failed ? "; the source failed" : "");
+  if (r.content_mismatches > 0) {
+    std::cerr << "; " << r.content_mismatches << " chunks held KV of other tokens (recomputed)";
+  }
+  if (r.deadline_chunks + r.too_large_chunks + r.too_slow_chunks > 0) {
+    std::cerr << "; recomputed as past the deadline " << r.deadline_chunks << ", too large " << r.too_large_chunks
+              << ", too slow " << r.too_slow_chunks;
+  }
+  std::cerr << "\n";
+}
 
 int run_load(const LoadArgs& a) {
   auto model = load_model(a.model);
@@ -50,7 +81,7 @@ int run_load(const LoadArgs& a) {
   stream::Calibration cal;
   auto sample = [&]() -> Result<store::StoredChunk> {
     if (!remote) return store::peek_chunk(*backend, keys[0]);
-    KVF_ASSIGN_OR_RETURN(server::Fetched whole, client->fetch_chunk(keys[0]));
+    KVF_ASSIGN_OR_RETURN(server::Fetched whole, client->fetch_chunk(keys[0], sample_limits(**model, a)));
     return store::parse_stored(keys[0], whole.bytes);
   }();
   if (sample.ok()) {
@@ -63,7 +94,7 @@ int run_load(const LoadArgs& a) {
     if (!c.ok()) return fail(c.status());
     cal = std::move(*c);
   } else {
-    std::cerr << "kvforge: chunk 0 is not in the store (" << sample.status().to_string() << "): recomputing\n";
+    std::cerr << "kvforge: chunk 0 could not be read (" << sample.status().to_string() << "): recomputing\n";
   }
   stream::LoadOptions options = load_options(cal, a.deadline_ms / 1e3, a.chunk_tokens);
   options.mode = a.mode;
@@ -89,14 +120,7 @@ int run_load(const LoadArgs& a) {
   auto report = stream::load_context(session, *source, *tokens, options);
   if (!report.ok()) return fail(report.status());
   const int code = emit(plan_table(*report), a.json);
-  std::cerr << "loaded " << report->tokens << " tokens: " << report->fetched_chunks << " chunks fetched ("
-            << report->bytes_fetched << " bytes), " << report->recomputed_chunks << " recomputed; TTFT "
-            << report->ttft_seconds * 1e3 << " ms, deadline " << a.deadline_ms << " ms "
-            << (report->deadline_met ? "met" : "missed") << (report->source_failed ? "; the source failed" : "")
-            << (report->content_mismatches > 0
-                    ? "; " + std::to_string(report->content_mismatches) + " chunks held KV of other tokens (recomputed)"
-                    : std::string())
-            << "\n";
+  print_summary(*report, a.deadline_ms);
   // Continue greedily from the loaded cache.
   std::vector<float> logits = report->logits;
   int32_t prev = tokens->back();

@@ -8,11 +8,16 @@
 //                    whose fetch_level returns {bytes, seconds, ...}
 //
 // Failure: NotFound = not stored (recompute); Corruption = the bytes are
-// damaged (drop, recompute); anything else (IOError, a server gone) = the
-// source is unusable for the rest of this load. Sources may also throw; the
+// damaged (drop, recompute); ResourceExhausted = the frame is larger than the
+// cap asked (drop, recompute); anything else (IOError, a server gone) = the
+// source is unusable for the rest of this load, unless the loader abandoned the
+// fetch itself (FetchLimits: time, progress). Sources may also throw; the
 // loader treats a throw like an IOError.
 #pragma once
 
+#include <cstdint>
+#include <functional>
+#include <limits>
 #include <span>
 #include <string>
 #include <string_view>
@@ -32,13 +37,30 @@ struct Fetched {
   double seconds = 0;
 };
 
+// What the loader allows one request (server::ResponseLimits, which a
+// ClientSource passes them as). A source enforces what it can: a network
+// client all three, as bytes arrive; a local backend only the cap, once read.
+struct FetchLimits {
+  // Seconds from the call until the request is abandoned (an error).
+  double timeout_seconds = std::numeric_limits<double>::infinity();
+  // Most bytes accepted: ResourceExhausted beyond.
+  uint64_t max_bytes = std::numeric_limits<uint64_t>::max();
+  // Asked with the bytes so far and the seconds since the call, as they
+  // arrive and while none do: a non-OK status abandons the request with it.
+  std::function<Status(uint64_t bytes, double seconds)> progress;
+};
+
+// ResourceExhausted naming `what` and the cap when `bytes` exceeds it.
+Status check_cap(uint64_t bytes, const FetchLimits& limits, const std::string& what);
+
 class ChunkSource {
  public:
   virtual ~ChunkSource() = default;
   // How many leading keys are stored.
-  virtual Result<size_t> lookup(std::span<const store::ChunkKey> keys) = 0;
+  virtual Result<size_t> lookup(std::span<const store::ChunkKey> keys, const FetchLimits& limits) = 0;
   // The frame of `level` (any spec codec::make_codec takes) of chunk `key`.
-  virtual Result<Fetched> fetch_level(const store::ChunkKey& key, std::string_view level) = 0;
+  virtual Result<Fetched> fetch_level(const store::ChunkKey& key, std::string_view level,
+                                      const FetchLimits& limits) = 0;
   // The chunk's token ids.
   virtual Result<std::vector<int32_t>> fetch_tokens(const store::ChunkKey& key) = 0;
 };
@@ -48,8 +70,8 @@ class ChunkSource {
 class BackendSource final : public ChunkSource {
  public:
   explicit BackendSource(store::Backend& backend) : backend_(backend) {}
-  Result<size_t> lookup(std::span<const store::ChunkKey> keys) override;
-  Result<Fetched> fetch_level(const store::ChunkKey& key, std::string_view level) override;
+  Result<size_t> lookup(std::span<const store::ChunkKey> keys, const FetchLimits& limits) override;
+  Result<Fetched> fetch_level(const store::ChunkKey& key, std::string_view level, const FetchLimits& limits) override;
   Result<std::vector<int32_t>> fetch_tokens(const store::ChunkKey& key) override;
 
  private:
@@ -61,20 +83,25 @@ class BackendSource final : public ChunkSource {
 // transfer of B bytes starting at t ends at t + trace.transfer_seconds(t, B)
 // (or when `inner` answered, if later); the source sleeps on `clock` until
 // then. Transfers are serial (one link). `seconds` is the emulated duration.
-// lookup costs nothing; fetch_tokens is paced as 4 bytes per token.
+// A frame that would arrive after its time limit is abandoned at the limit
+// (IOError). lookup costs nothing; fetch_tokens is paced as 4 bytes per token.
 // Not owned: inner, trace, clock. Not thread-safe: one fetch loop calls it.
 class ThrottledSource final : public ChunkSource {
  public:
   ThrottledSource(ChunkSource& inner, const BandwidthTrace& trace, core::Clock& clock);
   // The trace starts over: its time 0 is now.
   void restart();
-  Result<size_t> lookup(std::span<const store::ChunkKey> keys) override { return inner_.lookup(keys); }
-  Result<Fetched> fetch_level(const store::ChunkKey& key, std::string_view level) override;
+  Result<size_t> lookup(std::span<const store::ChunkKey> keys, const FetchLimits& limits) override {
+    return inner_.lookup(keys, limits);
+  }
+  Result<Fetched> fetch_level(const store::ChunkKey& key, std::string_view level, const FetchLimits& limits) override;
   Result<std::vector<int32_t>> fetch_tokens(const store::ChunkKey& key) override;
   uint64_t bytes_delivered() const { return bytes_; }
 
  private:
-  double pace(double start, double bytes);
+  // Sleeps until `bytes` crossed the link, or `limit` seconds passed: the
+  // transfer's seconds, or -1 when it was cut at the limit.
+  double pace(double start, double bytes, double limit);
   ChunkSource& inner_;
   const BandwidthTrace& trace_;
   core::Clock& clock_;
@@ -83,14 +110,17 @@ class ThrottledSource final : public ChunkSource {
 };
 
 // Adapts a client with the same three operations (e.g. server::StoreClient,
-// whose fetch_level returns a struct with `bytes` and `seconds`). Not owned.
+// whose fetch_level returns a struct with `bytes` and `seconds`, and whose
+// Client::Limits has FetchLimits' fields). Not owned.
 template <typename Client>
 class ClientSource final : public ChunkSource {
  public:
   explicit ClientSource(Client& client) : client_(client) {}
-  Result<size_t> lookup(std::span<const store::ChunkKey> keys) override { return client_.lookup(keys); }
-  Result<Fetched> fetch_level(const store::ChunkKey& key, std::string_view level) override {
-    auto r = client_.fetch_level(key, level);
+  Result<size_t> lookup(std::span<const store::ChunkKey> keys, const FetchLimits& limits) override {
+    return client_.lookup(keys, convert(limits));
+  }
+  Result<Fetched> fetch_level(const store::ChunkKey& key, std::string_view level, const FetchLimits& limits) override {
+    auto r = client_.fetch_level(key, level, convert(limits));
     if (!r.ok()) return r.status();
     return Fetched{std::move(r->bytes), r->seconds};
   }
@@ -99,6 +129,13 @@ class ClientSource final : public ChunkSource {
   }
 
  private:
+  static typename Client::Limits convert(const FetchLimits& limits) {
+    typename Client::Limits out;
+    out.timeout_seconds = limits.timeout_seconds;
+    out.max_bytes = limits.max_bytes;
+    out.progress = limits.progress;
+    return out;
+  }
   Client& client_;
 };
 

@@ -7,6 +7,23 @@
 // (content_check.h), and every chunk after a source failure are recomputed, so
 // the load always completes; the last token is run
 // through the model so its logits are ready and generation can continue.
+//
+// The network never holds the load past its deadline by more than one
+// recompute of what is left (docs/STREAM.md, "Bounds"):
+//   deadline   the planner's deadline_seconds (unbounded in a fixed-level
+//              mode) bounds the lookup and every fetch by the time left; a fetch
+//              in flight at the deadline is abandoned, and every chunk decided
+//              after it is recomputed ("deadline").
+//   cap        a fetch accepts at most codec::max_encoded_size of its level and
+//              chunk; a larger answer is cut there and recomputed ("too large").
+//   slow       after slow_grace_seconds, a fetch whose average rate is below
+//              1/slow_factor of the bandwidth the planner assumed, or at whose
+//              rate the rest of the frame would arrive after the deadline, is
+//              abandoned and recomputed ("too slow"); its rate (a silent server:
+//              one byte) joins the bandwidth estimate, so later chunks are
+//              planned for that link.
+// Each is a ChunkLog note and a LoadReport count. Sources enforce what they can
+// of these (chunk_source.h): a server client all of them, as bytes arrive.
 #pragma once
 
 #include <cstdint>
@@ -41,6 +58,11 @@ struct LoadOptions {
   core::Clock* clock = nullptr;
   // For cachegen levels stored with a model profile.
   const codec::Profile* profile = nullptr;
+  // The slow-transfer rule (above): the grace covers a request's round trip
+  // and the server's first byte; 1/8 of the planned rate is far below what any
+  // healthy link misses by, and a transfer that slow would lose to recompute.
+  double slow_grace_seconds = 0.5;
+  double slow_factor = 8;
 };
 
 // One chunk of the load, as logged.
@@ -48,8 +70,10 @@ struct ChunkLog {
   size_t index = 0;
   size_t tokens = 0;
   std::string choice;  // level spec, or "recompute"
-  std::string note;    // "planned", "missing", "infeasible", "corrupt: ...", "source failed: ..."
-                       // ("corrupt: Corruption: content mismatch: ..." for other tokens' KV)
+  // "planned", "missing", "infeasible", "corrupt: ...", "source failed: ...",
+  // "deadline[: ...]", "too large: ...", "too slow: ..."
+  // ("corrupt: Corruption: content mismatch: ..." for other tokens' KV)
+  std::string note;
   bool feasible = true;
   double predicted_ms = 0;  // decision to chunk in the cache, predicted
   double actual_ms = 0;     // decision to chunk in the cache, measured
@@ -69,6 +93,9 @@ struct LoadReport {
   size_t content_mismatches = 0;  // fetched chunks holding other tokens' KV (recomputed)
   uint64_t bytes_fetched = 0;
   bool source_failed = false;
+  size_t deadline_chunks = 0;   // recomputed: the deadline passed before they arrived
+  size_t too_large_chunks = 0;  // recomputed: the answer passed the level's frame cap
+  size_t too_slow_chunks = 0;   // recomputed: the slow-transfer rule abandoned them
   double ttft_seconds = 0;     // start to the last token's logits
   bool deadline_met = false;
   std::vector<float> logits;   // of the last token
