@@ -1,3 +1,4 @@
+#include "kvforge/core/hex.h"
 #include "kvforge/server/client.h"
 
 #include <httplib.h>
@@ -338,6 +339,7 @@ Result<Fetched> fetch(StoreClient::Impl& impl, const std::string& path, const Re
   out.seconds = std::chrono::duration<double>(SteadyClock::now() - t0).count();
   out.tokens = header_u32(*res, kHeaderTokens);
   out.first_position = header_u32(*res, kHeaderFirstPosition);
+  out.mac = core::from_hex(res->get_header_value(kHeaderMac)).value_or("");
   out.bytes = std::move(res->body);
   return out;
 }

@@ -27,7 +27,7 @@ Result<Fetched> BackendSource::fetch_level(const store::ChunkKey& key, std::stri
   for (auto& l : chunk.levels) {
     if (l.level != spec) continue;
     KVF_RETURN_IF_ERROR(check_cap(l.frame.size(), limits, "chunk " + key.hex() + " level " + spec));
-    return Fetched{std::move(l.frame), core::Env::Default()->now_seconds() - t0};
+    return Fetched{std::move(l.frame), core::Env::Default()->now_seconds() - t0, std::move(l.mac)};
   }
   return Status::NotFound("chunk " + key.hex() + " has no level " + spec);
 }

@@ -12,6 +12,7 @@
 
 #include "kvforge/stream/bandwidth_estimator.h"
 #include "kvforge/stream/content_check.h"
+#include "stream/chunk_import.h"
 #include "stream/fetch_bounds.h"
 
 namespace kvforge::stream {
@@ -23,40 +24,13 @@ struct Item {
   size_t index = 0;
   int level = -1;  // -1: recompute
   std::string frame;
+  std::string mac;  // the frame's MAC, when its chunk is signed
   Decision decision;
   std::string note;
   double decided_at = 0;
   double fetch_seconds = 0;
   uint64_t bytes = 0;
 };
-
-// Tokens [0, keep) of a decoded chunk, at positions first...
-kv::DenseKvF32 keep_prefix(codec::KvChunk&& chunk, size_t keep, int32_t first) {
-  kv::DenseKvF32 out = keep == chunk.n_tokens ? std::move(chunk) : core::slice_tokens(chunk, 0, keep);
-  out.assign_positions(first);
-  return out;
-}
-
-// Decodes a fetched frame and checks it is chunk i of this context for this model.
-Status decode_chunk(const std::string& frame, kv::Recompute& session, std::span<const int32_t> tokens, size_t first,
-                    const LoadOptions& options, core::ThreadPool* pool, codec::KvChunk* out, ContentCheck* check) {
-  const size_t n_tokens = tokens.size();
-  KVF_ASSIGN_OR_RETURN(codec::FrameInfo info, codec::peek_header(frame));
-  const kv::KvShape& shape = session.cache().shape();
-  if (info.n_tokens != n_tokens || info.first_position != first || info.shape.n_layers != shape.n_layers ||
-      info.shape.n_kv_heads != shape.n_kv_heads || info.shape.head_dim != shape.head_dim) {
-    return Status::Corruption("frame holds " + std::to_string(info.n_tokens) + " tokens from position " +
-                              std::to_string(info.first_position) + ", expected " + std::to_string(n_tokens) +
-                              " from " + std::to_string(first) + " in this model's shape");
-  }
-  codec::DecodeOptions dopt;
-  dopt.expected_fingerprint = session.model_fingerprint();
-  dopt.pool = pool;
-  dopt.profile = options.profile;
-  KVF_RETURN_IF_ERROR(codec::decode_frame(frame, out, dopt));
-  // Valid checksums do not make it these tokens' KV (content_check.h).
-  return check_content(session, tokens, static_cast<int32_t>(first), info, *out, check);
-}
 
 }  // namespace
 
@@ -222,6 +196,7 @@ class Load {
       estimator_.add(static_cast<double>(got->bytes.size()), got->seconds);
       planner_->on_fetched(i, end, static_cast<double>(got->bytes.size()));
       it->frame = std::move(got->bytes);
+      it->mac = std::move(got->mac);
       return;
     }
     it->fetch_seconds = end - start;
@@ -250,6 +225,15 @@ class Load {
     return Status::OK();
   }
 
+  // With a store secret, chunk i's fetched level must be signed for these tokens.
+  Status authenticate(size_t i, const Item& it) const {
+    if (options_.signer == nullptr) return Status::OK();
+    const size_t begin = i * options_.chunk_tokens;
+    return options_.signer->verify_level(keys_[i], static_cast<uint32_t>(i), static_cast<uint32_t>(begin),
+                                         tokens_.subspan(begin, chunk_tokens_[i]),
+                                         config_.levels[static_cast<size_t>(it.level)].level, it.frame, it.mac);
+  }
+
   // Imports chunk i as fetched, or recomputes it; the last chunk's last token
   // always runs through the model so its logits are ready.
   Status compute(size_t i, Item& it) {
@@ -261,8 +245,11 @@ class Load {
     if (it.level >= 0) {
       codec::KvChunk chunk;
       ContentCheck check;
-      Status s = decode_chunk(it.frame, session_, tokens_.subspan(begin, count), begin, options_, session_.pool(),
-                              &chunk, &check);
+      Status s = authenticate(i, it);
+      if (s.ok()) {
+        s = decode_chunk(it.frame, session_, tokens_.subspan(begin, count), begin, options_, session_.pool(), &chunk,
+                         &check);
+      }
       log.check_ms = check.seconds * 1e3;
       if (check.mismatch) ++report_.content_mismatches;
       if (s.ok()) {

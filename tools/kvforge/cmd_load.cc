@@ -3,6 +3,7 @@
 // generating greedily.
 #include <algorithm>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include "common.h"
@@ -21,7 +22,7 @@ namespace {
 
 struct LoadArgs {
   ModelFlags model;
-  std::string store, token, text, trace, mode = "adaptive", json;
+  std::string store, token, text, trace, mode = "adaptive", json, secret_file;
   std::vector<std::string> levels;
   double deadline_ms = 1000;
   size_t chunk_tokens = store::kDefaultChunkTokens;
@@ -55,6 +56,13 @@ void print_summary(const stream::LoadReport& r, double deadline_ms) {
               << ", too slow " << r.too_slow_chunks;
   }
   std::cerr << "\n";
+}
+
+// The store secret of --secret-file; none without the flag.
+Result<std::optional<store::ChunkSigner>> load_signer(const std::string& path) {
+  if (path.empty()) return std::optional<store::ChunkSigner>();
+  KVF_ASSIGN_OR_RETURN(store::ChunkSigner signer, store::ChunkSigner::from_file(path));
+  return std::optional<store::ChunkSigner>(std::move(signer));
 }
 
 int run_load(const LoadArgs& a) {
@@ -98,6 +106,9 @@ int run_load(const LoadArgs& a) {
   }
   stream::LoadOptions options = load_options(cal, a.deadline_ms / 1e3, a.chunk_tokens);
   options.mode = a.mode;
+  auto signer = load_signer(a.secret_file);
+  if (!signer.ok()) return fail(signer.status());
+  if (*signer) options.signer = &**signer;
   std::unique_ptr<stream::ChunkSource> direct;
   if (remote) {
     direct = std::make_unique<stream::ClientSource<server::StoreClient>>(*client);
@@ -143,6 +154,8 @@ Runner register_load(CLI::App& app) {
   cmd->add_option("--store", a->store, "Store URL (file:///dir, redis://host:port, ...) or a server, http://host:port")
       ->required();
   cmd->add_option("--token", a->token, "Bearer token of an http:// server started with --token");
+  cmd->add_option("--secret-file", a->secret_file,
+                  "Store secret: use only chunks signed with it for these tokens (others are recomputed)");
   cmd->add_option("--text", a->text, "Text file: the context (as `kvforge store put` stored it)")->required();
   cmd->add_option("--deadline-ms", a->deadline_ms, "Time-to-first-token budget")->check(CLI::PositiveNumber);
   cmd->add_option("--trace", a->trace, "Emulate a link: const:mbps=800 | step:... | random:... (docs/STREAM.md)");

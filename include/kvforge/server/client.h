@@ -59,6 +59,8 @@ struct Fetched {
   // The chunk's token count and first position, from the response headers.
   uint32_t tokens = 0;
   uint32_t first_position = 0;
+  // A signed chunk's level MAC (X-Kvf-Mac), raw bytes; empty when absent.
+  std::string mac;
 };
 
 class StoreClient {

@@ -35,6 +35,7 @@ namespace kvforge::stream {
 struct Fetched {
   std::string bytes;
   double seconds = 0;
+  std::string mac = {};  // the level's MAC when its chunk is signed (store/chunk_signer.h), else empty
 };
 
 // What the loader allows one request (server::ResponseLimits, which a
@@ -122,7 +123,7 @@ class ClientSource final : public ChunkSource {
   Result<Fetched> fetch_level(const store::ChunkKey& key, std::string_view level, const FetchLimits& limits) override {
     auto r = client_.fetch_level(key, level, convert(limits));
     if (!r.ok()) return r.status();
-    return Fetched{std::move(r->bytes), r->seconds};
+    return Fetched{std::move(r->bytes), r->seconds, std::move(r->mac)};
   }
   Result<std::vector<int32_t>> fetch_tokens(const store::ChunkKey& key) override {
     return client_.fetch_tokens(key);

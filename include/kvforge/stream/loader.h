@@ -35,6 +35,7 @@
 #include "kvforge/codec/codec.h"
 #include "kvforge/kv/recompute.h"
 #include "kvforge/store/chunk_key.h"
+#include "kvforge/store/chunk_signer.h"
 #include "kvforge/store/stored_chunk.h"
 #include "kvforge/stream/chunk_source.h"
 #include "kvforge/core/env.h"
@@ -58,6 +59,10 @@ struct LoadOptions {
   core::Clock* clock = nullptr;
   // For cachegen levels stored with a model profile.
   const codec::Profile* profile = nullptr;
+  // Set (the store secret): a fetched level is used only when its MAC (the
+  // source's Fetched::mac) signs these tokens at this place; an unsigned or
+  // mis-signed chunk is Corruption and recomputed (store/chunk_signer.h).
+  const store::ChunkSigner* signer = nullptr;
   // The slow-transfer rule (above): the grace covers a request's round trip
   // and the server's first byte; 1/8 of the planned rate is far below what any
   // healthy link misses by, and a transfer that slow would lose to recompute.
