@@ -159,6 +159,8 @@ Result<Vocab> decode_vocab(const uint8_t* data, size_t size, const Metadata& md,
   if (pre) v.pre = *pre;
   KVF_ASSIGN_OR_RETURN(std::optional<std::string> name, get_string(md, "general.name", path));
   if (name) v.name = *name;
+  KVF_ASSIGN_OR_RETURN(std::optional<std::string> chat_template, get_string(md, "tokenizer.chat_template", path));
+  if (chat_template) v.chat_template = std::move(*chat_template);
   try {
     KVF_RETURN_IF_ERROR(read_token_arrays(data, size, md, toks, path, &v));
     KVF_RETURN_IF_ERROR(read_merges(data, size, md, path, &v));

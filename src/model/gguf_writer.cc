@@ -123,6 +123,7 @@ Status GgufWriter::add_f32_tensor(const std::string& name, std::vector<int64_t> 
 void GgufWriter::add_vocab(const Vocab& v) {
   add_string("tokenizer.ggml.model", v.model);
   if (!v.pre.empty()) add_string("tokenizer.ggml.pre", v.pre);
+  if (!v.chat_template.empty()) add_string("tokenizer.chat_template", v.chat_template);
   add_strings("tokenizer.ggml.tokens", v.tokens);
   add_i32s("tokenizer.ggml.token_type", v.types);
   if (!v.merges.empty()) add_strings("tokenizer.ggml.merges", v.merges);

@@ -84,6 +84,7 @@ struct Vocab {
   std::string model = "llama";  // tokenizer.ggml.model: "llama" (SentencePiece) or "gpt2" (byte-level BPE)
   std::string pre;              // tokenizer.ggml.pre: the BPE pre-tokenizer's name ("" when absent)
   std::string name;             // general.name: llama.cpp keys a few per-model quirks on it (Phi-3's specials)
+  std::string chat_template;    // tokenizer.chat_template, Jinja text ("" when absent): see chat_template.h
   std::vector<std::string> tokens;
   std::vector<float> scores;
   std::vector<int32_t> types;        // TokenType per token; kNormal when the file has none
