@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "kvforge/model/gguf_reader.h"
+#include "kvforge/model/gguf_writer.h"
 #include "shared_paths.h"
 
 namespace kvforge::model {
@@ -278,6 +279,17 @@ TEST(ChatTemplate, DetectsPhi3FromTheGgufItShipsIn) {
   Result<std::string> prompt = apply_chat_template(*family, {{"user", "Hi"}}, true);
   ASSERT_TRUE(prompt.ok());
   EXPECT_EQ(*prompt, "<|user|>\nHi<|end|>\n<|assistant|>\n");
+}
+
+TEST(ChatTemplate, GgufWriterKeepsTheTemplate) {
+  Result<Vocab> phi3 = read_gguf_vocab(shared("peer-tests/tokenizers/ggml-vocab-phi-3.gguf"));
+  ASSERT_TRUE(phi3.ok()) << phi3.status().to_string();
+  GgufWriter writer;
+  writer.add_vocab(*phi3);
+  const std::vector<uint8_t> bytes = writer.serialize();
+  Result<Vocab> back = parse_gguf_vocab(bytes.data(), bytes.size(), "written");
+  ASSERT_TRUE(back.ok()) << back.status().to_string();
+  EXPECT_EQ(back->chat_template, phi3->chat_template);
 }
 
 TEST(ChatTemplate, AVocabularyWithoutATemplateHasNone) {
