@@ -152,12 +152,14 @@ void ConnectionGate::run_poller() {
       while (::read(wake_fds_[0], drain, sizeof drain) > 0) {
       }
     }
+    const size_t polled = fds.size() - 2;  // waiting_[0, polled) were polled; accept_new appends
     if (fds[1].revents != 0) accept_new();
     std::vector<std::unique_ptr<Connection>> still;
     const auto now = GateClock::now();
     for (size_t i = 0; i < waiting_.size(); ++i) {
       auto& c = waiting_[i];
-      if (fds[i + 2].revents != 0 && !(c->lingering ? discard_input(c) : read_head(c))) continue;
+      const bool ready = i < polled && fds[i + 2].revents != 0;
+      if (ready && !(c->lingering ? discard_input(c) : read_head(c))) continue;
       if (now >= c->deadline) {
         if (c->lingering) {
           close(std::move(c));
