@@ -85,19 +85,29 @@ HWY_INLINE hn::Vec<DQ> Q8Block(const uint8_t* blk, const float* x) {
   return s;
 }
 
-float DotQ8_0(const uint8_t* row, const float* x, size_t n) {
+// 32-element blocks of kBlockBytes, each an fp16 scale then its quants:
+// sum_b scale_b * block(b, x_b), with two accumulators to hide the FMA latency.
+template <size_t kBlockBytes, typename Block>
+HWY_INLINE float DotScaledBlocks(const uint8_t* row, const float* x, size_t n, Block block) {
   const DQ d;
   const size_t nb = n / 32;
   auto acc0 = hn::Zero(d), acc1 = hn::Zero(d);
   size_t b = 0;
   for (; b + 2 <= nb; b += 2) {
-    const uint8_t* b0 = row + b * 34;
-    const uint8_t* b1 = b0 + 34;
-    acc0 = hn::MulAdd(hn::Set(d, LoadHalf(b0)), Q8Block(b0, x + b * 32), acc0);
-    acc1 = hn::MulAdd(hn::Set(d, LoadHalf(b1)), Q8Block(b1, x + b * 32 + 32), acc1);
+    const uint8_t* b0 = row + b * kBlockBytes;
+    const uint8_t* b1 = b0 + kBlockBytes;
+    acc0 = hn::MulAdd(hn::Set(d, LoadHalf(b0)), block(b0, x + b * 32), acc0);
+    acc1 = hn::MulAdd(hn::Set(d, LoadHalf(b1)), block(b1, x + b * 32 + 32), acc1);
   }
-  if (b < nb) acc0 = hn::MulAdd(hn::Set(d, LoadHalf(row + b * 34)), Q8Block(row + b * 34, x + b * 32), acc0);
+  if (b < nb) {
+    const uint8_t* last = row + b * kBlockBytes;
+    acc0 = hn::MulAdd(hn::Set(d, LoadHalf(last)), block(last, x + b * 32), acc0);
+  }
   return hn::GetLane(hn::SumOfLanes(d, hn::Add(acc0, acc1)));
+}
+
+float DotQ8_0(const uint8_t* row, const float* x, size_t n) {
+  return DotScaledBlocks<34>(row, x, n, [](const uint8_t* blk, const float* xb) { return Q8Block(blk, xb); });
 }
 
 // Sum over one Q4_0 block of (nibble - 8) * x (unscaled).
@@ -121,18 +131,7 @@ HWY_INLINE hn::Vec<DQ> Q4Block(const uint8_t* blk, const float* x) {
 }
 
 float DotQ4_0(const uint8_t* row, const float* x, size_t n) {
-  const DQ d;
-  const size_t nb = n / 32;
-  auto acc0 = hn::Zero(d), acc1 = hn::Zero(d);
-  size_t b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    const uint8_t* b0 = row + b * 18;
-    const uint8_t* b1 = b0 + 18;
-    acc0 = hn::MulAdd(hn::Set(d, LoadHalf(b0)), Q4Block(b0, x + b * 32), acc0);
-    acc1 = hn::MulAdd(hn::Set(d, LoadHalf(b1)), Q4Block(b1, x + b * 32 + 32), acc1);
-  }
-  if (b < nb) acc0 = hn::MulAdd(hn::Set(d, LoadHalf(row + b * 18)), Q4Block(row + b * 18, x + b * 32), acc0);
-  return hn::GetLane(hn::SumOfLanes(d, hn::Add(acc0, acc1)));
+  return DotScaledBlocks<18>(row, x, n, [](const uint8_t* blk, const float* xb) { return Q4Block(blk, xb); });
 }
 
 // Q4_K: sum_l (d*sc*q_l - dmin*m) x_l = d*sc*sum(q x) - dmin*m*sum(x), per sub-block of 32.
