@@ -200,6 +200,29 @@ void KvCache::clear() {
   next_position_ = 0;
 }
 
+Status KvCache::truncate(size_t n_tokens) {
+  for (const KvHead& h : heads_) {
+    if (h.size() < n_tokens) {
+      return Status::OutOfRange("cannot keep " + std::to_string(n_tokens) + " tokens of a head holding " +
+                                std::to_string(h.size()));
+    }
+  }
+  if (n_tokens == 0) {
+    clear();
+    return Status::OK();
+  }
+  int32_t next = 0;
+  std::vector<int32_t> drop;
+  for (KvHead& h : heads_) {
+    const auto live = h.live_slots();
+    next = std::max(next, h.position(live[n_tokens - 1]) + 1);
+    drop.assign(live.begin() + static_cast<std::ptrdiff_t>(n_tokens), live.end());
+    KVF_RETURN_IF_ERROR(h.remove(drop));
+  }
+  next_position_ = next;
+  return Status::OK();
+}
+
 void KvCache::reserve(size_t tokens_per_head) {
   for (auto& h : heads_) h.reserve(tokens_per_head);
 }

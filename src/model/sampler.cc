@@ -15,6 +15,7 @@ Result<Sampler> Sampler::create(const SamplerOptions& o) {
   if (!(o.top_p >= 0.0f && o.top_p <= 1.0f)) {
     return Status::InvalidArgument("top-p must be within [0, 1], got " + std::to_string(o.top_p));
   }
+  if (o.top_k < 0) return Status::InvalidArgument("top-k must be >= 0, got " + std::to_string(o.top_k));
   return Sampler(o);
 }
 
@@ -43,6 +44,7 @@ int32_t Sampler::sample(std::span<float> logits) {
   for (float& x : logits) x /= options_.temperature;
   core::softmax_f32(logits.data(), n);
   const float coin = random_f32();
+  if (options_.top_k > 0 && static_cast<size_t>(options_.top_k) < n) return sample_top_k(logits, coin);
   if (options_.top_p <= 0.0f || options_.top_p >= 1.0f) {
     float cdf = 0.0f;
     for (size_t i = 0; i < n; ++i) {
@@ -69,7 +71,34 @@ int32_t Sampler::sample(std::span<float> logits) {
       break;
     }
   }
-  const float r = coin * cumulative;
+  return draw(last, coin * cumulative);
+}
+
+// The k most likely tokens, renormalised, then top-p over them (if set).
+int32_t Sampler::sample_top_k(std::span<float> probabilities, float coin) {
+  const size_t k = static_cast<size_t>(options_.top_k);
+  candidates_.clear();
+  for (size_t i = 0; i < probabilities.size(); ++i) candidates_.emplace_back(probabilities[i], static_cast<int32_t>(i));
+  std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(k), candidates_.end(),
+                    [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+  candidates_.resize(k);
+  float total = 0.0f;
+  for (const auto& c : candidates_) total += c.first;
+  const bool nucleus = options_.top_p > 0.0f && options_.top_p < 1.0f;
+  size_t last = k - 1;
+  float kept = 0.0f;
+  for (size_t i = 0; i < k; ++i) {
+    kept += candidates_[i].first;
+    if (nucleus && kept > options_.top_p * total) {
+      last = i;
+      break;
+    }
+  }
+  return draw(last, coin * kept);
+}
+
+// The candidate where the running sum of candidates_[0..last] passes r.
+int32_t Sampler::draw(size_t last, float r) const {
   float cdf = 0.0f;
   for (size_t i = 0; i <= last; ++i) {
     cdf += candidates_[i].first;

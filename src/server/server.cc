@@ -2,10 +2,10 @@
 
 #include <httplib.h>
 
-#include <charconv>
 #include <chrono>
 #include <optional>
 
+#include "kvforge/server/http_service.h"
 #include "server/connection_gate.h"
 #include "server/http_common.h"
 #include "server/server_impl.h"
@@ -37,24 +37,14 @@ const char* route_label(const httplib::Request& req) {
   return "other";
 }
 
-// The declared Content-Length: 0 when absent, nullopt when not a number.
-std::optional<uint64_t> content_length(const httplib::Request& req) {
-  if (!req.has_header("Content-Length")) return 0;
-  const std::string text = req.get_header_value("Content-Length");
-  uint64_t n = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
-  return n;
-}
+std::optional<uint64_t> content_length(const httplib::Request& req) { return declared_content_length(req); }
 
 bool has_body(const httplib::Request& req) {
   return req.has_header("Transfer-Encoding") || content_length(req).value_or(1) > 0;
 }
 
 // The connection cannot carry another request: its body may be left unread.
-void close_after_response() {
-  if (Connection* c = ConnectionGate::current()) c->close_after = true;
-}
+void close_after_response() { HttpService::close_after_response(); }
 
 // Every error without a body of its own (404 for unknown routes, 400 from the
 // HTTP parser, ...) gets a JSON one.
@@ -81,13 +71,6 @@ void json_exception_body(const httplib::Request&, httplib::Response& res, std::e
   set_json_error(res, 500, kCodeInternal, "internal error: " + what);
 }
 
-bool constant_time_equal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
-
 }  // namespace
 
 // The tokens that open a request: writes (PUT) take the write token (or the
@@ -101,12 +84,8 @@ bool Server::Impl::authorized(const httplib::Request& req) const {
   if (!write && !options.read_token.empty()) accepted.push_back(options.read_token);
   const bool guarded = !options.token.empty() || !(write ? options.write_token : options.read_token).empty();
   if (!guarded) return true;
-  const std::string h = req.get_header_value("Authorization");
-  constexpr std::string_view kBearer = "Bearer ";
-  if (h.size() <= kBearer.size() || h.compare(0, kBearer.size(), kBearer) != 0) return false;
-  const std::string_view given = std::string_view(h).substr(kBearer.size());
   bool ok = false;
-  for (const std::string_view t : accepted) ok |= constant_time_equal(given, t);
+  for (const std::string_view t : accepted) ok |= bearer_matches(req, t);
   return ok;
 }
 
@@ -144,23 +123,13 @@ int Server::Impl::admission(const httplib::Request& req, httplib::Response& res)
 // Reads the body through `reader`, at most --max-body bytes of content on any
 // transfer encoding; on failure fills `res` (413, 408 or 400) and returns false.
 bool Server::Impl::read_body(const httplib::ContentReader& reader, std::string* body, httplib::Response& res) {
-  bool over = false;
-  const bool ok = reader([&](const char* data, size_t n) {
-    if (body->size() + n > options.max_body_bytes) {
-      over = true;
-      return false;
-    }
-    body->append(data, n);
-    return true;
-  });
+  const Status s = read_limited_body(reader, options.max_body_bytes, body);
   metrics.add_bytes_received(body->size());
-  if (ok && !over) return true;
-  close_after_response();
-  const Connection* c = ConnectionGate::current();
-  if (over || (c && c->over_budget)) {
+  if (s.ok()) return true;
+  if (s.code() == StatusCode::kResourceExhausted) {
     set_json_error(res, 413, kCodeResourceExhausted,
                    "request body over --max-body " + std::to_string(options.max_body_bytes) + " bytes");
-  } else if (c && c->body_timed_out) {
+  } else if (s.is_io_error()) {
     set_json_error(res, 408, kCodeInvalidArgument, "request body not complete within --body-timeout-ms");
   } else {
     set_json_error(res, 400, kCodeInvalidArgument, "request body incomplete or malformed");

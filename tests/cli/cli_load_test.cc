@@ -1,4 +1,4 @@
-// `kvforge load` from a `kvforge serve` as a user runs them, and the issue's
+// `kvforge load` from a `kvforge store serve` as a user runs them, and the issue's
 // failure case: the server killed (SIGKILL) in the middle of a load. The
 // client must finish by recomputing the rest and give the answer a full
 // recompute gives.

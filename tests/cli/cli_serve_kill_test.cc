@@ -1,4 +1,4 @@
-// `kvforge serve` killed with SIGKILL while clients PUT chunks into a file://
+// `kvforge store serve` killed with SIGKILL while clients PUT chunks into a file://
 // store: after a restart the store holds every chunk the server acknowledged
 // (a 201 is sent only once the backend's atomic write returned), each whole.
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// `kvforge serve` as a user runs it: starts on a free port, answers, and stops
+// `kvforge store serve` as a user runs it: starts on a free port, answers, and stops
 // cleanly on SIGTERM and SIGINT.
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -48,9 +48,17 @@ TEST(CliServe, TokenRequiredAndSigintStops) {
 }
 
 TEST(CliServe, BadStoreUrlFails) {
-  const CliRun r = run("serve --store nope:// --port 0");
+  const CliRun r = run("store serve --store nope:// --port 0");
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("nope://"), std::string::npos) << r.err;
+}
+
+// The chunk-store server moved to `kvforge store serve`; its old invocation
+// fails naming the new one instead of starting something else.
+TEST(CliServe, OldChunkServerInvocationNamesTheNewCommand) {
+  const CliRun r = run("serve --store mem:// --port 0");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("kvforge store serve"), std::string::npos) << r.err;
 }
 
 }  // namespace

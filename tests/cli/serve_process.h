@@ -1,4 +1,4 @@
-// A `kvforge serve` child process for CLI tests: started with arguments, its
+// A `kvforge store serve` child process for CLI tests: started with arguments, its
 // stderr read until a line appears, stopped by a signal (SIGKILL included).
 #pragma once
 
@@ -16,7 +16,7 @@
 
 namespace kvforge::testing {
 
-// A `kvforge serve` child with its stderr on a pipe.
+// A `kvforge store serve` child with its stderr on a pipe.
 struct ServeProcess {
   pid_t pid = -1;
   int err_fd = -1;
@@ -32,7 +32,7 @@ struct ServeProcess {
       ::close(fds[0]);
       ::close(fds[1]);
       std::vector<char*> argv;
-      std::vector<std::string> all = {KVF_CLI_PATH, "serve"};
+      std::vector<std::string> all = {KVF_CLI_PATH, "store", "serve"};
       all.insert(all.end(), args.begin(), args.end());
       for (auto& a : all) argv.push_back(a.data());
       argv.push_back(nullptr);

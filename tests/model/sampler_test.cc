@@ -39,6 +39,25 @@ TEST(Sampler, TopPExcludesTheTail) {
   }
 }
 
+TEST(Sampler, TopKKeepsOnlyTheKMostLikely) {
+  EXPECT_TRUE(Sampler::create({1.0f, 1.0f, 1, -1}).status().is_invalid_argument());
+  auto s = Sampler::create({1.0f, 1.0f, 7, 2});
+  ASSERT_TRUE(s.ok());
+  std::vector<int> seen(5, 0);
+  for (int i = 0; i < 400; ++i) {
+    std::vector<float> l = {1.0f, 1.2f, 0.0f, 1.1f, 0.9f};  // the two most likely: tokens 1 and 3
+    ++seen[static_cast<size_t>(s->sample(l))];
+  }
+  EXPECT_EQ(seen[0] + seen[2] + seen[4], 0);
+  EXPECT_GT(seen[1], 0);
+  EXPECT_GT(seen[3], 0);
+  auto one = Sampler::create({5.0f, 0.9f, 9, 1});  // top-k 1 is greedy at any temperature
+  for (int i = 0; i < 20; ++i) {
+    std::vector<float> l = {0.3f, 0.1f, 0.35f};
+    EXPECT_EQ(one->sample(l), 2);
+  }
+}
+
 // stories260K-samples.txt line k was written by run.c with seed k, temperature 1,
 // top-p 0.9, prompt "Once upon a time", 400 positions: reproducing it checks the
 // sampler, RNG and forward pass together.

@@ -80,7 +80,7 @@ class StreamBench {
     KVF_ASSIGN_OR_RETURN(cal_, stream::calibrate(*session_, sample, levels, 2));
     backend_ = std::move(backend);
     local_ = std::make_unique<stream::BackendSource>(*backend_);
-    // --via-server: chunks come from an in-process `kvforge serve` over loopback
+    // --via-server: chunks come from an in-process `kvforge store serve` over loopback
     // HTTP, its server-side throttle following the trace (restarted per load).
     if (a_.via_server) {
       KVF_ASSIGN_OR_RETURN(srv_, server::Server::start(backend_, {}));
@@ -246,7 +246,7 @@ Runner register_bench_stream(CLI::App* bench_cmd) {
   cmd->add_option("--deadline-factor", a->deadline_factor, "TTFT deadline as a multiple of full recompute's")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--via-server", a->via_server,
-                 "Fetch through an in-process kvforge serve on loopback, throttled server-side by the trace");
+                 "Fetch through an in-process kvforge store serve on loopback, throttled server-side by the trace");
   cmd->add_option("--fixed-level", a->fixed_level, "The cachegen level of the fixed-level row")->check(CLI::Range(1, 5));
   add_json_flag(cmd, &a->json);
   return [cmd, a]() -> int {

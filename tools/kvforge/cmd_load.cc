@@ -68,7 +68,7 @@ Result<std::optional<store::ChunkSigner>> load_signer(const std::string& path) {
 int run_load(const LoadArgs& a) {
   auto model = load_model(a.model);
   if (!model.ok()) return fail(model.status());
-  // http(s):// is a `kvforge serve`; anything else a store URL opened here.
+  // http(s):// is a `kvforge store serve`; anything else a store URL opened here.
   const bool remote = a.store.rfind("http://", 0) == 0;
   std::unique_ptr<store::Backend> backend;
   std::unique_ptr<server::StoreClient> client;

@@ -1,101 +1,123 @@
-// kvforge serve: a chunk store over HTTP/1.1 (docs/SERVER.md) until SIGINT or SIGTERM.
+// kvforge serve: a model behind OpenAI's HTTP API (docs/SERVE.md), reusing KV
+// across requests from memory and a chunk store, until SIGINT or SIGTERM.
 #include <csignal>
+#include <filesystem>
 #include <iostream>
 
 #include "common.h"
-#include "kvforge/server/server.h"
-#include "kvforge/store/chunk_signer.h"
-#include "kvforge/store/registry.h"
-#include "kvforge/stream/bandwidth_trace.h"
+#include "kvforge/serve/api_server.h"
+#include "kvforge/serve/engine.h"
+#include "kvforge/serve/kv_store_tier.h"
 
 namespace kvforge::cli {
 
 namespace {
 
 struct ServeArgs {
-  std::string store;
-  server::ServerOptions options;
-  double bandwidth_mbps = 0;
-  std::string trace;
-  std::string secret_file;
+  ModelFlags model;
+  std::string store, store_token, model_name, chat_template;
+  serve::EngineOptions engine;
+  serve::ApiServerOptions api;
+  size_t cache_ram_mib = 256;
+  size_t max_body_mib = 16;
 };
 
-int run_serve(const ServeArgs& a) {
-  auto backend = store::open_backend(a.store);
-  if (!backend.ok()) return fail(backend.status());
-  server::ServerOptions options = a.options;
-  if (!a.secret_file.empty()) {
-    auto secret = store::read_secret_file(a.secret_file);
-    if (!secret.ok()) return fail(secret.status().with_context("--secret-file"));
-    options.secret = std::move(*secret);
-  }
-  if (a.bandwidth_mbps > 0 && !a.trace.empty()) {
-    return fail(Status::InvalidArgument("serve: give --bandwidth-mbps or --trace, not both"));
-  }
-  if (a.bandwidth_mbps > 0) options.bandwidth = server::constant_mbps(a.bandwidth_mbps);
-  if (!a.trace.empty()) {  // the link follows a trace (time from the server's start)
-    auto trace = stream::make_trace(a.trace);
-    if (!trace.ok()) return fail(trace.status().with_context("--trace"));
-    std::shared_ptr<const stream::BandwidthTrace> t = std::move(*trace);
-    options.bandwidth = [t](double seconds) { return t->bytes_per_second(seconds); };
-  }
-  // Block the stop signals in every thread (the server's inherit this mask), and
-  // take them here with sigwait.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  auto srv = server::Server::start(std::shared_ptr<store::Backend>(std::move(*backend)), std::move(options));
-  if (!srv.ok()) return fail(srv.status());
-  std::cerr << "kvforge serve: " << a.store << " at " << (*srv)->url()
-            << (a.options.token.empty() && a.options.read_token.empty() && a.options.write_token.empty()
-                    ? ""
-                    : " (bearer token required)")
-            << (a.bandwidth_mbps > 0 ? " throttled to " + std::to_string(a.bandwidth_mbps) + " Mbit/s" : "")
-            << (a.trace.empty() ? "" : " throttled by trace " + a.trace) << std::endl;
+// The stop signals, blocked in every thread (the server's inherit the mask) and
+// taken here with sigwait.
+int wait_for_stop_signal() {
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  sigwait(&stop, &sig);
+  return sig;
+}
+
+void block_stop_signals() {
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+}
+
+int run_serve(ServeArgs& a) {
+  if (a.model.model.empty()) {
+    return fail(Status::InvalidArgument(
+        "kvforge serve runs a model behind an OpenAI-compatible API and needs --model FILE.gguf; the chunk-store "
+        "server it used to be is now `kvforge store serve --store URL --port P`"));
+  }
+  auto model = load_model(a.model);
+  if (!model.ok()) return fail(model.status());
+  a.engine.model = *model;
+  a.engine.n_threads = a.model.threads;
+  a.engine.cache_ram_bytes = a.cache_ram_mib << 20;
+  if (!a.store.empty()) {
+    auto tier = serve::KvStoreTier::open(a.store, a.store_token);
+    if (!tier.ok()) return fail(tier.status().with_context("--store"));
+    a.engine.store = std::move(*tier);
+  }
+  a.api.model_name = a.model_name.empty() ? std::filesystem::path(a.model.model).filename().string() : a.model_name;
+  a.api.chat_template = a.chat_template;
+  a.api.http.max_body_bytes = a.max_body_mib << 20;
+  block_stop_signals();
+  auto engine = serve::Engine::start(a.engine);
+  if (!engine.ok()) return fail(engine.status());
+  std::shared_ptr<serve::Engine> shared(std::move(*engine));
+  auto api = serve::ApiServer::start(shared, a.api);
+  if (!api.ok()) return fail(api.status());
+  std::cerr << "kvforge serve: " << a.api.model_name << " at " << (*api)->url() << " (" << a.engine.parallel
+            << " slots, ctx " << shared->ctx() << ", chat template "
+            << ((*api)->chat_template().empty() ? "none" : (*api)->chat_template()) << ", store "
+            << (a.store.empty() ? "none" : a.store) << (a.api.token.empty() ? "" : ", bearer token required") << ")"
+            << std::endl;
+  const int sig = wait_for_stop_signal();
   std::cerr << "kvforge serve: " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ", stopping" << std::endl;
-  (*srv)->stop();
+  (*api)->stop();
+  shared->stop();
   std::cerr << "kvforge serve: stopped" << std::endl;
   return 0;
+}
+
+void add_kv_defaults(CLI::App* cmd, ServeArgs* a) {
+  serve::KvOptions& d = a->engine.defaults;
+  d.store_levels = {"cachegen:level=2", "fp16"};
+  cmd->add_option("--kv-store-levels", d.store_levels, "Codec specs new prompt chunks are stored at")
+      ->capture_default_str();
+  cmd->add_option("--kv-policy", d.policy, "Default eviction policy (requests: kv_policy)");
+  cmd->add_option("--kv-budget", d.budget, "Default KV budget with --kv-policy (requests: kv_budget)");
+  cmd->add_option("--pq-ratio", d.pq, "Default retrieval attention RATIO[:m=..] (requests: pq_ratio)");
 }
 
 }  // namespace
 
 Runner register_serve(CLI::App& app) {
   auto a = std::make_shared<ServeArgs>();
-  auto* cmd = app.add_subcommand("serve", "Serve a chunk store over HTTP/1.1 (lookup, chunk levels, put, /metrics)");
-  cmd->add_option("--store", a->store, "Store URL: file:///dir[?capacity=64g] or mem://")->required();
-  cmd->add_option("--port", a->options.port, "TCP port (0: any free port, printed on stderr)")->required()
-      ->check(CLI::Range(0, 65535));
-  cmd->add_option("--host", a->options.host, "Address to listen on")->capture_default_str();
-  cmd->add_option("--token", a->options.token, "Require `Authorization: Bearer TOKEN` on every route");
-  cmd->add_option("--max-body", a->options.max_body_bytes, "Largest request body in bytes (else 413)")
-      ->capture_default_str();
-  cmd->add_option("--secret-file", a->secret_file,
-                  "Store secret: accept and serve only chunks signed with it (kvforge store put --secret-file)");
-  cmd->add_option("--read-token", a->options.read_token, "Require this token (or a write token) on reads");
-  cmd->add_option("--write-token", a->options.write_token, "Require this token on PUT");
-  cmd->add_option("--timeout-ms", a->options.timeout_ms, "One socket read/write without progress")
-      ->capture_default_str()->check(CLI::Range(1, 3600000));
-  cmd->add_option("--header-timeout-ms", a->options.header_timeout_ms,
-                  "A request head must be complete within this (total time)")
-      ->capture_default_str()->check(CLI::Range(1, 3600000));
-  cmd->add_option("--body-timeout-ms", a->options.body_timeout_ms,
-                  "A request body must be complete within this after its head")
-      ->capture_default_str()->check(CLI::Range(1, 3600000));
-  cmd->add_option("--idle-timeout-ms", a->options.idle_timeout_ms, "Keep-alive wait for the next request")
-      ->capture_default_str()->check(CLI::Range(1, 3600000));
-  cmd->add_option("--max-connections", a->options.max_connections,
-                  "Connections open at once; more wait in the listen backlog")
-      ->capture_default_str()->check(CLI::Range(1, 60000));
-  cmd->add_option("--threads", a->options.threads, "Worker threads (requests whose head has arrived)")
-      ->capture_default_str()->check(CLI::Range(1, 4096));
-  cmd->add_option("--trace", a->trace, "Emulate a link by a bandwidth trace: const:mbps=X | step:... | random:... (docs/STREAM.md)");
-  cmd->add_option("--bandwidth-mbps", a->bandwidth_mbps, "Emulate a link: pace chunk bodies at X Mbit/s (0: off)")
+  auto* cmd = app.add_subcommand("serve", "Serve a model over OpenAI's HTTP API, reusing KV caches across requests");
+  add_model_flags(cmd, &a->model, /*optional=*/true);
+  cmd->add_option("--store", a->store,
+                  "KV store: file:///dir, redis://host:port, or http://host:port (a kvforge store serve)");
+  cmd->add_option("--store-token", a->store_token, "Bearer token of an http:// store");
+  cmd->add_option("--parallel", a->engine.parallel, "Slots: sequences decoded together")
+      ->capture_default_str()->check(CLI::Range(1, 256));
+  cmd->add_option("--ctx,-c", a->engine.ctx, "Positions per slot (0: min(the model's, 4096))")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--port", a->api.http.port, "TCP port (0: any free port, printed on stderr)")
+      ->capture_default_str()->check(CLI::Range(0, 65535));
+  cmd->add_option("--host", a->api.http.host, "Address to listen on")->capture_default_str();
+  cmd->add_option("--token", a->api.token, "Require `Authorization: Bearer TOKEN` on every route");
+  cmd->add_option("--model-name", a->model_name, "The model id clients use (default: the file name)");
+  cmd->add_option("--chat-template", a->chat_template, "Chat template name (default: detected from the GGUF)");
+  cmd->add_option("--cache-ram", a->cache_ram_mib, "RAM prefix cache in MiB (0: slots only)")->capture_default_str();
+  cmd->add_option("--ttft-deadline-ms", a->engine.ttft_deadline_ms, "Deadline of a stored prefix's load")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--queue", a->engine.queue_limit, "Requests waiting for a slot; more get 503")
+      ->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--prefill-chunk", a->engine.prefill_chunk, "Prompt tokens per scheduler step")
+      ->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--max-body", a->max_body_mib, "Largest request body in MiB (else 413)")->capture_default_str();
+  add_kv_defaults(cmd, a.get());
   return [a] { return run_serve(*a); };
 }
 

@@ -209,7 +209,7 @@ Runner register_store(CLI::App& app) {
     size_t chunk_tokens = store::kDefaultChunkTokens;
   };
   auto a = std::make_shared<Args>();
-  auto* cmd = app.add_subcommand("store", "A chunk store of encoded KV caches (put, get, ls, fsck, rm)");
+  auto* cmd = app.add_subcommand("store", "A chunk store of encoded KV caches (put, get, ls, fsck, rm, serve)");
   cmd->require_subcommand(1);
 
   auto* put = cmd->add_subcommand("put", "Prefill a text, cut its KV into chunks, encode each at every level, store");
@@ -243,7 +243,9 @@ Runner register_store(CLI::App& app) {
   add_store_flag(rm, &a->store);
   add_key_flag(rm, &a->store);
 
-  return [a, put, get, ls, fsck, rm]() {
+  auto [serve, run_serve] = register_store_serve(cmd);
+  return [a, put, get, ls, fsck, rm, serve, run_serve]() {
+    if (serve->parsed()) return run_serve();
     if (put->parsed()) return run_put(a->store, a->model, a->text, a->levels, a->profile, a->chunk_tokens, a->json);
     if (get->parsed()) return run_get(a->store, a->level, a->out, a->json);
     if (ls->parsed()) return run_ls(a->store, a->json);

@@ -86,6 +86,8 @@ Runner register_decode(CLI::App& app);
 Runner register_profile(CLI::App& app);
 Runner register_store(CLI::App& app);
 Runner register_serve(CLI::App& app);
+// `kvforge store serve` (the chunk-store server), a subcommand of `store`.
+std::pair<CLI::App*, Runner> register_store_serve(CLI::App* store);
 Runner register_load(CLI::App& app);
 Runner register_tokenize(CLI::App& app);
 Runner register_bench_stream(CLI::App* bench_cmd);

@@ -133,6 +133,10 @@ class KvCache {
 
   void clear();
   void reserve(size_t tokens_per_head);
+  // Keeps the first `n_tokens` live tokens of every head (the prefix a later
+  // request shares) and continues after the last one kept. OutOfRange when a
+  // head holds fewer; nothing is changed then.
+  Status truncate(size_t n_tokens);
 
   // Copies live tokens with indices [begin, end) in each head's live order. All
   // heads must hold at least `end` live tokens (OutOfRange otherwise).

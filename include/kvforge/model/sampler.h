@@ -1,6 +1,8 @@
 // Token samplers with llama2.c's semantics, so a seeded run reproduces run.c:
 // temperature 0 is argmax; otherwise logits / temperature, softmax, then
-// nucleus (top-p) sampling when 0 < top_p < 1, else plain multinomial. The RNG
+// nucleus (top-p) sampling when 0 < top_p < 1, else plain multinomial; top_k > 0
+// first keeps only the k most likely tokens (llama.cpp's order: top-k, then
+// top-p, on the renormalised survivors). The RNG
 // is run.c's xorshift64*; seed 0 is replaced by a fixed non-zero constant.
 #pragma once
 
@@ -16,6 +18,7 @@ struct SamplerOptions {
   float temperature = 1.0f;
   float top_p = 0.9f;
   uint64_t seed = 0;
+  int top_k = 0;  // 0: off
 };
 
 class Sampler {
@@ -31,6 +34,8 @@ class Sampler {
  private:
   explicit Sampler(const SamplerOptions& o);
   float random_f32();
+  int32_t sample_top_k(std::span<float> probabilities, float coin);
+  int32_t draw(size_t last, float r) const;
 
   SamplerOptions options_;
   uint64_t state_;
