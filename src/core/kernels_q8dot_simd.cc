@@ -13,6 +13,7 @@
 // The generic vectors are capped at 16 int16 lanes: a Q4_0 block's 16 nibble
 // bytes, and a K-quant sub-block's 16 or 32 elements under one scale, then fill
 // whole vectors.
+#include <algorithm>
 #include <cstring>
 #include <functional>
 
@@ -204,6 +205,9 @@ float DotQ2_KQ8(const uint8_t* w, const BlockQ8_K* x, size_t nb) { return DotUnp
 float DotQ3_KQ8(const uint8_t* w, const BlockQ8_K* x, size_t nb) { return DotUnpacked256Q8(TensorType::kQ3_K, w, x, nb); }
 float DotQ5_KQ8(const uint8_t* w, const BlockQ8_K* x, size_t nb) { return DotUnpacked256Q8(TensorType::kQ5_K, w, x, nb); }
 
+// Below AVX2 every row goes a token at a time.
+size_t DotRowTokensQ8(TensorType, const uint8_t*, const QuantizedActivations&, size_t, float*, size_t) { return 0; }
+
 #endif  // x86 AVX2 and up
 
 HWY_INLINE float DotRowQ8T(TensorType type, const uint8_t* w, const QuantizedRow& x, size_t n) {
@@ -231,7 +235,8 @@ void MatmulQ8Range(TensorType type, const uint8_t* w, size_t row_bytes, size_t r
                    const QuantizedActivations* x, float* y, size_t r0, size_t r1) {
   for (size_t r = r0; r < r1; ++r) {
     const uint8_t* row = w + r * row_bytes;
-    for (size_t t = 0; t < x->n_rows; ++t) y[t * rows + r] = DotRowQ8T(type, row, x->row(t), cols);
+    const size_t done = DotRowTokensQ8(type, row, *x, cols, y + r, rows);
+    for (size_t t = done; t < x->n_rows; ++t) y[t * rows + r] = DotRowQ8T(type, row, x->row(t), cols);
   }
 }
 

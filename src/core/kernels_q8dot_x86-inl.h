@@ -32,17 +32,64 @@ HWY_INLINE float DotQ8_0Row(const uint8_t* w, const QuantizedRow& x, size_t nb, 
   return HsumPs(_mm256_add_ps(acc0, acc1));
 }
 
-// Q8_0 codes are signed: |w| times x carrying w's sign.
+// Block b of a row into each token's accumulator: the weights unpacked once.
+template <size_t kTokens, size_t kBlockBytes, class BlockSum>
+HWY_INLINE void DotQ8_0BlockTokens(const uint8_t* w, const QuantizedRow* x, size_t b, BlockSum block_sum,
+                                   __m256* acc) {
+  const uint8_t* blk = w + b * kBlockBytes;
+  const auto wq = block_sum.weights(blk);
+  const float wd = HalfAt(blk);
+  for (size_t t = 0; t < kTokens; ++t) {
+    const auto* xb = static_cast<const BlockQ8_0x*>(x[t].blocks);
+    const __m256i isum = block_sum.sum(wq, LoadI256(xb[b].qs), _mm256_set1_epi32(x[t].neg_sums[b]));
+    acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(wd * x[t].scales[b]), _mm256_cvtepi32_ps(isum), acc[t]);
+  }
+}
+
+// The same row against kTokens activation rows (a decode batch): each weight
+// block is loaded, unpacked and its scale converted once for all of them, where
+// DotQ8_0Row per token redid that work and made a 4-token product cost nearly
+// four single ones. Each token's sums run in DotQ8_0Row's order, so its result
+// is the one it gets alone. y[t * y_stride] for token t.
+template <size_t kTokens, size_t kBlockBytes, class BlockSum>
+HWY_INLINE void DotQ8_0RowTokens(const uint8_t* w, const QuantizedRow* x, size_t nb, BlockSum block_sum, float* y,
+                                 size_t y_stride) {
+  // Even blocks into acc0, odd into acc1, as DotQ8_0Row; two named arrays with
+  // fixed indices stay in registers where acc[t][b & 1] went through the stack.
+  __m256 acc0[kTokens], acc1[kTokens];
+  for (size_t t = 0; t < kTokens; ++t) acc0[t] = acc1[t] = _mm256_setzero_ps();
+  size_t b = 0;
+  for (; b + 1 < nb; b += 2) {
+    DotQ8_0BlockTokens<kTokens, kBlockBytes>(w, x, b, block_sum, acc0);
+    DotQ8_0BlockTokens<kTokens, kBlockBytes>(w, x, b + 1, block_sum, acc1);
+  }
+  if (b < nb) DotQ8_0BlockTokens<kTokens, kBlockBytes>(w, x, b, block_sum, acc0);
+  for (size_t t = 0; t < kTokens; ++t) y[t * y_stride] = HsumPs(_mm256_add_ps(acc0[t], acc1[t]));
+}
+
+// Q8_0 codes are signed: |w| times x carrying w's sign. weights() is the
+// block's part that does not depend on x (DotQ8_0RowTokens shares it).
 struct Q8_0BlockSum {
-  HWY_INLINE __m256i operator()(const uint8_t* blk, __m256i xq, __m256i) const {
+  struct Weights {
+    __m256i q, abs;
+  };
+  HWY_INLINE Weights weights(const uint8_t* blk) const {
     const __m256i wq = LoadI256(blk + 2);
-    return DotU8I8(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(xq, wq), _mm256_setzero_si256());
+    return {wq, _mm256_sign_epi8(wq, wq)};
+  }
+  HWY_INLINE __m256i sum(const Weights& w, __m256i xq, __m256i) const {
+    return DotU8I8(w.abs, _mm256_sign_epi8(xq, w.q), _mm256_setzero_si256());
+  }
+  HWY_INLINE __m256i operator()(const uint8_t* blk, __m256i xq, __m256i neg_sum) const {
+    return sum(weights(blk), xq, neg_sum);
   }
 };
 // sum (q - 8) x = sum q x - 8 sum x: each of the 8 lanes starts at -sum(x).
 struct Q4_0BlockSum {
+  HWY_INLINE __m256i weights(const uint8_t* blk) const { return Nibbles32(blk + 2); }
+  HWY_INLINE __m256i sum(__m256i nibbles, __m256i xq, __m256i neg_sum) const { return DotU8I8(nibbles, xq, neg_sum); }
   HWY_INLINE __m256i operator()(const uint8_t* blk, __m256i xq, __m256i neg_sum) const {
-    return DotU8I8(Nibbles32(blk + 2), xq, neg_sum);
+    return sum(weights(blk), xq, neg_sum);
   }
 };
 
@@ -51,6 +98,36 @@ float DotQ8_0Q8(const uint8_t* w, const QuantizedRow& x, size_t nb) {
 }
 float DotQ4_0Q8(const uint8_t* w, const QuantizedRow& x, size_t nb) {
   return DotQ8_0Row<sizeof(BlockQ4_0)>(w, x, nb, Q4_0BlockSum());
+}
+
+template <size_t kTokens>
+HWY_INLINE void DotQ8_0TokensT(TensorType type, const uint8_t* w, const QuantizedRow* x, size_t nb, float* y,
+                               size_t y_stride) {
+  if (type == TensorType::kQ8_0) {
+    DotQ8_0RowTokens<kTokens, sizeof(BlockQ8_0)>(w, x, nb, Q8_0BlockSum(), y, y_stride);
+  } else {
+    DotQ8_0RowTokens<kTokens, sizeof(BlockQ4_0)>(w, x, nb, Q4_0BlockSum(), y, y_stride);
+  }
+}
+
+// A Q8_0 or Q4_0 row against tokens [0, x.n_rows), up to four at a time;
+// returns how many it computed (0 for other types, which go a token at a time).
+size_t DotRowTokensQ8(TensorType type, const uint8_t* w, const QuantizedActivations& x, size_t cols, float* y,
+                      size_t y_stride) {
+  if (type != TensorType::kQ8_0 && type != TensorType::kQ4_0) return 0;
+  constexpr size_t kGroup = 4;
+  QuantizedRow rows[kGroup];
+  size_t t = 0;
+  for (; t + 2 <= x.n_rows; t += kGroup) {
+    const size_t n = std::min(kGroup, x.n_rows - t);
+    for (size_t i = 0; i < n; ++i) rows[i] = x.row(t + i);
+    float* yt = y + t * y_stride;
+    if (n == 4) DotQ8_0TokensT<4>(type, w, rows, cols / 32, yt, y_stride);
+    if (n == 3) DotQ8_0TokensT<3>(type, w, rows, cols / 32, yt, y_stride);
+    if (n == 2) DotQ8_0TokensT<2>(type, w, rows, cols / 32, yt, y_stride);
+    if (n < kGroup) return t + n;
+  }
+  return t;
 }
 
 // The 8 six-bit scales (bytes 0..7) and mins (bytes 8..15) of a Q4_K

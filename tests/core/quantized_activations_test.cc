@@ -248,5 +248,30 @@ void expect_matmul_matches_q8_ref(TensorType type, ThreadPool* pool) {
   }
 }
 
+// A decode batch (few tokens) gives each token the bits it gets alone: the
+// multi-token kernels share a weight block's unpacking, not the sums' order, so
+// a sequence decoded beside others matches itself decoded alone.
+TEST(QuantizedActivations, FewTokenMatmulEqualsMatvecPerToken) {
+  ThreadPool pool(2);
+  const size_t rows = 40, cols = 256;
+  for (TensorType type : kTypes) {
+    const size_t rb = cols / static_cast<size_t>(tensor_type_block_elems(type)) *
+                      static_cast<size_t>(tensor_type_block_bytes(type));
+    const auto w = qtest::random_blocks(type, rows * rb / static_cast<size_t>(tensor_type_block_bytes(type)), 3);
+    for (size_t n_tokens = 2; n_tokens <= 9; ++n_tokens) {
+      std::vector<float> x = activations(cols * n_tokens, static_cast<uint32_t>(n_tokens));
+      round_activations(activation_type_for(type), x.data(), x.data(), x.size());
+      std::vector<float> y(rows * n_tokens), alone(rows);
+      matmul(type, w.data(), rows, cols, x.data(), n_tokens, y.data(), &pool);
+      for (size_t t = 0; t < n_tokens; ++t) {
+        matvec(type, w.data(), rows, cols, x.data() + t * cols, alone.data(), nullptr);
+        for (size_t r = 0; r < rows; ++r) {
+          ASSERT_EQ(y[t * rows + r], alone[r]) << tensor_type_name(type) << " tokens " << n_tokens << " t " << t;
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace kvforge::core

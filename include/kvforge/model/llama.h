@@ -124,6 +124,9 @@ enum class LogitsMode {
 
 // A Session is the kv::Recompute that stream's loader and publisher fill and
 // extend: they see the cache and this interface, never the model.
+class BatchDecoder;
+struct ForwardScratch;
+
 class Session : public kv::Recompute {
  public:
   Session(std::shared_ptr<const LlamaModel> model, SessionOptions options = {});
@@ -161,6 +164,11 @@ class Session : public kv::Recompute {
   Status layer0_keys(std::span<const int32_t> tokens, int32_t first_position, float* out) override;
 
  private:
+  // Decodes a token of this session in a batch with others' (batch_decoder.h):
+  // it checks tokens as check_batch does and runs them over cache_ with this
+  // session's selector and observer.
+  friend class BatchDecoder;
+
   // Token ids in the vocabulary and positions [first_position, + size) allowed.
   Status check_batch(std::span<const int32_t> tokens, int32_t first_position) const;
   void forward_batch(const int32_t* tokens, size_t n, LogitsMode mode, float* logits);
@@ -172,8 +180,7 @@ class Session : public kv::Recompute {
   std::unique_ptr<core::ThreadPool> pool_;
   kv::AttentionObserver* observer_ = nullptr;
   kv::SlotSelector* selector_ = nullptr;
-  struct Scratch;
-  std::unique_ptr<Scratch> scratch_;
+  std::unique_ptr<ForwardScratch> scratch_;
 };
 
 }  // namespace kvforge::model
